@@ -1,0 +1,45 @@
+# The Chorus Handbook. `make serve` and `make test` do all set-up on a fresh machine.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HOST    ?= 127.0.0.1:8000
+
+# Material and MkDocs print an end-of-life notice on every run; it is not ours to act on.
+export NO_MKDOCS_2_WARNING := 1
+export DISABLE_MKDOCS_2_WARNING := true
+
+.PHONY: help setup serve build check test lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+# Reinstall only when the pins change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "handbook: installing pinned dependencies into $(VENV)..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e . 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -c "import handbook, chorus, mkdocs" || { echo "handbook: install failed (see above)"; exit 1; }
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv, install the pins and Graphviz
+	@tools/bootstrap/graphviz.sh
+
+serve: setup ## build and serve the site on http://127.0.0.1:8000 with live reload
+	$(BIN)/mkdocs serve --dev-addr $(HOST) --livereload
+
+build: setup ## build the static site into site/
+	$(BIN)/mkdocs build --strict --site-dir site
+
+check: setup ## run `handbook check` over the tree
+	$(BIN)/handbook check
+
+test: setup ## run the whole test suite
+	$(BIN)/python -m pytest
+
+lock: ## re-pin the transitive dependencies into constraints.txt
+	$(BIN)/python -m pip freeze --exclude-editable --exclude chorus-handbook > constraints.txt
+
+clean: ## remove the built site and the virtual environment
+	rm -rf site $(VENV)

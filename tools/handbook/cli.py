@@ -1,0 +1,111 @@
+"""The `handbook` command: check the handbook against the system it documents.
+
+Exit codes follow linters: 0 clean, 1 problems found, 2 the tool could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from handbook import __version__
+from handbook.checks.registry import all_rules
+from handbook.errors import HandbookError
+from handbook.project import Project
+from handbook.runner import run_checks
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit with the tool-error code, 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print usage and the error, then exit with code 2."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the `handbook` argument parser (also used to generate the CLI reference).
+
+    Returns:
+        The parser with all subcommands.
+    """
+    parser = _Parser(
+        prog="handbook",
+        description=(
+            "Tools for the Chorus Handbook. `handbook check` verifies that the pages and runbooks "
+            "still match the Chorus stack they describe."
+        ),
+        epilog="Exit codes: 0 clean, 1 problems found, 2 the tool could not run.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="the handbook checkout to work on (default: the nearest folder with mkdocs.yml)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    check = commands.add_parser(
+        "check",
+        help="run every check and print problems as path:line:col: CODE message",
+        description=(
+            "Run every registered check over docs/, runbooks/ and stack/, and print each problem "
+            "on one line as path:line:col: CODE message, then a one-line summary."
+        ),
+        epilog="Exit codes: 0 no problems, 1 problems found, 2 the tool could not run. "
+        "Example: handbook check --select FM",
+    )
+    check.add_argument(
+        "--select",
+        action="append",
+        metavar="RULE",
+        help="run only this check, family (FM) or code (FM001); repeatable",
+    )
+    check.add_argument("--list-rules", action="store_true", help="list every rule code and what it catches, then exit")
+    check.set_defaults(handler=_cmd_check)
+    return parser
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Run `handbook check`."""
+    if args.list_rules:
+        for rule in all_rules():
+            print(f"{rule.code}  {rule.summary}")
+        return EXIT_OK
+    project = Project(args.root.resolve()) if args.root else Project.find()
+    if not (project.root / "mkdocs.yml").is_file():
+        raise HandbookError("not a handbook checkout (no mkdocs.yml): pass --root DIR", path=project.root)
+    report = run_checks(project, args.select)
+    for problem in report.problems:
+        print(problem.format(project.root))
+    print(report.summary(), file=sys.stderr if not report.problems else sys.stdout)
+    return EXIT_PROBLEMS if report.problems else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `handbook` console script.
+
+    Args:
+        argv: Arguments without the program name; defaults to `sys.argv[1:]`.
+
+    Returns:
+        The exit code: 0 clean, 1 problems found, 2 the tool could not run.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (HandbookError, FileNotFoundError, ValueError) as exc:
+        print(f"handbook: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())
