@@ -1,7 +1,8 @@
 """Containers: every Chorus service, who calls it, and what it depends on.
 
-Arrows between services point from a service to what it depends on, exactly as
-`depends_on` in stack/catalog.yaml says (`handbook check` enforces it: DG003-DG005).
+Arrows point from a caller to what it calls. Between services that is exactly the
+`depends_on` of stack/catalog.yaml: `handbook check` fails (DG003-DG005) when this
+diagram misses a service, misses a dependency or draws one the catalog lacks.
 """
 
 from diagrams import Cluster, Edge
@@ -12,24 +13,24 @@ from diagrams.onprem.network import Internet
 
 from handbook.diagrams.kit import diagram, service
 
-with diagram("Chorus containers"):
+with diagram("Chorus: containers"):
     apps = Mobile("Chorus apps\nhosts · speakers · listeners", nodeid="apps")
-    crowd = Users("HLS audience", nodeid="hls-audience")
+    audience = Users("HLS audience", nodeid="hls-audience")
     cdn = Internet("CDN", nodeid="cdn")
+    prometheus = Prometheus("Prometheus", nodeid="prometheus")
 
     with Cluster("Chorus"):
         gateway = service("gateway", note="control plane")
         fanout = service("fanout", note="media relay")
-        packager = service("packager", note="HLS")
+        packager = service("packager", note="HLS for the masses")
 
-    prometheus = Prometheus("Prometheus", nodeid="prometheus")
-
-    fanout >> Edge(label="depends on") >> gateway
-    packager >> gateway
-    packager >> fanout
+    fanout >> Edge(label="registers,\nreports load") >> gateway
+    packager >> Edge(label="joins like a listener") >> gateway
+    packager >> Edge(label="subscribes to audio") >> fanout
 
     apps >> Edge(label="join (HTTP)") >> gateway
     apps >> Edge(label="audio (WebSocket)") >> fanout
-    packager >> Edge(label="playlist + segments") >> cdn
-    cdn >> Edge(label="HLS") >> crowd
-    prometheus >> Edge(label="scrapes /metrics", style="dashed") >> [gateway, fanout, packager]
+    audience >> Edge(label="plays HLS") >> cdn
+    cdn >> Edge(label="fetches playlist\nand segments") >> packager
+    prometheus >> Edge(label="scrapes /metrics", style="dashed") >> gateway
+    prometheus >> Edge(style="dashed") >> [fanout, packager]

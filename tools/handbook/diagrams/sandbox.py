@@ -135,6 +135,8 @@ class Recorder:
 def build_graph(raw: _RawDiagram, service_nodes: dict[str, str]) -> Any:
     """Turn a recorded diagram into a `Graph` with stable node ids and arrows turned the way they point.
 
+    Invisible edges (`style="invis"`, used to steer the layout) draw nothing and are left out.
+
     Args:
         raw: What the recorder saw.
         service_nodes: Node ids drawn by `kit.service()`, to their service names.
@@ -159,6 +161,8 @@ def build_graph(raw: _RawDiagram, service_nodes: dict[str, str]) -> Any:
         nodes.append(Node(stable, n.label, service_nodes.get(n.nodeid, ""), n.cluster, n.line, n.kind))
     edges: list[Edge] = []
     for e in raw.edges:
+        if "invis" in str(e.attrs.get("style", "")):
+            continue  # layout help only: draws nothing
         tail, head = ids.get(e.tail, e.tail), ids.get(e.head, e.head)
         direction = str(e.attrs.get("dir", "forward"))
         if direction == "back":
