@@ -43,6 +43,11 @@ COLOURS = {
 LEGEND = "green: added   red dashed: removed   amber: relabelled (was ...)   grey: unchanged"
 
 
+def _dot_lines(text: str) -> str:
+    """A label with its line breaks written as DOT's `\\n`, so each statement stays on one line."""
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def _label(old: str | None, new: str | None) -> tuple[str, str]:
     """The label to draw and the change status for an element present in `old` and/or `new`."""
     if old is None:
@@ -76,7 +81,7 @@ def overlay_graph(before: Graph | None, after: Graph | None) -> graphviz.Digraph
         ranksep="0.9",
         fontname="Sans-Serif",
         fontsize="14",
-        label=f"{base.title}\n{LEGEND}",
+        label=_dot_lines(f"{base.title}\n{LEGEND}"),
         labelloc="b",
     )
     dot.attr("node", shape="box", style="rounded,filled", fontname="Sans-Serif", fontsize="12", margin="0.2,0.1")
@@ -93,7 +98,7 @@ def overlay_graph(before: Graph | None, after: Graph | None) -> graphviz.Digraph
         label, status = _label(before_node.label if before_node else None, after_node.label if after_node else None)
         colour = COLOURS[status]
         style = "rounded,filled" + (f",{colour.style}" if colour.style else "")
-        target.node(node_id, label=label, color=colour.line, fillcolor=colour.fill, fontcolor=colour.text, style=style)
+        target.node(node_id, label=_dot_lines(label), color=colour.line, fillcolor=colour.fill, fontcolor=colour.text, style=style)
 
     def add_cluster(target: graphviz.Digraph, path: tuple[str, ...], depth: int) -> None:
         for node_id in clusters.get(path, []):
@@ -118,7 +123,7 @@ def overlay_graph(before: Graph | None, after: Graph | None) -> graphviz.Digraph
         dot.edge(
             edge.tail,
             edge.head,
-            label=label,
+            label=_dot_lines(label),
             color=colour.line,
             fontcolor=colour.text,
             style=style,
