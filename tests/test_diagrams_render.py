@@ -87,7 +87,11 @@ def test_a_failing_source_does_not_stop_the_others(tmp_path: Path) -> None:
         "No module named 'nothing_here_at_all'; fix the source"
     )
     assert run.by_name()["containers"].image is not None
-    assert render_all(tree, cache_dir=tmp_path / "cache").rendered == 1, "failures are not cached"
+    again = render_all(tree, cache_dir=tmp_path / "cache")
+    assert [(r.name, r.cached, r.error is None) for r in again.results] == [
+        ("broken", False, False),
+        ("containers", True, True),
+    ], "failures are not cached: the broken source runs again"
 
 
 def test_the_diagrams_folder_cannot_shadow_the_diagrams_package(tmp_path: Path) -> None:
@@ -177,3 +181,47 @@ def test_warm_build_renders_nothing_and_says_so(built_site: Path, tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert "handbook: diagrams: nothing to render, all 5 from the cache" in result.stderr
+
+
+def test_build_reports_a_failing_diagram_by_line_and_renders_the_rest(tmp_path: Path) -> None:
+    tree = small_tree(tmp_path)
+    shutil.copytree(ROOT / "docs", tree / "docs")
+    shutil.copytree(ROOT / "runbooks", tree / "runbooks")
+    broken = tree / "diagrams" / "media-path.py"
+    broken.write_text(broken.read_text().replace('service("packager"', 'service("hls-packager"'))
+    result = subprocess.run(
+        [str(BIN / "mkdocs"), "build", "--no-strict", "--site-dir", str(tmp_path / "site")],
+        cwd=tree,
+        env=mkdocs_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(n for n, text in enumerate(broken.read_text().splitlines(), 1) if "hls-packager" in text)
+    assert f"ERROR   -  diagrams/media-path.py:{line}: service 'hls-packager' is not in stack/catalog.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+    published = {p.name: p.stat().st_size for p in (tmp_path / "site" / "diagrams").glob("*.png")}
+    assert set(published) == {f"{name}.png" for name in EXPECTED}, "the failed one is replaced by a notice"
+    assert "diagrams: rendered 4, 0 from the cache; 1 failed" in result.stderr
+
+    strict = subprocess.run(
+        [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "strict")],
+        cwd=tree,
+        env=mkdocs_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert strict.returncode == 1, "a failing diagram fails the strict build"
+
+
+def test_render_command_prints_failures_and_exits_1(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "broken_diagrams", tree)
+    result = subprocess.run(
+        [str(BIN / "handbook"), "--root", str(tree), "diagrams", "render", "--out", str(tmp_path / "png")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "diagrams/raises.py:8: diagram source raised KeyError: 'listener_cap'; fix the source" in result.stdout.splitlines()
+    assert (tmp_path / "png" / "fine.png").read_bytes().startswith(PNG)

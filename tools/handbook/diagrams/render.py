@@ -63,8 +63,8 @@ class RenderRun:
 
     @property
     def rendered(self) -> int:
-        """How many sources were actually run (not taken from the cache)."""
-        return sum(1 for r in self.results if not r.cached)
+        """How many diagrams were rendered now (not taken from the cache, not failed)."""
+        return sum(1 for r in self.results if not r.cached and r.error is None)
 
     @property
     def failed(self) -> list[Rendered]:
@@ -77,8 +77,8 @@ class RenderRun:
 
     def summary(self) -> str:
         """One line for logs, e.g. `diagrams: nothing to render, all 5 from the cache`."""
-        cached = len(self.results) - self.rendered
-        if self.results and not self.rendered:
+        cached = sum(1 for r in self.results if r.cached)
+        if self.results and cached == len(self.results):
             line = f"diagrams: nothing to render, all {cached} from the cache"
         else:
             line = f"diagrams: rendered {self.rendered}, {cached} from the cache"
