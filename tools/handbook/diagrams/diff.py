@@ -39,7 +39,9 @@ class Change:
         """One line for people, e.g. `relabelled edge apps -> gateway: "join" -> "join (HTTP)"`."""
 
         def flat(text: str) -> str:
-            return " / ".join(line for line in text.splitlines() if line.strip())
+            # Node labels stack distinct facts (name, ports, note); edge labels just wrap.
+            joiner = " / " if self.element == "node" else " "
+            return joiner.join(line.strip() for line in text.splitlines() if line.strip())
 
         if self.kind == "relabelled":
             return f'relabelled {self.element} {self.key}: "{flat(self.before)}" -> "{flat(self.after)}"'

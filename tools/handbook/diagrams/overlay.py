@@ -55,7 +55,7 @@ def _label(old: str | None, new: str | None) -> tuple[str, str]:
     if new is None:
         return old, "removed"
     if old != new:
-        was = " / ".join(line for line in old.splitlines() if line.strip())
+        was = " / ".join(line for line in old.splitlines() if line.strip()) or "no label"
         return f"{new}\n(was: {was})" if new else f"(was: {was})", "relabelled"
     return new, "unchanged"
 

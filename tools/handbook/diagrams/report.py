@@ -54,6 +54,14 @@ def summary_markdown(review: Review) -> str:
         lines.append("")
         for side, error in item.errors:
             lines.append(f"- {side}: `{error}`")
+        if item.status in ("added", "removed"):
+            graph = (item.after or item.before).graph if (item.after or item.before) else None
+            if graph is not None:
+                lines.append(f"- {len(graph.nodes)} nodes, {len(graph.edges)} edges (listed in index.html)")
+            if item.images:
+                lines += ["", f"Images: {_links(item)}"]
+            lines.append("")
+            continue
         for change in item.changes[:MAX_ITEMS]:
             lines.append(f"- {change.describe()}")
         if len(item.changes) > MAX_ITEMS:
