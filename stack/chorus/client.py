@@ -344,11 +344,14 @@ class Listener:
                 await asyncio.sleep(1.0)
                 continue
             try:
-                async with connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10) as socket:
-                    self.log.nodes.append(grant["node"])
-                    if len(self.log.nodes) > 1:
-                        self.log.reconnects += 1
+                socket = await connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10)
+                self.log.nodes.append(grant["node"])
+                if len(self.log.nodes) > 1:
+                    self.log.reconnects += 1
+                try:
                     await self._receive(socket)
+                finally:
+                    await socket.close()  # a normal close (1000), also when the listener is cancelled
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
                 if isinstance(exc, ConnectionClosed) and exc.rcvd is not None and exc.rcvd.code == CLOSE_ENDED:
                     self.log.ended = True
