@@ -129,7 +129,7 @@ def test_fanout_refuses_bad_tokens_on_its_own(make_token, reason: str) -> None:
 
 
 def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_audio() -> None:
-    config = config_with(gateway={"join_rate_per_s": 5.0, "join_burst": 20, "priority_share": 0.25,
+    config = config_with(gateway={"join_rate_per_s": 0.5, "join_burst": 20, "priority_share": 0.25,
                                   "retry_after_base_s": 1, "retry_after_jitter_s": 4})
 
     async def scenario() -> None:
