@@ -109,8 +109,10 @@ class RealStack:
 
 
 @contextlib.contextmanager
-def real_stack(config_path: Path = CONFIG_FILE, nodes: int = 2, **overrides: object) -> Iterator[RealStack]:
-    """Run `chorusctl up` for real (gateway and nodes as processes) and stop it with SIGINT."""
+def real_stack(
+    config_path: Path = CONFIG_FILE, nodes: int = 2, stop_signal: int = signal.SIGINT, **overrides: object
+) -> Iterator[RealStack]:
+    """Run `chorusctl up` for real (gateway and nodes as processes) and stop it with `stop_signal`."""
     env = stack_env(**overrides)
     gateway_url = f"http://127.0.0.1:{env['CHORUS__GATEWAY__PORT']}"
     process = subprocess.Popen(
@@ -131,7 +133,7 @@ def real_stack(config_path: Path = CONFIG_FILE, nodes: int = 2, **overrides: obj
         yield stack
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop_signal)
         try:
             rest, _ = process.communicate(timeout=20)
         except subprocess.TimeoutExpired:
