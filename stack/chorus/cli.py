@@ -1,0 +1,553 @@
+"""`chorusctl`: run Chorus locally and drive it.
+
+Every command prints for people by default and, with `--json`, one JSON
+document for scripts. Client commands talk to the gateway named by `--gateway`
+(default: `gateway.host` and `gateway.port` of the configuration).
+
+Exit codes: 0 success, 1 the operation failed (service unreachable, refused,
+nothing received), 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from chorus import __version__
+from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm, reference_signal, write_wav
+from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
+from chorus.client import GatewayClient, GatewayError, Listener, Speaker
+from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
+from chorus.protocol import Frame
+from chorus.tokens import SigningKeyError, resolve_signing_key
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors exit with code 2 and a hint."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print usage and the error, then exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class CommandError(Exception):
+    """A command failed; the message is printed as `error: ...` and the exit code is `code`.
+
+    Attributes:
+        code: The exit code.
+    """
+
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the `chorusctl` parser (the handbook's CLI reference is generated from it).
+
+    Returns:
+        The parser with every command.
+    """
+    parser = _Parser(
+        prog="chorusctl",
+        description="Run Chorus, the live-audio spaces stack, on this machine and drive it: start the "
+        "services, create spaces, speak and listen with real audio, drain fan-out nodes, check the "
+        "configuration.",
+        epilog="Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad configuration. "
+        f"Any configuration key can be overridden from the environment, e.g. {ENV_PREFIX}FANOUT__LISTENER_CAP=10.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the configuration file (default: $CHORUS_CONFIG, else stack/config/chorus.yaml)",
+    )
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--gateway", metavar="URL", default=None,
+                        help="the gateway's URL (default: http://gateway.host:gateway.port from the configuration)")
+    client.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    up = commands.add_parser(
+        "up", help="run the gateway and the fan-out nodes in the foreground until Ctrl-C",
+        description="Start the gateway and fanout.nodes fan-out nodes on this machine from the configuration, "
+        "each as its own process, with their logs in this terminal. Ctrl-C or SIGTERM stops them all.",
+        epilog="Example: chorusctl up --nodes 3",
+    )
+    up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many fan-out nodes (default: fanout.nodes)")
+    up.set_defaults(handler=_cmd_up)
+
+    status = commands.add_parser(
+        "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
+        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness.",
+        epilog="Exit code 1 if the gateway or any node is not ready.",
+    )
+    status.set_defaults(handler=_cmd_status)
+
+    spaces = commands.add_parser("spaces", help="list, show, create and end spaces; raise hands, promote speakers",
+                                 description="Work with spaces: live audio rooms.")
+    space_commands = spaces.add_subparsers(dest="spaces_command", metavar="ACTION", parser_class=_Parser)
+    space_commands.required = True
+    listing = space_commands.add_parser("list", parents=[client], help="list live spaces",
+                                        description="List live spaces with their presence counts.")
+    listing.add_argument("--all", action="store_true", help="include ended spaces")
+    listing.set_defaults(handler=_cmd_spaces_list)
+    show = space_commands.add_parser("show", parents=[client], help="show one space",
+                                     description="Show a space: host, speakers, raised hands, node, presence.")
+    show.add_argument("space", metavar="ID", help="the space id, e.g. sp-1a2b3c4d")
+    show.set_defaults(handler=_cmd_spaces_show)
+    create = space_commands.add_parser("create", parents=[client], help="create a space",
+                                       description="Create a live space; prints its id.",
+                                       epilog="Example: chorusctl spaces create --title 'Town hall' --host alice")
+    create.add_argument("--title", required=True, help="the space's title")
+    create.add_argument("--host", default="host", help="the host's user name (default: host)")
+    create.set_defaults(handler=_cmd_spaces_create)
+    end = space_commands.add_parser("end", parents=[client], help="end a space",
+                                    description="End a space; its listeners are told it ended.")
+    end.add_argument("space", metavar="ID", help="the space id")
+    end.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
+    end.set_defaults(handler=_cmd_spaces_end)
+
+    hand = space_commands.add_parser("hand", parents=[client], help="raise a hand: ask the host to let you speak",
+                                     description="Raise USER's hand in a space; the host sees raised hands in order.")
+    hand.add_argument("space", metavar="ID", help="the space id")
+    hand.add_argument("--user", required=True, help="who raises a hand")
+    hand.set_defaults(handler=_cmd_spaces_hand)
+    promote = space_commands.add_parser(
+        "promote", parents=[client], help="make a user a speaker (the host's call)",
+        description="Promote USER to speaker; they can then `chorusctl speak FILE --space ID --user USER`.",
+    )
+    promote.add_argument("space", metavar="ID", help="the space id")
+    promote.add_argument("user", metavar="USER", help="who becomes a speaker")
+    promote.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
+    promote.set_defaults(handler=_cmd_spaces_promote)
+
+    drain = commands.add_parser(
+        "drain", parents=[client], help="drain a fan-out node: no one new, everyone reconnects elsewhere",
+        description="Tell the gateway to drain NODE: the gateway places no one new on it, and the node tells "
+        "its speakers and listeners to reconnect through the gateway, which places them on other nodes.",
+        epilog="Example: chorusctl drain fanout-1 --wait; undo with chorusctl drain fanout-1 --undo",
+    )
+    drain.add_argument("node", metavar="NODE", help="the node id, e.g. fanout-1 (see chorusctl status)")
+    drain.add_argument("--undo", action="store_true", help="resume the node instead: accept clients again")
+    drain.add_argument("--wait", action="store_true", help="wait until the node has no listeners left")
+    drain.add_argument("--timeout", type=float, default=60.0, metavar="S", help="longest wait with --wait (default: 60)")
+    drain.set_defaults(handler=_cmd_drain)
+
+    config = commands.add_parser("config", help="check or show the configuration",
+                                 description="Validate or print the configuration the services load.")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=_Parser)
+    config_commands.required = True
+    check = config_commands.add_parser(
+        "check", parents=[output], help="validate the configuration and its agreement with the catalog",
+        description="Validate the configuration (with environment overrides) and check its ports agree with "
+        "stack/catalog.yaml. A bad file prints one line: path:line: key: message.",
+        epilog="Exit codes: 0 valid, 1 ports disagree with the catalog, 2 invalid configuration.",
+    )
+    check.set_defaults(handler=_cmd_config_check)
+    show_config = config_commands.add_parser(
+        "show", parents=[output], help="print the effective configuration (file + environment overrides)",
+        description="Print every key's effective value: the file, defaults for keys it omits, and environment overrides.",
+    )
+    show_config.set_defaults(handler=_cmd_config_show)
+
+    speak = commands.add_parser(
+        "speak", parents=[client], help="send an audio file to a space as a speaker, in real time",
+        description="Join SPACE as a speaker (the host by default) and send FILE (WAV or any format FFmpeg "
+        "reads) as Opus frames in real time, re-joining through the gateway if the node drains.",
+        epilog="Example: chorusctl speak talk.wav --space sp-1a2b3c4d",
+    )
+    speak.add_argument("file", type=Path, metavar="FILE.wav", help="the audio to send")
+    speak.add_argument("--space", required=True, metavar="ID", help="the space id")
+    speak.add_argument("--user", default=None, help="who speaks (default: the space's host); others must be promoted")
+    speak.set_defaults(handler=_cmd_speak)
+
+    listen = commands.add_parser(
+        "listen", parents=[client], help="record what a listener of a space hears, to a WAV file",
+        description="Join SPACE as a listener, decode the audio and write it to OUT.wav when done: after "
+        "--seconds, when the space ends, or on Ctrl-C. Re-joins through the gateway when its node drains.",
+        epilog="Exit code 1 if no audio was received. Example: chorusctl listen --space sp-1a2b3c4d --out heard.wav --seconds 10",
+    )
+    listen.add_argument("--space", required=True, metavar="ID", help="the space id")
+    listen.add_argument("--out", required=True, type=Path, metavar="OUT.wav", help="the WAV file to write")
+    listen.add_argument("--seconds", type=float, default=None, metavar="N", help="stop after N seconds (default: until the space ends)")
+    listen.add_argument("--user", default=None, help="the listener's name (default: listener-<pid>)")
+    listen.set_defaults(handler=_cmd_listen)
+
+    presence = commands.add_parser(
+        "presence", parents=[client], help="follow a space's aggregate presence counts, one line per tick",
+        description="Subscribe to a space's presence: one aggregate message per gateway.presence_tick_ms.",
+    )
+    presence.add_argument("--space", required=True, metavar="ID", help="the space id")
+    presence.add_argument("--ticks", type=int, default=5, metavar="N", help="stop after N ticks (default: 5)")
+    presence.set_defaults(handler=_cmd_presence)
+
+    tone = commands.add_parser(
+        "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
+        description="Write a speech-band test signal at audio.sample_rate; handy with `chorusctl speak`.",
+    )
+    tone.add_argument("out", type=Path, metavar="OUT.wav", help="the WAV file to write")
+    tone.add_argument("--seconds", type=float, default=5.0, metavar="N", help="duration (default: 5)")
+    tone.set_defaults(handler=_cmd_tone)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `chorusctl`.
+
+    Args:
+        argv: Arguments (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit code.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except AudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _config(args: argparse.Namespace) -> ChorusConfig:
+    """The configuration named by `--config` (raises ConfigError)."""
+    return load_config(args.config)
+
+
+def _gateway_url(args: argparse.Namespace) -> str:
+    """`--gateway`, else the configuration's gateway URL."""
+    return args.gateway or _config(args).gateway_url
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """Print JSON with `--json`, else the text."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+
+
+def _with_gateway(args: argparse.Namespace, action: Callable[[GatewayClient], Awaitable[Any]]) -> Any:
+    """Run `action` with a gateway client and return its result."""
+
+    async def run() -> Any:
+        async with GatewayClient(_gateway_url(args)) as gateway:
+            return await action(gateway)
+
+    return asyncio.run(run())
+
+
+def _table(rows: list[list[str]]) -> str:
+    """Render rows (the first is the header) as aligned columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def _space_line(space: dict[str, Any]) -> list[str]:
+    """One space as a table row."""
+    presence = space["presence"]
+    return [space["id"], "live" if space["live"] else "ended", str(presence["listeners"]), str(presence["speakers"]),
+            str(presence["hands"]), space["node"] or "-", space["host"], space["title"]]
+
+
+def _http_ready(url: str) -> bool:
+    """Whether a service's `/readyz` answers 200."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    """`chorusctl up`."""
+    from chorus.supervisor import run_up
+
+    config = _config(args)
+    if args.nodes is not None and not 1 <= args.nodes <= 64:
+        raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
+    return run_up(config, args.config or default_config_path(), args.nodes)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    """`chorusctl status`."""
+    url = _gateway_url(args)
+    status = _with_gateway(args, lambda gateway: gateway.status())
+    gateway_ready = _http_ready(url)
+    for node in status["nodes"]:
+        node["ready"] = _http_ready(node["url"].replace("ws://", "http://", 1)) if node["state"] != "stale" else False
+    status["gateway"] = {"url": url, "ready": gateway_ready}
+    healthy = gateway_ready and all(n["ready"] or n["state"] == "draining" for n in status["nodes"]) and status["nodes"]
+    sessions = status["sessions"]
+    lines = [
+        f"gateway  {url}  {'ready' if gateway_ready else 'NOT READY'}  up {status['uptime_s']:.0f} s",
+        f"spaces   {status['spaces']} live",
+        f"sessions {sessions['host']} host, {sessions['speaker']} speaker, {sessions['listener']} listener "
+        f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
+        "",
+    ]
+    if status["nodes"]:
+        rows = [["NODE", "ROLE", "STATE", "READY", "LISTENERS", "CAP", "HEADROOM", "SPACES", "URL"]]
+        for n in status["nodes"]:
+            rows.append([n["id"], n["role"], n["state"], "yes" if n["ready"] else "no", str(n["listeners"]),
+                         str(n["listener_cap"]), str(n["headroom"]), str(n["spaces"]), n["url"]])
+        lines.append(_table(rows))
+    else:
+        lines.append("no fan-out nodes registered - start them with `chorusctl up`")
+    _emit(args, status, "\n".join(lines))
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def _cmd_spaces_list(args: argparse.Namespace) -> int:
+    """`chorusctl spaces list`."""
+    spaces = _with_gateway(args, lambda gateway: gateway.spaces(include_ended=args.all))
+    rows = [["SPACE", "STATE", "LISTENERS", "SPEAKERS", "HANDS", "NODE", "HOST", "TITLE"]] + [_space_line(s) for s in spaces]
+    _emit(args, spaces, _table(rows) if spaces else "no spaces - create one with `chorusctl spaces create --title T`")
+    return EXIT_OK
+
+
+def _cmd_spaces_show(args: argparse.Namespace) -> int:
+    """`chorusctl spaces show`."""
+    space = _with_gateway(args, lambda gateway: gateway.space(args.space))
+    presence = space["presence"]
+    text = "\n".join([
+        f"space     {space['id']}  ({'live' if space['live'] else 'ended'})",
+        f"title     {space['title']}",
+        f"host      {space['host']}",
+        f"speakers  {', '.join(space['speakers']) or '-'}",
+        f"hands     {', '.join(space['hands']) or '-'}",
+        f"node      {space['node'] or '-'}",
+        f"presence  {presence['listeners']} listeners, {presence['speakers']} speakers (tick {presence['tick']})",
+    ])
+    _emit(args, space, text)
+    return EXIT_OK
+
+
+def _cmd_spaces_create(args: argparse.Namespace) -> int:
+    """`chorusctl spaces create`."""
+    space = _with_gateway(args, lambda gateway: gateway.create_space(args.title, args.host))
+    _emit(args, space, f"{space['id']}\n(created {space['title']!r}, host {space['host']}; "
+                       f"speak with: chorusctl speak FILE.wav --space {space['id']})")
+    return EXIT_OK
+
+
+def _cmd_spaces_end(args: argparse.Namespace) -> int:
+    """`chorusctl spaces end`."""
+
+    async def end(gateway: GatewayClient) -> dict[str, Any]:
+        by = args.by or (await gateway.space(args.space))["host"]
+        return await gateway.end_space(args.space, by)
+
+    space = _with_gateway(args, end)
+    _emit(args, space, f"ended {space['id']}")
+    return EXIT_OK
+
+
+def _cmd_spaces_hand(args: argparse.Namespace) -> int:
+    """`chorusctl spaces hand`."""
+    space = _with_gateway(args, lambda gateway: gateway.raise_hand(args.space, args.user))
+    _emit(args, space, f"{args.user} raised a hand in {space['id']} (hands: {', '.join(space['hands']) or '-'})")
+    return EXIT_OK
+
+
+def _cmd_spaces_promote(args: argparse.Namespace) -> int:
+    """`chorusctl spaces promote`."""
+
+    async def promote(gateway: GatewayClient) -> dict[str, Any]:
+        by = args.by or (await gateway.space(args.space))["host"]
+        return await gateway.promote(args.space, args.user, by)
+
+    space = _with_gateway(args, promote)
+    _emit(args, space, f"{args.user} is a speaker in {space['id']} (speakers: {', '.join(space['speakers'])})")
+    return EXIT_OK
+
+
+def _cmd_drain(args: argparse.Namespace) -> int:
+    """`chorusctl drain`."""
+
+    async def drain(gateway: GatewayClient) -> dict[str, Any]:
+        node = await (gateway.resume(args.node) if args.undo else gateway.drain(args.node))
+        if args.wait and not args.undo:
+            deadline = time.monotonic() + args.timeout
+            while node["listeners"] > 0 or node["speakers"] > 0 or node["state"] != "draining":
+                if time.monotonic() > deadline:
+                    raise CommandError(f"{args.node} still has {node['listeners']} listeners after {args.timeout:.0f} s")
+                await asyncio.sleep(0.5)
+                node = await gateway.node(args.node)
+        return node
+
+    node = _with_gateway(args, drain)
+    if args.undo:
+        text = f"{node['id']} resumed: it accepts clients again (state {node['state']})"
+    elif args.wait:
+        text = f"{node['id']} drained: no listeners left"
+    else:
+        text = (f"{node['id']} draining: no new clients; its {node['listeners']} listeners are being told to "
+                f"reconnect (follow with `chorusctl status`)")
+    _emit(args, node, text)
+    return EXIT_OK
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    """`chorusctl config check`."""
+    path = args.config or default_config_path()
+    config = load_config(path)
+    try:
+        catalog = load_catalog()
+    except CatalogError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    disagreements = port_disagreements(catalog, config)
+    try:
+        resolve_signing_key(config.gateway.token)
+        key = f"found ({config.gateway.token.key_env} or key_file)"
+    except SigningKeyError:
+        key = f"not set ({config.gateway.token.key_env}); `chorusctl up` generates one per run"
+    result = {
+        "config": str(path),
+        "valid": True,
+        "catalog_agrees": not disagreements,
+        "compared": compared_services(catalog, config),
+        "disagreements": [str(d) for d in disagreements],
+        "signing_key": key,
+    }
+    lines = [f"{path}: valid"]
+    lines += [f"{path}: {d}" for d in disagreements] or [f"ports agree with the catalog ({', '.join(result['compared'])})"]
+    lines.append(f"signing key: {key}")
+    _emit(args, result, "\n".join(lines))
+    return EXIT_FAILED if disagreements else EXIT_OK
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    """`chorusctl config show`."""
+    data = _config(args).model_dump(mode="json")
+    _emit(args, data, yaml.safe_dump(data, sort_keys=False).rstrip())
+    return EXIT_OK
+
+
+def _cmd_speak(args: argparse.Namespace) -> int:
+    """`chorusctl speak`."""
+    config = _config(args)
+    samples = load_pcm(args.file, config.audio.sample_rate)
+    if len(samples) == 0:
+        raise CommandError(f"{args.file}: no audio samples")
+    encoder = OpusEncoder(config.audio)
+    packets = [p for frame in frames_of(samples, config.audio.frame_samples) for p in encoder.encode(frame)]
+    packets += encoder.flush()
+
+    async def speak(gateway: GatewayClient) -> dict[str, Any]:
+        space = await gateway.space(args.space)
+        user = args.user or space["host"]
+        role = "host" if user == space["host"] else "speaker"
+        log = await Speaker(gateway, args.space, user, role, config.audio.frame_ms).run(packets)
+        return {"space": args.space, "user": user, "role": role, "frames_sent": log.frames, "frames": len(packets),
+                "seconds": round(len(packets) * config.audio.frame_ms / 1000, 2), "nodes": log.nodes,
+                "reconnects": log.reconnects, "ended": log.ended}
+
+    result = _with_gateway(args, speak)
+    _emit(args, result, f"sent {result['frames_sent']}/{result['frames']} frames ({result['seconds']} s) to "
+                        f"{result['space']} as {result['user']} via {', '.join(result['nodes'])}")
+    return EXIT_OK
+
+
+def _cmd_listen(args: argparse.Namespace) -> int:
+    """`chorusctl listen`."""
+    config = _config(args)
+    timeline = Timeline(config.audio)
+    user = args.user or f"listener-{os.getpid()}"
+
+    def record(frames: list[Frame]) -> None:
+        for frame in frames:
+            timeline.add(frame.source, frame.seq, frame.captured_us, frame.payload)
+
+    async def listen(gateway: GatewayClient) -> dict[str, Any]:
+        listener = Listener(gateway, args.space, user, record)
+        try:
+            log = await listener.run(args.seconds)
+        except asyncio.CancelledError:
+            log = listener.log
+        return {"space": args.space, "user": user, "frames": log.frames, "messages": log.messages,
+                "nodes": log.nodes, "reconnects": log.reconnects, "ended": log.ended}
+
+    try:
+        result = _with_gateway(args, listen)
+    finally:
+        samples = timeline.samples()
+        write_wav(args.out, samples, config.audio.sample_rate)
+    result["out"] = str(args.out)
+    result["seconds"] = round(len(samples) / config.audio.sample_rate, 2)
+    _emit(args, result, f"recorded {result['seconds']} s ({result['frames']} frames) from "
+                        f"{', '.join(result['nodes']) or 'no node'} to {args.out}"
+                        + (f"; reconnected {result['reconnects']} time(s)" if result["reconnects"] else ""))
+    if result["frames"] == 0:
+        raise CommandError(f"no audio received from {args.space}")
+    return EXIT_OK
+
+
+def _cmd_presence(args: argparse.Namespace) -> int:
+    """`chorusctl presence`."""
+    from websockets.asyncio.client import connect
+
+    url = _gateway_url(args).replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+
+    async def follow() -> list[dict[str, Any]]:
+        ticks: list[dict[str, Any]] = []
+        try:
+            async with connect(f"{url}/v1/spaces/{args.space}/presence/ws") as socket:
+                while len(ticks) < args.ticks:
+                    tick = json.loads(await socket.recv())
+                    ticks.append(tick)
+                    if not args.json:
+                        print(f"tick {tick['tick']}: {tick['listeners']} listeners, {tick['speakers']} speakers, "
+                              f"{tick['hands']} hands{'' if tick['live'] else ' (ended)'}", flush=True)
+        except OSError as exc:
+            raise CommandError(f"gateway {url} unreachable: {exc}") from None
+        except Exception as exc:  # websockets raises several handshake errors
+            raise CommandError(f"presence of {args.space} unavailable: {exc}") from None
+        return ticks
+
+    ticks = asyncio.run(follow())
+    if args.json:
+        print(json.dumps(ticks, indent=2))
+    return EXIT_OK
+
+
+def _cmd_tone(args: argparse.Namespace) -> int:
+    """`chorusctl tone`."""
+    rate = _config(args).audio.sample_rate
+    write_wav(args.out, reference_signal(args.seconds, rate), rate)
+    print(f"wrote {args.seconds} s of test signal to {args.out}")
+    return EXIT_OK

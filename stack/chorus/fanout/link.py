@@ -1,0 +1,83 @@
+"""A fan-out node's link to the gateway: register, report load, take instructions.
+
+The node registers once, then reports its load every `fanout.report_interval_s`
+(listeners, speakers, spaces, sessions that connected or left since the last
+report). The gateway's answer carries its instructions - drain or resume, spaces
+that ended - so the node needs no inbound control channel. If the gateway does
+not know the node (it restarted), the node registers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from chorus.fanout.node import FanoutNode
+from chorus.logs import log_event
+from chorus.tokens import node_token
+
+
+class GatewayLink:
+    """Keeps one node registered with the gateway and reporting.
+
+    Args:
+        node: The node.
+        gateway_url: The gateway's base URL, e.g. `http://127.0.0.1:8080`.
+        key: The signing key shared with the gateway (node tokens are signed with it).
+        interval_s: Time between reports; `None` uses `fanout.report_interval_s`.
+    """
+
+    def __init__(self, node: FanoutNode, gateway_url: str, key: bytes, interval_s: float | None = None) -> None:
+        self.node = node
+        self.gateway_url = gateway_url.rstrip("/")
+        self.interval_s = interval_s if interval_s is not None else node.config.fanout.report_interval_s
+        self._key = key
+        self._log = node.log
+        self._known = False
+
+    async def run(self) -> None:
+        """Register and report until cancelled; failures are logged once per outage and retried."""
+        async with httpx.AsyncClient(timeout=max(2.0, self.interval_s * 2)) as client:
+            while True:
+                await self.report_once(client)
+                await asyncio.sleep(self.interval_s)
+
+    async def report_once(self, client: httpx.AsyncClient) -> bool:
+        """Register if needed, then send one report and apply the answer.
+
+        Args:
+            client: The HTTP client.
+
+        Returns:
+            Whether the gateway answered the report.
+        """
+        node = self.node
+        headers = {"Authorization": f"Bearer {node_token(self._key, node.node_id)}"}
+        body = node.take_report()
+        try:
+            if not self._known:
+                registration = {"node": node.node_id, "role": node.role, "url": node.url,
+                                "listener_cap": node.config.fanout.listener_cap}
+                response = await client.post(f"{self.gateway_url}/v1/nodes", json=registration, headers=headers)
+                response.raise_for_status()
+                self._known = True
+                log_event(self._log, "registered_with_gateway", node=node.node_id, gateway=self.gateway_url)
+            response = await client.post(f"{self.gateway_url}/v1/nodes/{node.node_id}/report", json=body, headers=headers)
+            if response.status_code == 404:
+                self._known = False
+                node.return_report(body)
+                return False
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            node.return_report(body)
+            if node.registered:
+                log_event(self._log, "gateway_unreachable", level=logging.WARNING, node=node.node_id,
+                          gateway=self.gateway_url, error=str(exc) or exc.__class__.__name__)
+            node.registered = False
+            self._known = False
+            return False
+        node.registered = True
+        node.apply(response.json())
+        return True

@@ -1,0 +1,322 @@
+"""The gateway's HTTP API: `create_app(config)` builds it, with its OpenAPI document.
+
+Routes, by tag:
+
+- spaces: create, list, get, end a space; raise a hand; promote a speaker; join
+  (admission control, placement, a signed join token); presence now, and
+  `WS /v1/spaces/{space_id}/presence/ws` for one aggregate message per tick;
+- nodes: fan-out registration and load reports (authenticated with node tokens
+  signed by the shared key), listing, drain and resume;
+- operations: `/healthz` (live), `/readyz` (ready), `/metrics`, `/v1/status`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from chorus import __version__
+from chorus.config import ChorusConfig
+from chorus.gateway.core import Gateway, Grant
+from chorus.gateway.models import (
+    JoinGrant,
+    JoinRequest,
+    NodeInstructions,
+    NodeOut,
+    NodeRegistration,
+    NodeReport,
+    Presence,
+    Problem,
+    Promotion,
+    Shed,
+    SpaceCreate,
+    SpaceOut,
+    StatusOut,
+    UserAction,
+)
+from chorus.gateway.presence import PresenceHub
+from chorus.gateway.spaces import Space, SpaceError
+from chorus.logs import log_event
+from chorus.metrics import GatewayMetrics, watch_event_loop_lag
+from chorus.tokens import SigningKeyError, TokenError, resolve_signing_key, verify_node_token
+
+SWEEP_INTERVAL_S = 0.5
+"""How often the gateway expires sessions, notices stale nodes and refreshes gauges."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "The user may not do this."},
+    404: {"model": Problem, "description": "No such space."},
+    410: {"model": Problem, "description": "The space has ended."},
+}
+
+
+def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the gateway application.
+
+    Building it starts nothing: background tasks (presence tick, sweeps, loop-lag sampling)
+    run while the app is served. The signing key is needed only to serve, so the OpenAPI
+    document can be produced without one.
+
+    Args:
+        config: The configuration.
+        signing_key: The join-token key; `None` resolves it from `gateway.token` at start-up.
+        registry: Metrics registry; `None` creates a fresh one.
+
+    Returns:
+        The FastAPI app; `app.state.gateway` is its `chorus.gateway.core.Gateway`.
+    """
+    gateway = Gateway(config, GatewayMetrics(registry or CollectorRegistry()))
+    hub = PresenceHub(lambda space: gateway.presence(space), config.gateway.presence_tick_ms / 1000)
+    tasks: list[asyncio.Task[None]] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            gateway.set_key(signing_key if signing_key is not None else resolve_signing_key(config.gateway.token))
+        except SigningKeyError as exc:
+            raise RuntimeError(str(exc)) from None
+        tasks.extend(
+            asyncio.create_task(coroutine)
+            for coroutine in (hub.run(), _sweep_forever(gateway), watch_event_loop_lag(gateway.metrics.event_loop_lag))
+        )
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    app = FastAPI(
+        title="Chorus gateway",
+        version=__version__,
+        summary="The control plane of Chorus: spaces, roles, admission, join tokens, placement, presence.",
+        description=(
+            "Clients create and join spaces here. An admitted join returns a signed join token and the "
+            "fan-out node to connect to; an over-capacity join gets `503` with a jittered `Retry-After`. "
+            "Fan-out nodes register and report their load here."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.state.presence = hub
+
+    def space_out(space: Space) -> SpaceOut:
+        presence = Presence(space=space.id, tick=hub.tick, **gateway.presence(space.id))
+        return SpaceOut(
+            id=space.id, title=space.title, host=space.host, live=space.live, created_at=space.created_at,
+            ended_at=space.ended_at, speakers=list(space.speakers), hands=list(space.hands), node=space.node,
+            presence=presence,
+        )
+
+
+    # ------------------------------------------------------------- spaces
+
+    @app.post("/v1/spaces", status_code=201, response_model=SpaceOut, tags=["spaces"], summary="Create a space")
+    async def create_space(body: SpaceCreate) -> SpaceOut:
+        """Create a live space; the `host` becomes its host."""
+        space = gateway.spaces.create(body.title, body.host)
+        log_event(gateway.log, "space_created", space=space.id, host=space.host)
+        return space_out(space)
+
+    @app.get("/v1/spaces", response_model=list[SpaceOut], tags=["spaces"], summary="List spaces")
+    async def list_spaces(include_ended: bool = False) -> list[SpaceOut]:
+        """List live spaces (and ended ones with `include_ended=true`), oldest first."""
+        return [space_out(s) for s in gateway.spaces.all(include_ended)]
+
+    @app.get("/v1/spaces/{space_id}", response_model=SpaceOut, tags=["spaces"], summary="Get a space",
+             responses={404: _ERRORS[404]})
+    async def get_space(space_id: str) -> SpaceOut:
+        """One space with its roles and presence counts."""
+        return space_out(_or_http(lambda: gateway.spaces.get(space_id)))
+
+    @app.post("/v1/spaces/{space_id}/end", response_model=SpaceOut, tags=["spaces"], summary="End a space",
+              responses={k: _ERRORS[k] for k in (403, 404, 410)})
+    async def end_space(space_id: str, body: UserAction) -> SpaceOut:
+        """End a space (host only); its fan-out nodes close its connections at their next report."""
+        return space_out(_or_http(lambda: gateway.end_space(space_id, body.user)))
+
+    @app.post("/v1/spaces/{space_id}/hands", response_model=SpaceOut, tags=["spaces"], summary="Raise a hand",
+              responses={k: _ERRORS[k] for k in (404, 410)})
+    async def raise_hand(space_id: str, body: UserAction) -> SpaceOut:
+        """Ask to speak; the host sees raised hands in order."""
+        return space_out(_or_http(lambda: gateway.spaces.raise_hand(space_id, body.user)))
+
+    @app.post("/v1/spaces/{space_id}/speakers", response_model=SpaceOut, tags=["spaces"],
+              summary="Promote a user to speaker", responses={k: _ERRORS[k] for k in (403, 404, 410)})
+    async def promote(space_id: str, body: Promotion) -> SpaceOut:
+        """The host (`by`) makes `user` a speaker; the user can then join with role `speaker`."""
+        return space_out(_or_http(lambda: gateway.spaces.promote(space_id, body.user, body.by)))
+
+    @app.post(
+        "/v1/spaces/{space_id}/join",
+        response_model=JoinGrant,
+        tags=["spaces"],
+        summary="Join a space",
+        responses={
+            503: {"model": Shed, "description": "Shed by admission control; retry after `Retry-After` seconds.",
+                  "headers": {"Retry-After": {"description": "Seconds to wait (jittered).", "schema": {"type": "integer"}}}},
+            **{k: _ERRORS[k] for k in (403, 404, 410)},
+        },
+    )
+    async def join(space_id: str, body: JoinRequest) -> Any:
+        """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
+        `503` with a jittered `Retry-After`; hosts and speakers are admitted ahead of listeners."""
+        outcome = gateway.join(space_id, body.user, body.role)
+        if isinstance(outcome, Grant):
+            return JoinGrant(
+                space=space_id, session=outcome.session.id, user=body.user, role=body.role, node=outcome.node.id,
+                url=outcome.url, token=outcome.token, expires_at=outcome.expires_at,
+            )
+        if outcome.shed:
+            shed = Shed(detail=outcome.detail, reason=outcome.reason, retry_after_s=round(outcome.retry_after_s, 3))
+            return JSONResponse(shed.model_dump(), status_code=503,
+                                headers={"Retry-After": str(max(1, math.ceil(outcome.retry_after_s)))})
+        return JSONResponse({"detail": outcome.detail}, status_code=outcome.status)
+
+    @app.get("/v1/spaces/{space_id}/presence", response_model=Presence, tags=["spaces"], summary="Presence now",
+             responses={404: _ERRORS[404]})
+    async def presence(space_id: str) -> Presence:
+        """Aggregate counts of a space now (subscribe to `/v1/spaces/{space_id}/presence/ws` for one message per tick)."""
+        _or_http(lambda: gateway.spaces.get(space_id))
+        return Presence(space=space_id, tick=hub.tick, **gateway.presence(space_id))
+
+    @app.websocket("/v1/spaces/{space_id}/presence/ws")
+    async def presence_ws(socket: WebSocket, space_id: str) -> None:
+        """One aggregate presence message per tick until the client leaves."""
+        try:
+            gateway.spaces.get(space_id)
+        except SpaceError:
+            await socket.close(code=4404, reason="no such space")
+            return
+        await socket.accept()
+        hub.subscribe(space_id, socket)
+        gateway.metrics.presence_connections.set(hub.connections)
+        try:
+            await socket.send_text(hub.message(space_id))
+            while True:
+                await socket.receive_text()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            hub.unsubscribe(space_id, socket)
+            gateway.metrics.presence_connections.set(hub.connections)
+
+    # ------------------------------------------------------------- nodes
+
+    @app.post("/v1/nodes", response_model=NodeOut, tags=["nodes"], summary="Register a fan-out node",
+              responses={401: {"model": Problem, "description": "Bad node token."}})
+    async def register_node(body: NodeRegistration, node_id: NodeId) -> NodeOut:
+        """A fan-out node announces itself (authenticated with a node token)."""
+        if node_id != body.node:
+            raise HTTPException(403, f"a token for {node_id} cannot register {body.node}")
+        node = gateway.register_node(body.node, body.role, body.url, body.listener_cap)
+        return NodeOut(**gateway.node_view(node))
+
+    @app.post("/v1/nodes/{node}/report", response_model=NodeInstructions, tags=["nodes"],
+              summary="Report a node's load", responses={404: {"model": Problem, "description": "Register first."}})
+    async def report(node: str, body: NodeReport, node_id: NodeId) -> NodeInstructions:
+        """A node's periodic load report; the answer says whether to drain and which spaces ended."""
+        if node_id != node:
+            raise HTTPException(403, f"a token for {node_id} cannot report for {node}")
+        instructions = gateway.report(node, body.model_dump())
+        if instructions is None:
+            raise HTTPException(404, f"node {node} is not registered; register first")
+        return NodeInstructions(**instructions)
+
+    @app.get("/v1/nodes", response_model=list[NodeOut], tags=["nodes"], summary="List fan-out nodes")
+    async def list_nodes() -> list[NodeOut]:
+        """Every registered node with its state and load."""
+        return [NodeOut(**n) for n in gateway.status()["nodes"]]
+
+    @app.get("/v1/nodes/{node}", response_model=NodeOut, tags=["nodes"], summary="Get a fan-out node",
+             responses={404: {"model": Problem, "description": "No such node."}})
+    async def get_node(node: str) -> NodeOut:
+        """One node with its state and load."""
+        return NodeOut(**gateway.node_view(_node_or_404(gateway, node)))
+
+    @app.post("/v1/nodes/{node}/drain", response_model=NodeOut, tags=["nodes"], summary="Drain a fan-out node",
+              responses={404: {"model": Problem, "description": "No such node."}})
+    async def drain(node: str) -> NodeOut:
+        """Stop placing clients on the node and tell it to drain: it accepts no one new and asks its
+        clients to reconnect through the gateway, which places them elsewhere."""
+        _node_or_404(gateway, node)
+        return NodeOut(**gateway.node_view(gateway.set_drain(node, True)))
+
+    @app.post("/v1/nodes/{node}/resume", response_model=NodeOut, tags=["nodes"], summary="Resume a drained node",
+              responses={404: {"model": Problem, "description": "No such node."}})
+    async def resume(node: str) -> NodeOut:
+        """Let a drained node accept clients again."""
+        _node_or_404(gateway, node)
+        return NodeOut(**gateway.node_view(gateway.set_drain(node, False)))
+
+    # ------------------------------------------------------------- operations
+
+    @app.get("/v1/status", response_model=StatusOut, tags=["operations"], summary="Stack status")
+    async def status() -> StatusOut:
+        """Spaces, sessions, admission and every node, as the gateway sees them."""
+        return StatusOut(**gateway.status())
+
+    @app.get("/healthz", response_class=PlainTextResponse, tags=["operations"], summary="Liveness")
+    async def healthz() -> str:
+        """`ok` while the process serves requests."""
+        return "ok\n"
+
+    @app.get("/readyz", response_class=PlainTextResponse, tags=["operations"], summary="Readiness",
+             responses={503: {"description": "Not ready: starting, or a background task stopped."}})
+    async def readyz() -> Response:
+        """Ready when the signing key is loaded and the presence and sweep tasks run."""
+        ready = gateway.issuer is not None and bool(tasks) and not any(t.done() for t in tasks)
+        return PlainTextResponse("ready\n" if ready else "not ready\n", status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             responses={200: {"content": {"text/plain": {}}, "description": "Metrics in the Prometheus text format."}})
+    async def metrics() -> Response:
+        """Every `chorus_gateway_*` metric, in the Prometheus text format."""
+        gateway.refresh_metrics()
+        return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _authenticated_node(
+    request: Request, authorization: Annotated[str, Header(description="`Bearer` and a node token.")] = ""
+) -> str:
+    """The node id a request's node token authenticates, or a 401."""
+    token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+    try:
+        return verify_node_token(token, request.app.state.gateway.key)
+    except TokenError as exc:
+        raise HTTPException(401, f"node token refused: {exc}") from None
+
+
+NodeId = Annotated[str, Depends(_authenticated_node)]
+"""A route parameter holding the authenticated node's id."""
+
+
+def _or_http(action: Any) -> Any:
+    """Run `action`, turning a `SpaceError` into the matching HTTP error."""
+    try:
+        return action()
+    except SpaceError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+def _node_or_404(gateway: Gateway, node: str) -> Any:
+    """The registered node `node`, or a 404."""
+    found = gateway.placement.nodes.get(node)
+    if found is None:
+        known = ", ".join(sorted(gateway.placement.nodes)) or "none registered"
+        raise HTTPException(404, f"no node {node!r}; nodes: {known}")
+    return found
+
+
+async def _sweep_forever(gateway: Gateway) -> None:
+    """Run `Gateway.sweep` every `SWEEP_INTERVAL_S`."""
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+        gateway.sweep()

@@ -1,0 +1,354 @@
+"""The gateway's state and decisions, independent of HTTP: joins, node reports, sweeps, status.
+
+`chorus.gateway.app` turns HTTP requests into calls on one `Gateway` object and
+its answers into responses; everything here can be driven directly by tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from chorus import __version__
+from chorus.config import ChorusConfig
+from chorus.gateway.admission import Admission
+from chorus.gateway.placement import Node, Placement
+from chorus.gateway.sessions import Session, SessionTable
+from chorus.gateway.spaces import Space, SpaceError, SpaceStore
+from chorus.logs import log_event
+from chorus.metrics import NODE_STATES, GatewayMetrics
+from chorus.protocol import MEDIA_PATH
+from chorus.tokens import TokenIssuer
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An admitted join.
+
+    Attributes:
+        session: The session created.
+        node: The node it was placed on.
+        token: The signed join token.
+        expires_at: Token expiry, seconds since the epoch.
+    """
+
+    session: Session
+    node: Node
+    token: str
+    expires_at: float
+
+    @property
+    def url(self) -> str:
+        """The media WebSocket URL to connect to (without the token)."""
+        return self.node.url + MEDIA_PATH
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A join that was not admitted.
+
+    Attributes:
+        status: HTTP status: 503 when shed (retry later), 403/404/410 when rejected.
+        detail: Why.
+        reason: For a shed join, `rate`, `sessions` or `capacity`; else `""`.
+        retry_after_s: For a shed join, the jittered delay; else 0.
+    """
+
+    status: int
+    detail: str
+    reason: str = ""
+    retry_after_s: float = 0.0
+
+    @property
+    def shed(self) -> bool:
+        """Whether the join was shed (503) rather than rejected."""
+        return self.status == 503
+
+
+class Gateway:
+    """The control plane's state.
+
+    Args:
+        config: The configuration.
+        metrics: Where to count; `None` creates a fresh registry.
+        logger: Event logger.
+        clock: Monotonic clock.
+        rng: Random source (jitter).
+    """
+
+    def __init__(
+        self,
+        config: ChorusConfig,
+        metrics: GatewayMetrics | None = None,
+        logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or GatewayMetrics(CollectorRegistry())
+        self.metrics.initialise_labels()
+        self.log = logger or logging.getLogger("chorus")
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.spaces = SpaceStore()
+        self.sessions = SessionTable()
+        self.placement = Placement(self.sessions, config.fanout.headroom, config.gateway.node_timeout_s, clock)
+        self.admission = Admission(config.gateway, clock, self.rng)
+        self.issuer: TokenIssuer | None = None
+        self._key: bytes | None = None
+        self.started = clock()
+
+    def set_key(self, key: bytes) -> None:
+        """Set the signing key (join tokens cannot be issued before).
+
+        Args:
+            key: The HMAC key.
+        """
+        self._key = key
+        self.issuer = TokenIssuer(key, self.config.gateway.token, self.rng)
+
+    @property
+    def key(self) -> bytes:
+        """The signing key.
+
+        Raises:
+            RuntimeError: It has not been set yet.
+        """
+        if self._key is None:
+            raise RuntimeError("the gateway's signing key is not set; it is set when the app starts")
+        return self._key
+
+    # ----------------------------------------------------------------- joins
+
+    def join(self, space_id: str, user: str, role: str) -> Grant | Refusal:
+        """Admit (or not) a join, place it and sign its token.
+
+        Args:
+            space_id: The space.
+            user: Who joins.
+            role: The role asked for.
+
+        Returns:
+            A grant, or a refusal (shed with 503 or rejected with 4xx).
+        """
+        started = time.perf_counter()
+        outcome = self._join(space_id, user, role)
+        result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
+        self.metrics.joins.labels(result=result, role=role).inc()
+        self.metrics.join_latency.observe(time.perf_counter() - started)
+        if isinstance(outcome, Grant):
+            log_event(self.log, "join_admitted", space=space_id, node=outcome.node.id, user=user, role=role,
+                      session=outcome.session.id)
+        else:
+            log_event(self.log, f"join_{result}", space=space_id, user=user, role=role, status=outcome.status,
+                      reason=outcome.reason or outcome.detail, retry_after_s=round(outcome.retry_after_s, 2))
+        return outcome
+
+    def _join(self, space_id: str, user: str, role: str) -> Grant | Refusal:
+        """The join decision itself."""
+        try:
+            space = self.spaces.live(space_id)
+        except SpaceError as exc:
+            return Refusal(exc.status, str(exc))
+        if not space.may_join_as(user, role):
+            hint = "raise a hand and ask the host to promote you" if role == "speaker" else "join as a listener"
+            return Refusal(403, f"{user} may not join {space_id} as {role}; {hint}")
+        decision = self.admission.decide(role, len(self.sessions))
+        if not decision.admitted:
+            what = "joins arrive faster than admission allows" if decision.reason == "rate" else "the session cap is reached"
+            return self._shed(decision.reason, f"{what}; retry after the delay")
+        previous = space.node
+        node = self.placement.place(space, role)
+        if node is None:
+            return self._shed("capacity", "no fan-out node has room for this space; retry after the delay")
+        if space.node != previous:
+            log_event(self.log, "space_placed", space=space.id, node=space.node, previous=previous or "-")
+        session = Session(f"se-{secrets.token_hex(8)}", space.id, user, role, node.id, self.clock())
+        self.sessions.add(session)
+        assert self.issuer is not None, "the signing key is set at start-up"
+        token, expires_at = self.issuer.issue(user=user, space=space.id, role=role, node=node.id, session=session.id)
+        self.metrics.tokens_issued.inc()
+        return Grant(session, node, token, expires_at)
+
+    def _shed(self, reason: str, detail: str) -> Refusal:
+        """A 503 refusal with a jittered retry delay."""
+        return Refusal(503, detail, reason, self.admission.retry_after_s())
+
+    # ----------------------------------------------------------------- spaces
+
+    def presence(self, space_id: str) -> dict[str, Any]:
+        """Aggregate counts of a space.
+
+        Args:
+            space_id: The space id (unknown ids give zeros and `live: false`).
+
+        Returns:
+            `listeners`, `speakers`, `hands`, `live`.
+        """
+        try:
+            space: Space | None = self.spaces.get(space_id)
+        except SpaceError:
+            space = None
+        return {
+            "listeners": self.sessions.count(space_id, "listener"),
+            "speakers": self.sessions.count(space_id, "speaker") + self.sessions.count(space_id, "host"),
+            "hands": len(space.hands) if space else 0,
+            "live": bool(space and space.live),
+        }
+
+    def end_space(self, space_id: str, by: str) -> Space:
+        """End a space; its nodes learn it at their next report.
+
+        Args:
+            space_id: The space.
+            by: The user asking (must be the host).
+
+        Returns:
+            The ended space.
+
+        Raises:
+            SpaceError: 404, 410, 403.
+        """
+        space = self.spaces.end(space_id, by)
+        removed = self.sessions.remove_where(space=space_id)
+        log_event(self.log, "space_ended", space=space_id, node=space.node or "-", sessions=len(removed))
+        return space
+
+    # ----------------------------------------------------------------- nodes
+
+    def register_node(self, node_id: str, role: str, url: str, listener_cap: int) -> Node:
+        """Register a fan-out node.
+
+        Args:
+            node_id: Its id.
+            role: `origin` or `edge`.
+            url: Its WebSocket base URL.
+            listener_cap: Its cap.
+
+        Returns:
+            The node.
+        """
+        node = self.placement.register(node_id, role, url, listener_cap)
+        log_event(self.log, "node_registered", node=node_id, role=role, url=url, listener_cap=listener_cap)
+        return node
+
+    def report(self, node_id: str, report: dict[str, Any]) -> dict[str, Any] | None:
+        """Take a node's load report and answer with its instructions.
+
+        Args:
+            node_id: The node.
+            report: The report (see `chorus.gateway.models.NodeReport`).
+
+        Returns:
+            `{"drain": bool, "ended_spaces": [...]}`, or `None` if the node is not registered.
+        """
+        node = self.placement.nodes.get(node_id)
+        if node is None:
+            return None
+        node.last_report = self.clock()
+        node.report = report
+        for session_id in report.get("connected", []):
+            self.sessions.mark_connected(session_id)
+        for session_id in report.get("disconnected", []):
+            self.sessions.remove(session_id)
+        ended = []
+        for space_id in report.get("spaces", {}):
+            try:
+                if not self.spaces.get(space_id).live:
+                    ended.append(space_id)
+            except SpaceError:
+                continue
+        return {"drain": node.drain, "ended_spaces": ended}
+
+    def set_drain(self, node_id: str, drain: bool) -> Node:
+        """Ask a node to drain (or to accept again); it acts at its next report.
+
+        Args:
+            node_id: The node.
+            drain: `True` to drain, `False` to resume.
+
+        Returns:
+            The node.
+
+        Raises:
+            KeyError: No such node.
+        """
+        node = self.placement.nodes[node_id]
+        node.drain = drain
+        log_event(self.log, "node_drain_requested" if drain else "node_resume_requested", node=node_id,
+                  listeners=node.reported_listeners)
+        return node
+
+    # ----------------------------------------------------------------- housekeeping
+
+    def sweep(self) -> None:
+        """Forget sessions that never connected and sessions on stale nodes; refresh gauges."""
+        now = self.clock()
+        for session in self.sessions.expire_pending(now - self.config.gateway.session_connect_timeout_s):
+            log_event(self.log, "session_expired", space=session.space, node=session.node, session=session.id)
+        for node in self.placement.stale():
+            removed = self.sessions.remove_where(node=node.id)
+            if removed:
+                log_event(self.log, "node_stale", level=logging.WARNING, node=node.id, sessions_forgotten=len(removed))
+        self.refresh_metrics()
+
+    def refresh_metrics(self) -> None:
+        """Copy the state into the gauges."""
+        metrics = self.metrics
+        for role, count in self.sessions.by_role().items():
+            metrics.sessions.labels(role=role).set(count)
+        states = dict.fromkeys(NODE_STATES, 0)
+        for node in self.placement.nodes.values():
+            states[self.placement.state(node)] += 1
+            metrics.node_listeners.labels(node=node.id).set(self.sessions.listeners_on(node.id))
+        for state, count in states.items():
+            metrics.nodes.labels(state=state).set(count)
+        metrics.spaces.set(len(self.spaces.all()))
+        metrics.admission_tokens.set(self.admission.bucket.tokens)
+
+    def node_view(self, node: Node) -> dict[str, Any]:
+        """A node as shown by the API.
+
+        Args:
+            node: The node.
+
+        Returns:
+            The fields of `chorus.gateway.models.NodeOut`.
+        """
+        return {
+            "id": node.id,
+            "role": node.role,
+            "url": node.url,
+            "state": self.placement.state(node),
+            "listener_cap": node.listener_cap,
+            "listeners": node.reported_listeners,
+            "placed": self.sessions.listeners_on(node.id),
+            "speakers": int(node.report.get("speakers", 0)),
+            "headroom": max(0, self.placement.headroom(node)),
+            "spaces": len(node.report.get("spaces", {})),
+            "last_report_s": round(self.clock() - node.last_report, 2),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """The whole stack as the gateway sees it.
+
+        Returns:
+            The fields of `chorus.gateway.models.StatusOut`.
+        """
+        return {
+            "service": "gateway",
+            "version": __version__,
+            "uptime_s": round(self.clock() - self.started, 1),
+            "spaces": len(self.spaces.all()),
+            "sessions": self.sessions.by_role(),
+            "max_sessions": self.config.gateway.max_sessions,
+            "admission_tokens": round(self.admission.bucket.tokens, 1),
+            "nodes": [self.node_view(n) for n in sorted(self.placement.nodes.values(), key=lambda n: n.id)],
+        }

@@ -1,0 +1,190 @@
+"""Fan-out nodes as the gateway sees them, and where to place a joining client.
+
+Nodes register with a role and report their load. A node is `accepting`,
+`full` (less free room than `fanout.headroom` of its cap), `draining` (told to
+drain by an operator) or `stale` (no report for `gateway.node_timeout_s`).
+
+Placement works per space. The speakers and listeners of a space meet on the
+space's **origin** node: the first join picks the accepting origin node with the
+most headroom, and the space stays there until that node drains or goes stale,
+when the next join picks again. `Placement.candidates` is the one place that
+decides which nodes may serve a space's listeners; a cascade adds the space's
+edge nodes there, and listeners then go to the candidate with the most headroom.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chorus.gateway.sessions import SessionTable
+from chorus.gateway.spaces import Space
+
+
+@dataclass
+class Node:
+    """A registered fan-out node.
+
+    Attributes:
+        id: The node's id.
+        role: `origin` or `edge`.
+        url: Its WebSocket base URL, e.g. `ws://127.0.0.1:8090`.
+        listener_cap: Its listener cap.
+        registered_at: Registration time (monotonic seconds).
+        last_report: Time of its last report (monotonic seconds).
+        drain: Whether an operator asked it to drain.
+        report: Its last report's body.
+    """
+
+    id: str
+    role: str
+    url: str
+    listener_cap: int
+    registered_at: float
+    last_report: float
+    drain: bool = False
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reported_listeners(self) -> int:
+        """Listeners connected at the last report."""
+        return int(self.report.get("listeners", 0))
+
+    @property
+    def reported_draining(self) -> bool:
+        """Whether the node said it is draining at the last report."""
+        return bool(self.report.get("draining", False))
+
+
+class Placement:
+    """The node registry and the placement policy.
+
+    Args:
+        sessions: The session table (listeners placed per node count against headroom).
+        headroom: Share of each node's cap kept free (`fanout.headroom`).
+        node_timeout_s: A node silent this long is stale (`gateway.node_timeout_s`).
+        clock: Monotonic clock.
+    """
+
+    def __init__(
+        self, sessions: SessionTable, headroom: float, node_timeout_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._sessions = sessions
+        self._headroom = headroom
+        self._timeout = node_timeout_s
+        self._clock = clock
+
+    def register(self, node_id: str, role: str, url: str, listener_cap: int) -> Node:
+        """Register a node, or update it if it registers again (keeping its drain flag).
+
+        Args:
+            node_id: The node's id.
+            role: `origin` or `edge`.
+            url: Its WebSocket base URL.
+            listener_cap: Its listener cap.
+
+        Returns:
+            The node.
+        """
+        now = self._clock()
+        known = self.nodes.get(node_id)
+        node = Node(node_id, role, url, listener_cap, now, now, drain=known.drain if known else False)
+        self.nodes[node_id] = node
+        return node
+
+    def headroom(self, node: Node) -> int:
+        """Listeners the gateway may still place on a node.
+
+        Args:
+            node: The node.
+
+        Returns:
+            `cap * (1 - headroom)` minus the listeners placed there (may be negative).
+        """
+        usable = math.floor(node.listener_cap * (1 - self._headroom))
+        return usable - max(self._sessions.listeners_on(node.id), node.reported_listeners)
+
+    def state(self, node: Node) -> str:
+        """A node's state.
+
+        Args:
+            node: The node.
+
+        Returns:
+            `stale`, `draining`, `full` or `accepting`.
+        """
+        if self._clock() - node.last_report > self._timeout:
+            return "stale"
+        if node.drain or node.reported_draining:
+            return "draining"
+        if self.headroom(node) <= 0:
+            return "full"
+        return "accepting"
+
+    def _usable(self, node: Node) -> bool:
+        """Whether a node may take new connections of any kind (live and not draining)."""
+        return self.state(node) in ("accepting", "full")
+
+    def origin_for(self, space: Space) -> Node | None:
+        """The node a space's speakers (and, without a cascade, listeners) use; picked if needed.
+
+        Keeps the space's current node while it is live and not draining; otherwise picks the
+        usable origin node with the most headroom, and records it on the space.
+
+        Args:
+            space: The space.
+
+        Returns:
+            The node, or `None` when no origin node is usable.
+        """
+        current = self.nodes.get(space.node) if space.node else None
+        if current is not None and self._usable(current):
+            return current
+        usable = [n for n in self.nodes.values() if n.role == "origin" and self._usable(n)]
+        if not usable:
+            return None
+        best = max(usable, key=lambda n: (self.headroom(n), n.id))
+        space.node = best.id
+        return best
+
+    def candidates(self, space: Space) -> list[Node]:
+        """Nodes that can serve a space's listeners: today its origin node.
+
+        Args:
+            space: The space.
+
+        Returns:
+            The nodes (possibly empty).
+        """
+        origin = self.origin_for(space)
+        return [origin] if origin is not None else []
+
+    def place(self, space: Space, role: str) -> Node | None:
+        """Choose the node for a joining client.
+
+        Hosts and speakers go to the space's origin. Listeners go to the candidate with the
+        most headroom, and only if it has some: a full or draining node gets no new listeners.
+
+        Args:
+            space: The space.
+            role: The joining role.
+
+        Returns:
+            The node, or `None` when there is no room.
+        """
+        if role in ("host", "speaker"):
+            return self.origin_for(space)
+        open_nodes = [n for n in self.candidates(space) if self.state(n) == "accepting"]
+        return max(open_nodes, key=lambda n: (self.headroom(n), n.id)) if open_nodes else None
+
+    def stale(self) -> list[Node]:
+        """Nodes that stopped reporting.
+
+        Returns:
+            The stale nodes.
+        """
+        return [n for n in self.nodes.values() if self.state(n) == "stale"]

@@ -1,0 +1,159 @@
+"""Sessions: every admitted join, from the token until the client leaves its fan-out node.
+
+A session is counted against `gateway.max_sessions` from the moment it is
+admitted. It becomes `connected` when its node reports the connection, and is
+forgotten when the node reports the disconnection, when it has not connected
+within `gateway.session_connect_timeout_s`, when its node stops reporting, or
+when its space ends. Counts per space, per role and per node are kept as it
+goes, so presence and placement never scan the table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass
+class Session:
+    """One admitted join.
+
+    Attributes:
+        id: The session id (the join token's `jti`).
+        space: The space id.
+        user: Who joined.
+        role: `host`, `speaker` or `listener`.
+        node: The fan-out node it was placed on.
+        admitted_at: When it was admitted (monotonic seconds).
+        connected: Whether its node reported the connection.
+    """
+
+    id: str
+    space: str
+    user: str
+    role: str
+    node: str
+    admitted_at: float
+    connected: bool = False
+
+
+class SessionTable:
+    """All sessions, with running counts."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._pending: dict[str, float] = {}
+        self._by_space_role: Counter[tuple[str, str]] = Counter()
+        self._listeners_by_node: Counter[str] = Counter()
+        self._by_role: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def add(self, session: Session) -> None:
+        """Add an admitted session (pending until its node reports it).
+
+        Args:
+            session: The session.
+        """
+        self._sessions[session.id] = session
+        self._pending[session.id] = session.admitted_at
+        self._count(session, +1)
+
+    def _count(self, session: Session, delta: int) -> None:
+        """Update the running counts."""
+        self._by_space_role[(session.space, session.role)] += delta
+        self._by_role[session.role] += delta
+        if session.role == "listener":
+            self._listeners_by_node[session.node] += delta
+
+    def mark_connected(self, session_id: str) -> None:
+        """Record that a session's client connected to its node (unknown ids are ignored).
+
+        Args:
+            session_id: The session id.
+        """
+        session = self._sessions.get(session_id)
+        if session is not None:
+            session.connected = True
+            self._pending.pop(session_id, None)
+
+    def remove(self, session_id: str) -> Session | None:
+        """Forget a session.
+
+        Args:
+            session_id: The session id.
+
+        Returns:
+            The session, or `None` if it was not known.
+        """
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            self._pending.pop(session_id, None)
+            self._count(session, -1)
+        return session
+
+    def expire_pending(self, deadline: float) -> list[Session]:
+        """Forget sessions admitted before `deadline` that never connected.
+
+        Args:
+            deadline: Monotonic time; pending sessions admitted earlier are removed.
+
+        Returns:
+            The removed sessions.
+        """
+        expired = []
+        for session_id, admitted_at in list(self._pending.items()):
+            if admitted_at >= deadline:
+                break
+            removed = self.remove(session_id)
+            if removed is not None:
+                expired.append(removed)
+        return expired
+
+    def remove_where(self, *, node: str | None = None, space: str | None = None) -> list[Session]:
+        """Forget every session on a node or in a space.
+
+        Args:
+            node: The node whose sessions go.
+            space: The space whose sessions go.
+
+        Returns:
+            The removed sessions.
+        """
+        doomed = [s.id for s in self._sessions.values() if (node is not None and s.node == node) or (space is not None and s.space == space)]
+        return [s for s in (self.remove(i) for i in doomed) if s is not None]
+
+    def count(self, space: str, role: str) -> int:
+        """Sessions in a space with a role.
+
+        Args:
+            space: The space id.
+            role: The role.
+
+        Returns:
+            The count.
+        """
+        return self._by_space_role[(space, role)]
+
+    def listeners_on(self, node: str) -> int:
+        """Listener sessions placed on a node.
+
+        Args:
+            node: The node id.
+
+        Returns:
+            The count.
+        """
+        return self._listeners_by_node[node]
+
+    def by_role(self) -> dict[str, int]:
+        """Sessions per role.
+
+        Returns:
+            Role to count, for `host`, `speaker` and `listener`.
+        """
+        return {role: self._by_role[role] for role in ("host", "speaker", "listener")}

@@ -1,0 +1,221 @@
+"""`chorusctl up`: run the gateway and N fan-out nodes on this machine, in the foreground.
+
+Each service is a real process (`python -m chorus.gateway`, `python -m
+chorus.fanout`) reading the same configuration file; their logs go to this
+terminal. The gateway starts first; node N listens on `fanout.port + N - 1`
+(or any free port when `fanout.port` is 0) and registers with the gateway.
+Ctrl-C or SIGTERM stops every process cleanly; if one dies, the others are
+stopped too and `up` exits 1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from chorus.config import ChorusConfig
+from chorus.tokens import SigningKeyError, new_signing_key, resolve_signing_key
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+class UpError(Exception):
+    """The stack could not be started; the message says why."""
+
+
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived while the stack was starting."""
+
+
+@dataclass
+class Child:
+    """One service process.
+
+    Attributes:
+        name: `gateway` or the node id.
+        process: The process.
+    """
+
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def node_ids(count: int) -> list[str]:
+    """The ids `chorusctl up` gives its nodes: `fanout-1` ... `fanout-N`.
+
+    Args:
+        count: How many nodes.
+
+    Returns:
+        The ids.
+    """
+    return [f"fanout-{i}" for i in range(1, count + 1)]
+
+
+class Supervisor:
+    """Starts, watches and stops the local stack.
+
+    Args:
+        config: The loaded configuration (validated before anything starts).
+        config_path: Its file, passed to every service.
+        nodes: How many fan-out nodes; `None` uses `fanout.nodes`.
+        say: Where progress lines go (default: stderr).
+    """
+
+    def __init__(
+        self, config: ChorusConfig, config_path: Path, nodes: int | None = None, say: Callable[[str], None] | None = None
+    ) -> None:
+        self.config = config
+        self.config_path = config_path.resolve()
+        self.nodes = nodes if nodes is not None else config.fanout.nodes
+        self.children: list[Child] = []
+        self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._stop = False
+
+    def environment(self) -> dict[str, str]:
+        """The services' environment: this one, plus a signing key for the run if none is configured.
+
+        Returns:
+            The environment.
+        """
+        env = dict(os.environ)
+        try:
+            resolve_signing_key(self.config.gateway.token, env)
+        except SigningKeyError:
+            env[self.config.gateway.token.key_env] = new_signing_key()
+            self._say(f"chorus up: no signing key configured; using a random one for this run "
+                      f"(set {self.config.gateway.token.key_env} to choose it)")
+        return env
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        """Start one service process."""
+        command = [sys.executable, *args, "--config", str(self.config_path)]
+        self.children.append(Child(name, subprocess.Popen(command, env=env)))
+
+    def _check_children(self) -> None:
+        """Raise if any service process has exited."""
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                raise UpError(f"{child.name} exited with code {code}; see its log lines above")
+
+    def _wait_for(self, what: str, ready: Callable[[], bool]) -> None:
+        """Poll `ready` until true, a child dies, a stop is asked, or the start timeout passes."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ready():
+            self._check_children()
+            if self._stop:
+                raise StopRequested
+            if time.monotonic() > deadline:
+                raise UpError(f"{what} not ready after {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.1)
+
+    def start(self) -> None:
+        """Start the gateway, then the nodes, and wait until every node has registered.
+
+        Raises:
+            UpError: A service failed to start.
+        """
+        if self.config.gateway.port == 0:
+            raise UpError("gateway.port is 0; `chorusctl up` needs a fixed gateway port for the nodes to register")
+        env = self.environment()
+        gateway_url = self.config.gateway_url
+        self._spawn("gateway", ["-m", "chorus.gateway"], env)
+        self._wait_for("gateway", lambda: _get(f"{gateway_url}/readyz") is not None)
+        base = self.config.fanout.port
+        for index, node in enumerate(node_ids(self.nodes)):
+            port = base + index if base else 0
+            self._spawn(node, ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url], env)
+        wanted = set(node_ids(self.nodes))
+
+        def registered() -> bool:
+            listed = _get(f"{gateway_url}/v1/nodes")
+            return listed is not None and wanted <= {n["id"] for n in listed.json() if n["state"] != "stale"}
+
+        self._wait_for("fan-out nodes", registered)
+        nodes = {n["id"]: n["url"] for n in (_get(f"{gateway_url}/v1/nodes") or httpx.Response(200, json=[])).json()}
+        self._say(f"chorus up: gateway {gateway_url}")
+        for node in node_ids(self.nodes):
+            self._say(f"chorus up: {node} {nodes.get(node, '?')}")
+        self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
+
+    def wait(self) -> None:
+        """Block until a stop is asked (Ctrl-C, SIGTERM) or a service dies.
+
+        Raises:
+            UpError: A service exited on its own.
+        """
+        while not self._stop:
+            self._check_children()
+            time.sleep(0.2)
+
+    def request_stop(self, *_args: object) -> None:
+        """Ask `wait` to return (the signal handler)."""
+        self._stop = True
+
+    def stop(self) -> None:
+        """Stop every service (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), nodes first."""
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+
+
+def _get(url: str) -> httpx.Response | None:
+    """GET a URL; the response if it answered 200, else `None`."""
+    try:
+        response = httpx.get(url, timeout=1.0)
+    except httpx.HTTPError:
+        return None
+    return response if response.status_code == 200 else None
+
+
+def run_up(config: ChorusConfig, config_path: Path, nodes: int | None = None) -> int:
+    """Run the stack in the foreground until Ctrl-C or SIGTERM.
+
+    Args:
+        config: The validated configuration.
+        config_path: Its file.
+        nodes: How many fan-out nodes (default: `fanout.nodes`).
+
+    Returns:
+        0 after a clean stop, 1 if a service failed.
+    """
+    supervisor = Supervisor(config, config_path, nodes)
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, supervisor.request_stop)
+    code = 0
+    try:
+        supervisor.start()
+        supervisor.wait()
+        print("chorus up: stopping", file=sys.stderr, flush=True)
+    except StopRequested:
+        print("chorus up: stopping during start-up", file=sys.stderr, flush=True)
+    except UpError as exc:
+        print(f"error: chorus up: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        supervisor.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code == 0:
+        print("chorus up: stopped", file=sys.stderr, flush=True)
+    return code

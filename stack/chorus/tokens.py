@@ -1,0 +1,251 @@
+"""Join tokens: JWTs signed with HMAC-SHA256 by the gateway, verified by fan-out nodes alone.
+
+A token says who may connect (`sub`), to which space (`space`), in which role
+(`role`), on which fan-out node (`aud`), as which session (`jti`), until when
+(`exp`, with a jittered lifetime). A fan-out node verifies it with the shared key
+and never calls the gateway, so the media path keeps working while the control
+plane is busy. Fan-out nodes also sign short "node" tokens with the same key to
+authenticate their registration and load reports to the gateway.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+
+from chorus.config import TokenConfig
+
+ALGORITHM = "HS256"
+ISSUER = "chorus-gateway"
+NODE_AUDIENCE = "chorus-gateway"
+
+
+class SigningKeyError(Exception):
+    """No usable signing key; the message says where the key is looked for."""
+
+
+class TokenError(Exception):
+    """A token failed verification.
+
+    Attributes:
+        reason: One of `chorus.metrics.TOKEN_FAILURE_REASONS`.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class JoinClaims:
+    """What a verified join token grants.
+
+    Attributes:
+        user: Who joins (`sub`).
+        space: The space id.
+        role: `host`, `speaker` or `listener`.
+        node: The fan-out node id it is valid on (`aud`).
+        session: The session id (`jti`), reported back to the gateway on connect and disconnect.
+        expires_at: Expiry, seconds since the epoch.
+    """
+
+    user: str
+    space: str
+    role: str
+    node: str
+    session: str
+    expires_at: float
+
+    @property
+    def publishes(self) -> bool:
+        """Whether this role sends audio (hosts and speakers) rather than receiving it."""
+        return self.role in ("host", "speaker")
+
+
+def resolve_signing_key(config: TokenConfig, env: Mapping[str, str] | None = None) -> bytes:
+    """Find the signing key: the `key_env` variable first, then `key_file`.
+
+    Args:
+        config: The `gateway.token` configuration section.
+        env: The environment; `None` uses `os.environ`.
+
+    Returns:
+        The key.
+
+    Raises:
+        SigningKeyError: Neither holds a key, the file cannot be read, or the key is too short.
+    """
+    env = os.environ if env is None else env
+    key = env.get(config.key_env, "").strip().encode()
+    where = f"environment variable {config.key_env}"
+    if not key and config.key_file:
+        where = f"file {config.key_file}"
+        try:
+            key = Path(config.key_file).read_bytes().strip()
+        except OSError as exc:
+            raise SigningKeyError(f"cannot read the signing key {where}: {exc.strerror}") from None
+    if not key:
+        raise SigningKeyError(
+            f"no signing key: set the environment variable {config.key_env} (at least "
+            f"{config.min_key_bytes} bytes, e.g. `openssl rand -hex 32`) or gateway.token.key_file"
+        )
+    if len(key) < config.min_key_bytes:
+        raise SigningKeyError(f"the signing key in {where} is {len(key)} bytes; use at least {config.min_key_bytes}")
+    return key
+
+
+def new_signing_key() -> str:
+    """A fresh random key (64 hex characters), e.g. for a local `chorusctl up` run."""
+    return secrets.token_hex(32)
+
+
+class TokenIssuer:
+    """Signs join tokens with a jittered lifetime.
+
+    Args:
+        key: The HMAC key.
+        config: Lifetime settings (`ttl_s`, `ttl_jitter_s`).
+        rng: Random source for the jitter (a seeded one makes tests repeatable).
+    """
+
+    def __init__(self, key: bytes, config: TokenConfig, rng: random.Random | None = None) -> None:
+        self._key = key
+        self._config = config
+        self._rng = rng or random.Random()
+
+    def lifetime_s(self) -> float:
+        """One token's lifetime: `ttl_s` plus or minus up to `ttl_jitter_s`, at least 1 s."""
+        jitter = self._config.ttl_jitter_s
+        return max(1.0, self._config.ttl_s + self._rng.uniform(-jitter, jitter))
+
+    def issue(self, *, user: str, space: str, role: str, node: str, session: str, now: float | None = None) -> tuple[str, float]:
+        """Sign a join token.
+
+        Args:
+            user: Who joins.
+            space: The space id.
+            role: `host`, `speaker` or `listener`.
+            node: The fan-out node it is valid on.
+            session: The session id.
+            now: The issue time (seconds since the epoch); `None` means now.
+
+        Returns:
+            The token and its expiry (seconds since the epoch).
+        """
+        issued = time.time() if now is None else now
+        expires = issued + self.lifetime_s()
+        claims = {
+            "iss": ISSUER,
+            "sub": user,
+            "space": space,
+            "role": role,
+            "aud": node,
+            "jti": session,
+            "iat": int(issued),
+            "exp": int(expires),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM), float(int(expires))
+
+
+def verify_join_token(token: str | None, key: bytes, node: str, leeway_s: float = 2.0) -> JoinClaims:
+    """Verify a join token for this node, locally.
+
+    Args:
+        token: The token as received (`None` or empty when missing).
+        key: The HMAC key.
+        node: This node's id; the token's audience must match it.
+        leeway_s: Clock skew tolerated on `exp`, `iat`.
+
+    Returns:
+        The claims.
+
+    Raises:
+        TokenError: With `reason` one of `missing`, `malformed`, `bad_signature`, `expired`,
+            `not_yet_valid`, `wrong_node`, `bad_claims`.
+    """
+    if not token:
+        raise TokenError("missing")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=node,
+            issuer=ISSUER,
+            leeway=leeway_s,
+            options={"require": ["exp", "iat", "sub", "aud", "jti", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("expired") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("bad_signature") from None
+    except jwt.ImmatureSignatureError:
+        raise TokenError("not_yet_valid") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError("wrong_node") from None
+    except (jwt.MissingRequiredClaimError, jwt.InvalidIssuerError) as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+    except jwt.DecodeError as exc:
+        raise TokenError("malformed", str(exc)) from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+    space, role = claims.get("space"), claims.get("role")
+    if not isinstance(space, str) or role not in ("host", "speaker", "listener"):
+        raise TokenError("bad_claims", "space or role missing")
+    return JoinClaims(
+        user=str(claims["sub"]),
+        space=space,
+        role=role,
+        node=node,
+        session=str(claims["jti"]),
+        expires_at=float(claims["exp"]),
+    )
+
+
+def node_token(key: bytes, node: str, lifetime_s: float = 60.0) -> str:
+    """Sign a short token with which a fan-out node authenticates to the gateway.
+
+    Args:
+        key: The shared HMAC key.
+        node: The node's id.
+        lifetime_s: Validity.
+
+    Returns:
+        The token, sent as `Authorization: Bearer ...`.
+    """
+    now = time.time()
+    claims = {"iss": node, "sub": node, "aud": NODE_AUDIENCE, "iat": int(now), "exp": int(now + lifetime_s), "role": "node"}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def verify_node_token(token: str | None, key: bytes) -> str:
+    """Verify a node's token.
+
+    Args:
+        token: The bearer token.
+        key: The shared HMAC key.
+
+    Returns:
+        The node id it authenticates.
+
+    Raises:
+        TokenError: The token is missing or invalid.
+    """
+    if not token:
+        raise TokenError("missing")
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
+        )
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+    if claims.get("role") != "node":
+        raise TokenError("bad_claims", "not a node token")
+    return str(claims["sub"])
