@@ -27,6 +27,7 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
+from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
 from chorus.protocol import Frame
 from chorus.tokens import SigningKeyError, resolve_signing_key
 
@@ -191,6 +192,47 @@ def build_parser() -> argparse.ArgumentParser:
     presence.add_argument("--space", required=True, metavar="ID", help="the space id")
     presence.add_argument("--ticks", type=int, default=5, metavar="N", help="stop after N ticks (default: 5)")
     presence.set_defaults(handler=_cmd_presence)
+
+    capacity = commands.add_parser(
+        "capacity", parents=[output], help="how many fan-out nodes and edges a space of N listeners needs",
+        description="Plan one space's audience from the configuration's caps: fanout.listener_cap and "
+        "fanout.headroom give the listeners one node takes; packager.hls_share sends part of the audience to "
+        "HLS through a CDN; the rest needs one origin and, past one node, edges (each subscribes to the origin "
+        "once). Also checks the gateway's session cap and shows how long admitting the room takes. Every step "
+        "of the arithmetic is printed.",
+        epilog="Exit code 1 if the configured caps cannot carry the audience (the output says which setting to "
+        "change). Example: chorusctl capacity --listeners 700000",
+    )
+    capacity.add_argument("--listeners", type=int, required=True, metavar="N", help="the audience of the space")
+    capacity.add_argument("--hls-share", type=float, default=None, metavar="F",
+                          help="share of the audience on HLS, 0..1 (default: packager.hls_share)")
+    capacity.set_defaults(handler=_cmd_capacity)
+
+    loadgen = commands.add_parser(
+        "loadgen", parents=[client], help="load a local Chorus with crowds of listeners (bounded, loopback only)",
+        description="Run a load scenario against the gateway and print a summary (attempted, admitted, shed, "
+        "p50/p99 join latency, frames received, drops). join-storm: joins at --rate (default 10x "
+        "gateway.join_rate_per_s), sheds are not retried, admitted listeners listen to the end. listeners: "
+        "listeners join at --rate, waiting out Retry-After. reconnect-storm: listeners join, then every "
+        "connection drops at once and all rejoin with jittered exponential backoff. slow-listeners: a share of "
+        "the listeners stop reading; the fan-out must drop them and keep the others fed. Without --space a "
+        "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
+        "stderr once a second.",
+        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
+        "addresses only. Exit code 1 if an admitted listener lost its audio (dropped or starved, slow "
+        "listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
+        "--clients 500 --duration 10",
+    )
+    loadgen.add_argument("scenario", choices=SCENARIOS, metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")
+    loadgen.add_argument("--clients", type=int, default=200, metavar="N", help="listeners to simulate (default: 200)")
+    loadgen.add_argument("--rate", type=float, default=None, metavar="R",
+                         help="joins started per second (default: 10x gateway.join_rate_per_s for join-storm, "
+                         "gateway.join_rate_per_s otherwise)")
+    loadgen.add_argument("--duration", type=float, default=10.0, metavar="S", help="how long the run lasts (default: 10)")
+    loadgen.add_argument("--space", default=None, metavar="ID", help="load this space (default: create one with a speaker)")
+    loadgen.add_argument("--slow-share", type=float, default=0.5, metavar="F",
+                         help="slow-listeners: share of listeners that stop reading (default: 0.5)")
+    loadgen.set_defaults(handler=_cmd_loadgen)
 
     tone = commands.add_parser(
         "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
@@ -523,3 +565,38 @@ def _cmd_tone(args: argparse.Namespace) -> int:
     write_wav(args.out, test_signal(args.seconds, rate), rate)
     print(f"wrote {args.seconds} s of test signal to {args.out}")
     return EXIT_OK
+
+
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    """`chorusctl capacity`."""
+    from chorus.capacity import plan_capacity, render_plan
+
+    try:
+        plan = plan_capacity(_config(args), args.listeners, args.hls_share)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    _emit(args, plan.to_json(), render_plan(plan))
+    return EXIT_OK if plan.fits else EXIT_FAILED
+
+
+def _cmd_loadgen(args: argparse.Namespace) -> int:
+    """`chorusctl loadgen`."""
+    from chorus.loadgen import LoadgenError, LoadPlan, LoadRun
+
+    config = _config(args)
+    configured = config.gateway.join_rate_per_s
+    rate = args.rate if args.rate is not None else (10 * configured if args.scenario == "join-storm" else configured)
+    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share)
+    try:
+        run = LoadRun(plan, config, _gateway_url(args))
+    except LoadgenError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    print(f"loadgen {plan.scenario}: {plan.clients} clients at {plan.rate_per_s:g} joins/s for {plan.duration_s:g} s "
+          f"against {run.gateway_url} (gateway.join_rate_per_s is {configured:g})", file=sys.stderr, flush=True)
+    try:
+        result = asyncio.run(run.run())
+    except LoadgenError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    _emit(args, result.to_json(), result.table())
+    healthy = result.drops == 0 and result.starved == 0 and result.shed_without_retry_after == 0
+    return EXIT_OK if healthy else EXIT_FAILED
