@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, similarity, test_signal
+from chorus.audio import OpusEncoder, Timeline, frames_of, similarity, reference_signal
 from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
@@ -116,16 +117,17 @@ def cascade() -> Iterator[Cascade]:
             stack.output.append(line)
             if "chorus up: ready" in line:
                 break
+        # Keep reading the services' logs: a full pipe would block every service that logs.
+        threading.Thread(target=lambda: stack.output.extend(iter(process.stdout.readline, "")), daemon=True).start()
         yield stack
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
         try:
-            rest, _ = process.communicate(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            rest, _ = process.communicate()
-        stack.output += rest.splitlines(keepends=True)
+            process.wait()
     assert process.returncode == 0, "".join(stack.output[-30:])
 
 
@@ -166,7 +168,7 @@ def _decode_hls(base: str, space: str) -> tuple[np.ndarray, httpx.Response, http
 
 def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_feed(cascade: Cascade) -> None:
     audio = AudioConfig()
-    reference = test_signal(3.0, audio.sample_rate)
+    reference = reference_signal(3.0, audio.sample_rate)
     encoder = OpusEncoder(audio)
     packets = [p for frame in frames_of(reference, audio.frame_samples) for p in encoder.encode(frame)]
     listeners_wanted = EDGE_CAP + 2
@@ -185,6 +187,7 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
             packager_status = lambda: httpx.get(f"{cascade.packager}/v1/status", timeout=5).json()  # noqa: E731
             await _until(lambda: any(s["space"] == space and s["upstream_connected"]
                                      for s in packager_status()["spaces"]), 10, "the packager to subscribe")
+            await _until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")
             nodes_during = cascade.nodes()
 
             speaker = StallingSpeaker(gateway, space, "ada", packets)

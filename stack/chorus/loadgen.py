@@ -44,7 +44,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from chorus.audio import OpusEncoder, frames_of, test_signal
+from chorus.audio import OpusEncoder, frames_of, reference_signal
 from chorus.client import GatewayClient, Speaker, media_url
 from chorus.config import ChorusConfig
 from chorus.fanout.upstream import backoff_s
@@ -319,7 +319,7 @@ class LoadRun:
         audio = self.config.audio
         encoder = OpusEncoder(audio)
         seconds = min(self.plan.duration_s, HARD_MAX_SECONDS) + 5
-        packets = [p for frame in frames_of(test_signal(seconds, audio.sample_rate), audio.frame_samples)
+        packets = [p for frame in frames_of(reference_signal(seconds, audio.sample_rate), audio.frame_samples)
                    for p in encoder.encode(frame)]
         if self.plan.scenario == "slow-listeners":
             packets = [bytes(SLOW_SCENARIO_FRAME_BYTES)] * len(packets)
