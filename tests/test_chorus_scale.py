@@ -12,15 +12,11 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import re
-import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -34,20 +30,13 @@ from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
 from chorus.protocol import Frame, control, pack_frames
-from conftest import BIN, ROOT
+from chorus_support import RealStack, real_stack
 
-KEY = "chorus-scale-test-signing-key-0123456789abcdef"
 MATCH_THRESHOLD = 0.8
 """Normalised cross-correlation a recording must reach (Opus and AAC both score about 0.97)."""
 EDGE_CAP = 30
 JOIN_RATE = 20
 SEGMENT_S = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -70,65 +59,34 @@ async def _until(predicate, timeout_s: float, what: str) -> None:  # type: ignor
 
 @dataclass
 class Cascade:
-    """The running stack."""
+    """The running stack and its packager's URL."""
 
-    process: subprocess.Popen[str]
-    env: dict[str, str]
-    gateway: str
+    stack: RealStack
     packager: str
-    output: list[str] = field(default_factory=list)
 
-    def chorusctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN / "chorusctl"), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout)
+    @property
+    def gateway(self) -> str:
+        return self.stack.gateway_url
+
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        return self.stack.process
 
     def nodes(self) -> dict[str, dict[str, object]]:
-        return {n["id"]: n for n in httpx.get(f"{self.gateway}/v1/nodes", timeout=5).json()}
+        return {n["id"]: n for n in self.stack.nodes()}
 
 
 @pytest.fixture(scope="module")
 def cascade() -> Iterator[Cascade]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
-    gateway_port, packager_port = _free_port(), _free_port()
-    env.update({
-        "CHORUS_SIGNING_KEY": KEY,
-        "CHORUS_CONFIG": str(ROOT / "stack" / "config" / "chorus.yaml"),
-        "CHORUS__GATEWAY__PORT": str(gateway_port),
-        "CHORUS__GATEWAY__JOIN_RATE_PER_S": str(JOIN_RATE),
-        "CHORUS__GATEWAY__JOIN_BURST": "40",
-        "CHORUS__FANOUT__PORT": "0",
-        "CHORUS__FANOUT__LISTENER_CAP": str(EDGE_CAP),
-        "CHORUS__FANOUT__HEADROOM": "0",
-        "CHORUS__FANOUT__REPORT_INTERVAL_S": "0.3",
-        "CHORUS__PACKAGER__PORT": str(packager_port),
-        "CHORUS__PACKAGER__SEGMENT_S": str(SEGMENT_S),
-        "CHORUS__PACKAGER__PLAYLIST_SIZE": "10",
-        "CHORUS__PACKAGER__POLL_INTERVAL_S": "0.2",
-    })
-    process = subprocess.Popen([str(BIN / "chorusctl"), "up", "--nodes", "1", "--edges", "2"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    stack = Cascade(process, env, f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{packager_port}")
-    assert process.stdout is not None
-    try:
-        while True:
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError("chorusctl up exited during start-up:\n" + "".join(stack.output))
-            stack.output.append(line)
-            if "chorus up: ready" in line:
-                break
-        # Keep reading the services' logs: a full pipe would block every service that logs.
-        threading.Thread(target=lambda: stack.output.extend(iter(process.stdout.readline, "")), daemon=True).start()
-        yield stack
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    assert process.returncode == 0, "".join(stack.output[-30:])
+    """`chorusctl up --nodes 1 --edges 2` with the packager, shared by this module's tests."""
+    overrides = {
+        "gateway__join_rate_per_s": JOIN_RATE, "gateway__join_burst": 40, "fanout__listener_cap": EDGE_CAP,
+        "fanout__headroom": 0, "fanout__report_interval_s": 0.3, "packager__segment_s": SEGMENT_S,
+        "packager__playlist_size": 10, "packager__poll_interval_s": 0.2,
+    }
+    with real_stack(nodes=1, edges=2, packager=True, **overrides) as running:
+        yield Cascade(running, f"http://127.0.0.1:{running.env['CHORUS__PACKAGER__PORT']}")
+    assert running.process.returncode == 0, "".join(running.output[-30:])
 
 
 class StallingSpeaker:
@@ -254,7 +212,7 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
 
 def test_join_storm_at_ten_times_the_rate_sheds_cleanly_and_admitted_listeners_keep_audio(cascade: Cascade) -> None:
     before = httpx.get(f"{cascade.gateway}/metrics", timeout=5).text
-    run = cascade.chorusctl("loadgen", "join-storm", "--clients", "200", "--duration", "3", "--json")
+    run = cascade.stack.chorusctl("loadgen", "join-storm", "--clients", "200", "--duration", "3", "--json")
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"at {10 * JOIN_RATE} joins/s" in run.stderr  # 10x the configured rate by default
     result = json.loads(run.stdout)

@@ -314,7 +314,10 @@ class PackagerMetrics:
             registry=registry,
         )
         self.segments = Counter(
-            "chorus_packager_segments_total", "HLS media segments written.", ["space"], registry=registry
+            "chorus_packager_segments_total",
+            "HLS media segments added to the space's playlist (one every packager.segment_s while the packager keeps up).",
+            ["space"],
+            registry=registry,
         )
         self.playlist_age = Gauge(
             "chorus_packager_playlist_age_seconds",
