@@ -1,6 +1,7 @@
-"""Listeners per fan-out process at 50 frames/s: Chorus's node against a bare websockets broadcast.
+"""Listeners per fan-out process at 50 frames/s: Chorus's node against a bare websockets broadcast, and a cascade.
 
-Run:  .venv/bin/python bench/fanout.py [--max-listeners 8000] [--step-seconds 3] [--budget-s 240]
+Run:  .venv/bin/python bench/fanout.py [--max-listeners 8000] [--step-seconds 3] [--budget-s 240] [--edges 2]
+      [--runs bare,chorus1,chorus,cascade]
 
 Each server runs alone in its own process on 127.0.0.1: a real Chorus fan-out
 node (`chorus.fanout.node.FanoutNode`, configuration from stack/config/chorus.yaml,
@@ -13,6 +14,12 @@ latency (arrival - capture). Listeners are added in steps; a step passes when
 p99 latency < 250 ms and >= 98 % of the frames arrive. The result is the largest
 passing step of each server and their ratio, printed as Markdown with the machine.
 Everything is bounded by --budget-s.
+
+The cascade run starts one origin node and --edges edge nodes, each its own
+process; the publisher sends to the origin, every edge subscribes to the origin
+(as `chorus.fanout.upstream` does, with an edge token minted by the bench
+instead of a gateway grant) and the listeners are spread evenly over the edges,
+so every frame crosses two fan-out hops before its latency is measured.
 """
 
 from __future__ import annotations
@@ -40,22 +47,37 @@ DELIVERY_FLOOR = 0.98
 KEY = "bench-signing-key-0123456789abcdef0123456789"
 STEPS = (100, 250, 500, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 16000)
 _RECORD = struct.Struct(">HIQH")
+RUNS = ("bare", "chorus1", "chorus", "cascade")
+"""The runs, in order: the ceiling, Chorus with one frame per message, Chorus as configured, the cascade."""
 
 
 # ----------------------------------------------------------------------------- servers (child processes)
 
 
-async def serve_chorus(frames_per_message: int | None) -> None:
-    """Run a Chorus fan-out node on a free port (no gateway: tokens are minted by the bench)."""
+async def serve_chorus(frames_per_message: int | None, node_id: str = "bench-1", origin_url: str = "") -> None:
+    """Run a Chorus fan-out node on a free port (no gateway: tokens are minted by the bench).
+
+    With `origin_url` the node is an edge that subscribes to the origin `bench-1` at that URL.
+    """
     from chorus.config import load_config
     from chorus.fanout.node import FanoutNode
+    from chorus.tokens import TokenIssuer
 
     config = load_config(ROOT / "stack" / "config" / "chorus.yaml", env={})
     fanout = {"listener_cap": 1_000_000}
     if frames_per_message:
         fanout["frames_per_message"] = frames_per_message
     config = config.model_copy(update={"fanout": config.fanout.model_copy(update=fanout)})
-    node = FanoutNode(config, "bench-1", KEY.encode(), host="127.0.0.1", port=0)
+    node = FanoutNode(config, node_id, KEY.encode(), host="127.0.0.1", port=0, role="edge" if origin_url else "origin")
+    if origin_url:
+        issuer = TokenIssuer(KEY.encode(), config.gateway.token)
+
+        async def grant(space: str) -> dict[str, object]:
+            token, expires = issuer.issue(user=node_id, space=space, role="edge", node="bench-1", session=f"up-{node_id}")
+            return {"space": space, "origin": "bench-1", "url": f"{origin_url}/v1/media", "token": token,
+                    "expires_at": expires}
+
+        node.grants = grant
     await node.start()
     print(f"PORT {node.port} FRAMES_PER_MESSAGE {config.fanout.frames_per_message}", flush=True)
     await asyncio.Future()
@@ -231,28 +253,46 @@ def _spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline().strip()
 
 
-async def measure(
-    kind: str, step_s: float, max_listeners: int, deadline: float, frames_per_message: int = 0
-) -> tuple[list[Step], int]:
-    """Ramp listeners on one server until a step fails, the maximum, or the deadline."""
-    server, banner = _spawn("--serve", kind, "--frames-per-message", str(frames_per_message))
+def _start_servers(kind: str, frames_per_message: int, edges: int) -> tuple[list[subprocess.Popen[str]], list[tuple[int, str]], str, int]:
+    """Start the server process(es); return them, the listeners' (port, path) targets, the publish URL, frames/message."""
+    server, banner = _spawn("--serve", "bare" if kind == "bare" else "chorus", "--frames-per-message", str(frames_per_message))
     parts = banner.split()
     port, frames_per_message = int(parts[1]), int(parts[3])
-    if kind == "chorus":
-        from chorus.config import load_config
-        from chorus.tokens import TokenIssuer
+    if kind == "bare":
+        return [server], [(port, "/listen")], f"ws://127.0.0.1:{port}/publish", frames_per_message
+    from chorus.config import load_config
+    from chorus.tokens import TokenIssuer
 
-        issuer = TokenIssuer(KEY.encode(), load_config(ROOT / "stack" / "config" / "chorus.yaml", env={}).gateway.token)
-        listen_path = "/v1/media?token=" + issuer.issue(user="l", space="bench", role="listener", node="bench-1", session="l")[0]
-        publish_url = f"ws://127.0.0.1:{port}/v1/media?token=" + issuer.issue(
-            user="h", space="bench", role="host", node="bench-1", session="h")[0]
-    else:
-        listen_path, publish_url = "/listen", f"ws://127.0.0.1:{port}/publish"
+    issuer = TokenIssuer(KEY.encode(), load_config(ROOT / "stack" / "config" / "chorus.yaml", env={}).gateway.token)
+
+    def path(node: str) -> str:
+        return "/v1/media?token=" + issuer.issue(user="l", space="bench", role="listener", node=node, session="l")[0]
+
+    publish_url = f"ws://127.0.0.1:{port}/v1/media?token=" + issuer.issue(
+        user="h", space="bench", role="host", node="bench-1", session="h")[0]
+    if kind != "cascade":
+        return [server], [(port, path("bench-1"))], publish_url, frames_per_message
+    servers, targets = [server], []
+    for index in range(1, edges + 1):
+        node = f"bench-edge-{index}"
+        edge, edge_banner = _spawn("--serve", "chorus", "--frames-per-message", str(frames_per_message),
+                                   "--node-id", node, "--origin-url", f"ws://127.0.0.1:{port}")
+        servers.append(edge)
+        targets.append((int(edge_banner.split()[1]), path(node)))
+    return servers, targets, publish_url, frames_per_message
+
+
+async def measure(
+    kind: str, step_s: float, max_listeners: int, deadline: float, frames_per_message: int = 0, edges: int = 0
+) -> tuple[list[Step], int]:
+    """Ramp listeners on one server (or a cascade's edges) until a step fails, the maximum, or the deadline."""
+    servers, targets, publish_url, frames_per_message = _start_servers(kind, frames_per_message, edges)
     publisher, _ = _spawn("--publish", publish_url)
     loop = asyncio.get_running_loop()
     meter = Meter()
     transports: list[asyncio.BaseTransport] = []
     steps: list[Step] = []
+    server_pids = [s.pid for s in servers]
     try:
         for target in (s for s in STEPS if s <= max_listeners):
             if time.monotonic() + step_s + 5 > deadline:
@@ -260,15 +300,17 @@ async def measure(
             while len(transports) < target:
                 batch = min(200, target - len(transports))
                 readies = [loop.create_future() for _ in range(batch)]
+                chosen = [targets[(len(transports) + i) % len(targets)] for i in range(batch)]
                 made = await asyncio.gather(*(
-                    loop.create_connection(lambda r=r: ListenerProtocol(f"127.0.0.1:{port}", listen_path, meter, r),
-                                           "127.0.0.1", port) for r in readies))
+                    loop.create_connection(lambda r=r, t=t: ListenerProtocol(f"127.0.0.1:{t[0]}", t[1], meter, r),
+                                           "127.0.0.1", t[0]) for r, t in zip(readies, chosen)))
                 transports.extend(t for t, _ in made)
                 await asyncio.wait_for(asyncio.gather(*readies), 30)
             meter.recording = True
             await asyncio.sleep(1.0)
             meter.reset()
-            server_cpu, client_cpu, started = _cpu_seconds(server.pid), _own_cpu_seconds(), time.monotonic()
+            server_cpu = sum(_cpu_seconds(pid) for pid in server_pids)
+            client_cpu, started = _own_cpu_seconds(), time.monotonic()
             await asyncio.sleep(step_s)
             elapsed = time.monotonic() - started
             latencies = np.frombuffer(meter.latencies, dtype=np.int64) / 1000 if meter.latencies else np.array([1e9])
@@ -277,11 +319,11 @@ async def measure(
                 p50_ms=float(np.percentile(latencies, 50)),
                 p99_ms=float(np.percentile(latencies, 99)),
                 delivered=meter.frames / (target * FRAME_RATE * elapsed),
-                server_cpu=(_cpu_seconds(server.pid) - server_cpu) / elapsed,
+                server_cpu=(sum(_cpu_seconds(pid) for pid in server_pids) - server_cpu) / elapsed,
                 client_cpu=(_own_cpu_seconds() - client_cpu) / elapsed,
             )
             steps.append(step)
-            print(f"  {kind:6} fpm={frames_per_message} {target:6} listeners: p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
+            print(f"  {kind:7} fpm={frames_per_message} {target:6} listeners: p50 {step.p50_ms:7.1f} ms  p99 {step.p99_ms:7.1f} ms  "
                   f"delivered {step.delivered:6.1%}  server CPU {step.server_cpu:5.0%}  client CPU {step.client_cpu:5.0%}",
                   file=sys.stderr, flush=True)
             if not step.passed:
@@ -290,7 +332,7 @@ async def measure(
     finally:
         for transport in transports:
             transport.abort()
-        for process in (publisher, server):
+        for process in (publisher, *reversed(servers)):
             process.terminate()
             process.wait(10)
     return steps, frames_per_message
@@ -321,24 +363,30 @@ def _row(name: str, best: Step | None, steps: list[Step], per_message: int) -> s
 async def main(args: argparse.Namespace) -> None:
     """Measure the ceiling and Chorus (one frame per message, then as configured); print the report."""
     started = time.monotonic()
-    share = args.budget_s / 3
+    chosen = [r for r in RUNS if r in args.runs.split(",")]
+    share = args.budget_s / max(1, len(chosen))
     print(f"bench/fanout.py: ramping listeners, {args.step_seconds:.0f} s per step, budget {args.budget_s:.0f} s",
           file=sys.stderr)
     runs = []
-    for index, (name, kind, per_message) in enumerate((
-        ("bare `websockets` broadcast (ceiling)", "bare", 1),
-        ("Chorus fan-out node, frames_per_message=1", "chorus", 1),
-        ("Chorus fan-out node, as configured", "chorus", 0),
-    )):
-        steps, used = await measure(kind, args.step_seconds, args.max_listeners, started + share * (index + 1), per_message)
+    catalogue = {
+        "bare": ("bare `websockets` broadcast (ceiling)", "bare", 1),
+        "chorus1": ("Chorus fan-out node, frames_per_message=1", "chorus", 1),
+        "chorus": ("Chorus fan-out node, as configured", "chorus", 0),
+        "cascade": (f"Chorus cascade: origin + {args.edges} edges, as configured", "cascade", 0),
+    }
+    for index, run in enumerate(chosen):
+        name, kind, per_message = catalogue[run]
+        steps, used = await measure(kind, args.step_seconds, args.max_listeners, started + share * (index + 1),
+                                    per_message, args.edges)
         runs.append((name.replace("as configured", f"as configured (frames_per_message={used})"), steps, used))
     best = [_best(steps) for _, steps, _ in runs]
-    ceiling = best[0].listeners if best[0] else 0
+    ceiling = best[0].listeners if best[0] and chosen[0] == "bare" else 0
     print(f"### Fan-out capacity at {FRAME_RATE} frames/s (p99 < {P99_LIMIT_MS:.0f} ms, >= {DELIVERY_FLOOR:.0%} delivered)\n")
     print(f"Machine: {_machine()}. Loopback; server, publisher and listeners in separate processes (the listeners' "
           f"process shares the machine with the server); {args.step_seconds:.0f} s per step; "
-          f"{time.monotonic() - started:.0f} s in all.\n")
-    print("| server (one process) | max listeners | p50 ms | p99 ms | delivered | server CPU | listeners' CPU "
+          f"{time.monotonic() - started:.0f} s in all. A cascade's server CPU is the origin's and the edges' summed; "
+          "its latency covers both hops.\n")
+    print("| server | max listeners | p50 ms | p99 ms | delivered | server CPU | listeners' CPU "
           "| messages/s per listener | ratio to ceiling |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (name, steps, used), top in zip(runs, best):
@@ -347,8 +395,7 @@ async def main(args: argparse.Namespace) -> None:
     print("\n`not reached`: the largest step passed; the limit is higher than --max-listeners or the time budget.")
     print("Delivered is frames received over frames expected in the window (window edges can exceed 100 %).\n")
     counts = sorted({s.listeners for _, steps, _ in runs for s in steps})
-    print("| listeners | " + " | ".join(f"{n.split(',')[0].split(' (')[0]} p50 / p99 ms" if i == 0 else
-                                          f"Chorus fpm={u} p50 / p99 ms" for i, (n, _, u) in enumerate(runs)) + " |")
+    print("| listeners | " + " | ".join(_short(n, u) + " p50 / p99 ms" for n, _, u in runs) + " |")
     print("|---:|" + "---:|" * len(runs))
     for count in counts:
         cells = []
@@ -358,13 +405,25 @@ async def main(args: argparse.Namespace) -> None:
         print(f"| {count} | " + " | ".join(cells) + " |")
 
 
+def _short(name: str, per_message: int) -> str:
+    """A run's column title."""
+    if name.startswith("bare"):
+        return "bare"
+    return ("cascade" if "cascade" in name else "Chorus") + f" fpm={per_message}"
+
+
 def _parse() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-listeners", type=int, default=8000, help="largest step (default: 8000)")
     parser.add_argument("--step-seconds", type=float, default=3.0, help="measurement window per step (default: 3)")
     parser.add_argument("--budget-s", type=float, default=240.0, help="stop ramping after this long (default: 240)")
+    parser.add_argument("--edges", type=int, default=2, help="edge nodes in the cascade run (default: 2)")
+    parser.add_argument("--runs", default=",".join(RUNS),
+                        help=f"which runs, comma-separated, the ceiling first (default: {','.join(RUNS)})")
     parser.add_argument("--serve", choices=("chorus", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--node-id", default="bench-1", help=argparse.SUPPRESS)
+    parser.add_argument("--origin-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--publish", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--frames-per-message", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -373,7 +432,8 @@ def _parse() -> argparse.Namespace:
 if __name__ == "__main__":
     options = _parse()
     if options.serve:
-        asyncio.run(serve_chorus(options.frames_per_message) if options.serve == "chorus" else serve_bare())
+        asyncio.run(serve_chorus(options.frames_per_message, options.node_id, options.origin_url)
+                    if options.serve == "chorus" else serve_bare())
     elif options.publish:
         asyncio.run(publish(options.publish))
     else:
