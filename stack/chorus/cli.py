@@ -354,10 +354,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "",
     ]
     if status["nodes"]:
-        rows = [["NODE", "ROLE", "STATE", "READY", "LISTENERS", "CAP", "HEADROOM", "SPACES", "URL"]]
+        rows = [["NODE", "ROLE", "STATE", "READY", "LISTENERS", "EDGES", "CAP", "HEADROOM", "SPACES", "URL"]]
         for n in status["nodes"]:
             rows.append([n["id"], n["role"], n["state"], "yes" if n["ready"] else "no", str(n["listeners"]),
-                         str(n["listener_cap"]), str(n["headroom"]), str(n["spaces"]), n["url"]])
+                         str(n.get("edges", 0)), str(n["listener_cap"]), str(n["headroom"]), str(n["spaces"]), n["url"]])
         lines.append(_table(rows))
     else:
         lines.append("no fan-out nodes registered - start them with `chorusctl up`")
