@@ -51,6 +51,18 @@ async def async_wait_until(predicate: Callable[[], bool], timeout_s: float, what
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def background() -> AsyncIterator[list[asyncio.Task]]:
+    """A list to put tasks in; on exit (failure included) they are cancelled and awaited."""
+    tasks: list[asyncio.Task] = []
+    try:
+        yield tasks
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def clean_env() -> dict[str, str]:
     """This environment without any `CHORUS*` variable, plus the test signing key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}

@@ -18,19 +18,13 @@ from chorus.client import GatewayClient, JoinShed, Listener, Speaker, media_url
 from chorus.config import AudioConfig
 from chorus.protocol import Frame, pack_frames
 from chorus.tokens import TokenIssuer
-from chorus_support import KEY, LocalStack, async_wait_until, config_with, local_stack
+from chorus_support import KEY, LocalStack, async_wait_until, background, config_with, local_stack
 
 
 def _packets(seconds: float) -> list[bytes]:
     audio = AudioConfig()
     encoder = OpusEncoder(audio)
     return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
-
-
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _space(stack: LocalStack, host: str = "hana") -> str:
@@ -44,7 +38,7 @@ def test_slow_listener_is_dropped_and_the_others_keep_up() -> None:
     payload = bytes(range(256)) * 4  # 1 KiB frames fill a stalled socket quickly
 
     async def scenario() -> None:
-        async with local_stack(config) as stack, GatewayClient(stack.url) as gateway:
+        async with local_stack(config) as stack, GatewayClient(stack.url) as gateway, background() as tasks:
             space = await _space(stack)
             received = [0] * 5
             last_seq = [-1] * 5
@@ -59,7 +53,7 @@ def test_slow_listener_is_dropped_and_the_others_keep_up() -> None:
                 return count
 
             listeners = [Listener(gateway, space, f"ok{i}", counter(i)) for i in range(5)]
-            tasks = [asyncio.create_task(l.run(30)) for l in listeners]
+            tasks += [asyncio.create_task(l.run(30)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "listeners")
 
             # A listener that never reads: tiny receive buffer, and websockets stops reading after one message.
@@ -89,7 +83,6 @@ def test_slow_listener_is_dropped_and_the_others_keep_up() -> None:
                 async with asyncio.timeout(5):
                     while True:
                         await sloth.recv()
-            await _cancel(tasks)
 
     asyncio.run(scenario())
 
@@ -136,11 +129,11 @@ def test_fanout_refuses_bad_tokens_on_its_own(make_token, reason: str) -> None:
 
 
 def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_audio() -> None:
-    config = config_with(gateway={"join_rate_per_s": 5.0, "join_burst": 20, "priority_share": 0.25,
+    config = config_with(gateway={"join_rate_per_s": 0.5, "join_burst": 20, "priority_share": 0.25,
                                   "retry_after_base_s": 1, "retry_after_jitter_s": 4})
 
     async def scenario() -> None:
-        async with local_stack(config) as stack, GatewayClient(stack.url) as gateway:
+        async with local_stack(config) as stack, GatewayClient(stack.url) as gateway, background() as tasks:
             space = await _space(stack, "host1")
             counts = [0] * 3
 
@@ -150,10 +143,10 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
                 return count
 
             listeners = [Listener(gateway, space, f"early{i}", counter(i)) for i in range(3)]
-            listening = [asyncio.create_task(l.run(20)) for l in listeners]
+            tasks += [asyncio.create_task(l.run(20)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "early listeners")
             speaker = Speaker(gateway, space, "host1", "host")
-            speaking = asyncio.create_task(speaker.run(_packets(4)))
+            tasks.append(asyncio.create_task(speaker.run(_packets(4))))
             await async_wait_until(lambda: min(counts) > 10, 5, "audio to flow")
 
             async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
@@ -181,7 +174,6 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
 
             await asyncio.sleep(0.5)
             assert all(after > before + 10 for after, before in zip(counts, before_storm)), "admitted users keep their audio"
-            await _cancel([speaking, *listening])
             metrics = stack.gateway.gateway.metrics
             assert metrics.joins.labels(result="shed", role="listener")._value.get() >= 171
             assert metrics.joins.labels(result="admitted", role="speaker")._value.get() == 1
@@ -225,5 +217,19 @@ def test_gateway_places_listeners_by_headroom_and_never_on_a_full_node() -> None
             assert math.floor(10 * (1 - 0.2)) == 8
             placed = (await gateway.join(second, "b0"))["node"]
             assert placed not in nodes_first, "a new space goes to the node with the most headroom"
+
+    asyncio.run(scenario())
+
+
+def test_nodes_register_again_when_the_gateway_forgets_them() -> None:
+    """After a gateway restart its node table is empty: the next report gets 404 and the node registers again."""
+
+    async def scenario() -> None:
+        async with local_stack(config_with(), nodes=2) as stack:
+            placement = stack.gateway.gateway.placement
+            assert set(placement.nodes) == {"fanout-1", "fanout-2"}
+            placement.nodes.clear()
+            await async_wait_until(lambda: set(placement.nodes) == {"fanout-1", "fanout-2"}, 5, "re-registration")
+            assert all(node.registered for node in stack.nodes)
 
     asyncio.run(scenario())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -501,7 +502,7 @@ def _cmd_listen(args: argparse.Namespace) -> int:
     """`chorusctl listen`."""
     config = _config(args)
     timeline = Timeline(config.audio)
-    user = args.user or f"listener-{__import__('os').getpid()}"
+    user = args.user or f"listener-{os.getpid()}"
 
     def record(frames: list[Frame]) -> None:
         for frame in frames:

@@ -355,12 +355,15 @@ class Listener:
                 continue
             self._reconnect_reason = "network"
             try:
-                async with connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10) as socket:
-                    self.log.nodes.append(grant["node"])
-                    if len(self.log.nodes) > 1:
-                        self.log.reconnects += 1
+                socket = await connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10)
+                self.log.nodes.append(grant["node"])
+                if len(self.log.nodes) > 1:
+                    self.log.reconnects += 1
+                try:
                     if await self._receive(socket):
                         self._reconnect_reason = "drain"
+                finally:
+                    await socket.close()  # a normal close (1000), also when the listener is cancelled
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
                 if isinstance(exc, ConnectionClosed) and exc.rcvd is not None and exc.rcvd.code == CLOSE_ENDED:
                     self.log.ended = True

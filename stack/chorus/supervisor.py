@@ -37,6 +37,10 @@ class UpError(Exception):
     """The stack could not be started; the message says why."""
 
 
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived while the stack was starting."""
+
+
 @dataclass
 class Child:
     """One service process.
@@ -155,7 +159,7 @@ class Supervisor:
         while not ready():
             self._check_children()
             if self._stop:
-                raise UpError("stopped during start-up")
+                raise StopRequested
             if time.monotonic() > deadline:
                 raise UpError(f"{what} not ready after {START_TIMEOUT_S:.0f} s")
             time.sleep(0.1)
@@ -265,6 +269,8 @@ def run_up(
         supervisor.start()
         supervisor.wait()
         print("chorus up: stopping", file=sys.stderr, flush=True)
+    except StopRequested:
+        print("chorus up: stopping during start-up", file=sys.stderr, flush=True)
     except UpError as exc:
         print(f"error: chorus up: {exc}", file=sys.stderr, flush=True)
         code = 1

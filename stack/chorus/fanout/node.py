@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.http11 import Request, Response
 
 from chorus.config import ChorusConfig
@@ -305,10 +306,8 @@ class FanoutNode:
         refusal = None
         if self.draining:
             refusal = "draining"
-        elif not claims.publishes:
-            self._pending = {c for c in self._pending if c.protocol.state.name in ("CONNECTING", "OPEN")}
-            if self.receiver_count + len(self._pending) >= self.config.fanout.listener_cap:
-                refusal = "full"
+        elif not claims.publishes and self.receiver_count + len(self._pending) >= self.config.fanout.listener_cap:
+            refusal = "full"
         if refusal is not None:
             self.metrics.refused.labels(node=self.node_id, reason=refusal).inc()
             log_event(self.log, "connection_refused", node=self.node_id, space=claims.space, reason=refusal)
@@ -497,10 +496,15 @@ class FanoutNode:
         stats.frames_in = stats.frames_out = stats.messages_out = 0
 
     async def _refresh_gauges_forever(self) -> None:
-        """Refresh gauges and counters once a second (and on every scrape)."""
+        """Once a second: refresh gauges and counters (also done on every scrape), and forget
+        handshakes that were admitted but never reached the handler (the client went away)."""
         while True:
             await asyncio.sleep(1.0)
             self._refresh_gauges()
+            gone = [c for c in self._claims if c.state is State.CLOSED]
+            for connection in gone:
+                self._claims.pop(connection, None)
+                self._pending.discard(connection)
 
 
 async def _close_all(connections: Iterable[ServerConnection], code: int, reason: str) -> None:

@@ -35,19 +35,6 @@ class RoomStats:
     messages_out: int = 0
 
 
-def queued_bytes(connection: Connection) -> int:
-    """Bytes written to a connection that the kernel has not yet accepted (its send queue).
-
-    Args:
-        connection: A WebSocket connection.
-
-    Returns:
-        The size of the transport's write buffer (0 once closed).
-    """
-    transport = connection.transport
-    return 0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
-
-
 @dataclass
 class Room:
     """A space's audio on one node.
@@ -114,7 +101,8 @@ class Room:
             return
         message = pack_records(records)
         limit = self.send_queue_limit * len(message)
-        slow = [c for c in self.listeners if queued_bytes(c) > limit]
+        # The hot loop: one call per listener. A listener's send queue is its transport's write buffer.
+        slow = [c for c in self.listeners if c.transport.get_write_buffer_size() > limit]
         for connection in slow:
             self.listeners.pop(connection, None)
             self.on_slow(self.space, connection)

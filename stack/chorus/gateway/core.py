@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from chorus import __version__
 from chorus.config import ChorusConfig
 from chorus.gateway.admission import Admission
@@ -111,8 +113,6 @@ class Gateway:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        from prometheus_client import CollectorRegistry
-
         self.config = config
         self.metrics = metrics or GatewayMetrics(CollectorRegistry())
         self.metrics.initialise_labels()
@@ -124,8 +124,8 @@ class Gateway:
         self.placement = Placement(self.sessions, config.fanout.headroom, config.gateway.node_timeout_s, clock)
         self.admission = Admission(config.gateway, clock, self.rng)
         self.issuer: TokenIssuer | None = None
+        self._key: bytes | None = None
         self.started = clock()
-        self.presence_tick = 0
         self._speaker_spaces: set[str] = set()
 
     def set_key(self, key: bytes) -> None:
@@ -139,7 +139,13 @@ class Gateway:
 
     @property
     def key(self) -> bytes:
-        """The signing key."""
+        """The signing key.
+
+        Raises:
+            RuntimeError: It has not been set yet.
+        """
+        if self._key is None:
+            raise RuntimeError("the gateway's signing key is not set; it is set when the app starts")
         return self._key
 
     # ----------------------------------------------------------------- joins
