@@ -231,3 +231,17 @@ def test_join_storm_at_ten_times_the_rate_sheds_cleanly_and_admitted_listeners_k
     assert cascade.process.poll() is None, "chorusctl up is still running: no service crashed"
     assert httpx.get(f"{cascade.gateway}/readyz", timeout=5).status_code == 200
     assert all(node["state"] != "stale" for node in cascade.nodes().values())
+
+
+def test_reconnect_storm_every_listener_comes_back_and_says_why(cascade: Cascade) -> None:
+    before = httpx.get(f"{cascade.gateway}/metrics", timeout=5).text
+    run = cascade.stack.chorusctl("loadgen", "reconnect-storm", "--clients", "20", "--duration", "7", "--json")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "dropping every connection at once" in run.stderr
+    result = json.loads(run.stdout)
+    assert result["reconnected"] == 20 and result["listening"] == 20, result
+    assert result["drops"] == 0 and result["starved"] == 0 and result["errors"] == 0, result
+    after = httpx.get(f"{cascade.gateway}/metrics", timeout=5).text
+    said_network = _metric(after, "chorus_gateway_reconnects_total", reason="network") - \
+        _metric(before, "chorus_gateway_reconnects_total", reason="network")
+    assert said_network >= 20, "every rejoin told the gateway it was a reconnect after a network loss"

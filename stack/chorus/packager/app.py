@@ -63,8 +63,8 @@ def create_app(packager: Packager) -> FastAPI:
     def hls_file(space: str, name: str, kind: str, media_type: str, cache_control: str) -> Response:
         """Serve one HLS file, or a short-lived 404."""
         try:
-            data = (packager.space_dir(space) / name).read_bytes() if SPACE_ID.match(space) else None
-        except (FileNotFoundError, ValueError):
+            data = (packager.space_dir(space) / name).read_bytes() if name and SPACE_ID.match(space) else None
+        except (OSError, ValueError):
             data = None
         if data is None:
             packager.metrics.requests.labels(kind=kind, status="404").inc()
