@@ -111,9 +111,14 @@ class RealStack:
 
 @contextlib.contextmanager
 def real_stack(
-    config_path: Path = CONFIG_FILE, nodes: int = 2, edges: int = 0, packager: bool = False, **overrides: object
+    config_path: Path = CONFIG_FILE,
+    nodes: int = 2,
+    stop_signal: int = signal.SIGINT,
+    edges: int = 0,
+    packager: bool = False,
+    **overrides: object,
 ) -> Iterator[RealStack]:
-    """Run `chorusctl up` for real (gateway, nodes, edges, packager as processes) and stop it with SIGINT.
+    """Run `chorusctl up` for real (gateway, nodes, edges, packager as processes) and stop it with `stop_signal`.
 
     The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`.
     """
@@ -144,7 +149,7 @@ def real_stack(
         yield stack
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(stop_signal)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -187,7 +188,7 @@ def test_changing_the_listener_cap_in_a_copy_changes_what_the_running_stack_admi
     """The config is real: a copy with listener_cap 4 (headroom 0.25) lets exactly 3 listeners in."""
     path = _copy(tmp_path, "  listener_cap: 1000", "  listener_cap: 4")
     path.write_text(path.read_text().replace("  headroom: 0.1", "  headroom: 0.25"))
-    with real_stack(path, nodes=1) as stack:
+    with real_stack(path, nodes=1, stop_signal=signal.SIGTERM) as stack:
         node = stack.nodes()[0]
         assert node["listener_cap"] == 4 and node["headroom"] == 3
         node_status = httpx.get(node["url"].replace("ws://", "http://") + "/status").json()
@@ -198,3 +199,4 @@ def test_changing_the_listener_cap_in_a_copy_changes_what_the_running_stack_admi
         assert answers[3].json()["reason"] == "capacity" and int(answers[3].headers["Retry-After"]) >= 1
         metrics = httpx.get(node["url"].replace("ws://", "http://") + "/metrics").text
         assert 'chorus_fanout_listener_cap{node="fanout-1"} 4.0' in metrics
+    assert stack.process.returncode == 0 and "chorus up: stopped" in "".join(stack.output), "SIGTERM stops it cleanly"

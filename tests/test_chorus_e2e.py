@@ -180,3 +180,16 @@ def test_status_and_spaces_commands_show_the_running_stack(stack: RealStack) -> 
     assert listing.returncode == 0 and "e2e" in listing.stdout
     missing = stack.chorusctl("spaces", "show", "sp-00000000")
     assert missing.returncode == 1 and "no space" in missing.stderr
+
+
+def test_a_listener_raises_a_hand_and_speaks_once_promoted(stack: RealStack, tmp_path: Path) -> None:
+    space = _json(stack.chorusctl("spaces", "create", "--title", "q&a", "--host", "hugo", "--json"))["id"]
+    clip = tmp_path / "question.wav"
+    assert stack.chorusctl("tone", str(clip), "--seconds", "0.3").returncode == 0
+    refused = stack.chorusctl("speak", str(clip), "--space", space, "--user", "ines")
+    assert refused.returncode == 1 and "may not join" in refused.stderr and "promote" in refused.stderr
+    assert _json(stack.chorusctl("spaces", "hand", space, "--user", "ines", "--json"))["hands"] == ["ines"]
+    promoted = _json(stack.chorusctl("spaces", "promote", space, "ines", "--json"))
+    assert promoted["speakers"] == ["ines"] and promoted["hands"] == []
+    spoke = _json(stack.chorusctl("speak", str(clip), "--space", space, "--user", "ines", "--json"))
+    assert spoke["role"] == "speaker" and spoke["frames_sent"] == spoke["frames"] > 10

@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(handler=_cmd_status)
 
-    spaces = commands.add_parser("spaces", help="list, show, create and end spaces",
+    spaces = commands.add_parser("spaces", help="list, show, create and end spaces; raise hands, promote speakers",
                                  description="Work with spaces: live audio rooms.")
     space_commands = spaces.add_subparsers(dest="spaces_command", metavar="ACTION", parser_class=_Parser)
     space_commands.required = True
@@ -133,6 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     end.add_argument("space", metavar="ID", help="the space id")
     end.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
     end.set_defaults(handler=_cmd_spaces_end)
+
+    hand = space_commands.add_parser("hand", parents=[client], help="raise a hand: ask the host to let you speak",
+                                     description="Raise USER's hand in a space; the host sees raised hands in order.")
+    hand.add_argument("space", metavar="ID", help="the space id")
+    hand.add_argument("--user", required=True, help="who raises a hand")
+    hand.set_defaults(handler=_cmd_spaces_hand)
+    promote = space_commands.add_parser(
+        "promote", parents=[client], help="make a user a speaker (the host's call)",
+        description="Promote USER to speaker; they can then `chorusctl speak FILE --space ID --user USER`.",
+    )
+    promote.add_argument("space", metavar="ID", help="the space id")
+    promote.add_argument("user", metavar="USER", help="who becomes a speaker")
+    promote.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
+    promote.set_defaults(handler=_cmd_spaces_promote)
 
     drain = commands.add_parser(
         "drain", parents=[client], help="drain a fan-out node: no one new, everyone reconnects elsewhere",
@@ -408,6 +422,25 @@ def _cmd_spaces_end(args: argparse.Namespace) -> int:
 
     space = _with_gateway(args, end)
     _emit(args, space, f"ended {space['id']}")
+    return EXIT_OK
+
+
+def _cmd_spaces_hand(args: argparse.Namespace) -> int:
+    """`chorusctl spaces hand`."""
+    space = _with_gateway(args, lambda gateway: gateway.raise_hand(args.space, args.user))
+    _emit(args, space, f"{args.user} raised a hand in {space['id']} (hands: {', '.join(space['hands']) or '-'})")
+    return EXIT_OK
+
+
+def _cmd_spaces_promote(args: argparse.Namespace) -> int:
+    """`chorusctl spaces promote`."""
+
+    async def promote(gateway: GatewayClient) -> dict[str, Any]:
+        by = args.by or (await gateway.space(args.space))["host"]
+        return await gateway.promote(args.space, args.user, by)
+
+    space = _with_gateway(args, promote)
+    _emit(args, space, f"{args.user} is a speaker in {space['id']} (speakers: {', '.join(space['speakers'])})")
     return EXIT_OK
 
 

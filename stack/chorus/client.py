@@ -433,6 +433,7 @@ class Speaker:
         self._socket: ClientConnection | None = None
         self._reconnect = asyncio.Event()
         self._reconnect_reason: str | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     async def run(self, packets: Sequence[bytes]) -> SessionLog:
@@ -456,8 +457,9 @@ class Speaker:
                 if self._reconnect.is_set() and self._socket is not None:
                     await self._drop_socket()
                 if self._socket is None:
-                    if not self._tasks or self._tasks[-1].done():
-                        self._tasks.append(asyncio.create_task(self._connect()))
+                    if self._connecting is None or self._connecting.done():
+                        self._connecting = asyncio.create_task(self._connect())
+                        self._tasks.append(self._connecting)
                     continue
                 frame = Frame(self.source, seq, time.time_ns() // 1000, packet)
                 try:
