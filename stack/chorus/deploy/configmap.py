@@ -94,6 +94,7 @@ class Drift:
     what: str
 
     def __str__(self) -> str:
+        """`path: what; run the command`."""
         return f"{self.path}: {self.what}; run `{SYNC_COMMAND}`"
 
 

@@ -15,7 +15,7 @@ AR, alert rules):
 - AR009 a `job` matcher names a job that is not a catalog workload;
 - AR010 an alert name is repeated, or is not `Chorus` + CamelCase;
 - AR011 an annotation uses `$labels.X` that the expression's result does not carry;
-- AR012 the description does not state the `for:` duration and every compared threshold;
+- AR012 the description does not quote the `for:` duration (e.g. `5m`) and every compared threshold;
 - AR013 a rule or group has a key Prometheus does not know.
 """
 
@@ -154,9 +154,9 @@ def _rule_findings(
     yield from _template_findings(name, annotations, analysis.output_labels or frozenset(), keys)
     description = annotations.get("description", "")
     if description.strip():
-        quoted = [f"for: {duration}"] if duration else []
-        missing = [text for text in quoted if text not in description]
-        tokens = {t.rstrip(".e+-") for t in re.findall(r"-?[0-9][0-9.e+-]*", description)}
+        tokens = {t.rstrip(".e+-") for t in re.findall(r"-?[0-9][0-9.e+-]*[a-z]*", description)}
+        tokens |= {t.rstrip(".e+-") for t in re.findall(r"-?[0-9][0-9.e+-]*", description)}
+        missing = [duration] if duration and duration not in tokens else []
         missing += [format_number(t) for t in analysis.thresholds if format_number(t) not in tokens]
         if missing:
             yield Finding(

@@ -64,13 +64,15 @@ METRICS_PATH = "/metrics"
 
 SINGLETONS: Mapping[str, str] = {
     "gateway": "it keeps spaces, sessions and placement in memory: two gateways would split them",
+    "packager": "each packager writes every live space to its own disk: two behind one Service would "
+    "serve two different playlists of the same space",
 }
 """Services that must run exactly one pod, and why."""
 
 AUTOSCALED = frozenset({"fanout"})
 """Services whose replica count an HPA owns (their Deployment must not set `replicas`)."""
 
-SIGNING_KEY_USERS = frozenset({"gateway", "fanout"})
+SIGNING_KEY_USERS = frozenset({"gateway", "fanout", "packager"})
 """Services that load the join-token signing key at start (they exit without it)."""
 
 DRAIN_SLACK_S = 5.0
@@ -334,8 +336,8 @@ class _Checker:
                 yield Finding("DP012", f"Secret {_name(obj)} is committed: create secrets in the cluster, never in the repository", i)
             if kind in ("Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler") and _name(obj) not in workloads:
                 yield Finding("DP002", f"{kind} {_name(obj)} is not a catalog workload ({', '.join(sorted(workloads))})", i, ("metadata", "name"))
-        for service in self.catalog.services:
-            yield from self.service(service)
+        for number, service in enumerate(self.catalog.services):
+            yield from self.service(service, ("services", number))
 
     # ------------------------------------------------------------------ cluster-wide
 
@@ -362,13 +364,14 @@ class _Checker:
 
     # ------------------------------------------------------------------ per service
 
-    def service(self, service: Service) -> Iterator[Finding]:
-        """Every object of one catalog service."""
+    def service(self, service: Service, entry: KeyPath) -> Iterator[Finding]:
+        """Every object of one catalog service (`entry`: its key path in the catalog)."""
         labels = expected_labels(service)
         for kind in ("Deployment", "Service", "PodDisruptionBudget"):
             i = self.find(kind, service.workload)
             if i is None:
-                yield Finding("DP002", f"service {service.name} has no {kind} named {service.workload} (its catalog workload)", 0)
+                yield Finding("DP002", f"service {service.name} has no {kind} named {service.workload} (its catalog workload)",
+                              None, (*entry, "workload"))
                 continue
             obj = self.objects[i]
             yield from self.labels(i, ("metadata", "labels"), obj, labels, f"{kind} {service.workload}")
@@ -380,7 +383,8 @@ class _Checker:
                 yield from self.selects(i, ("spec", "selector", "matchLabels"), _get(obj, "spec", "selector"), service, kind)
         hpa = self.find("HorizontalPodAutoscaler", service.workload)
         if service.name in AUTOSCALED and hpa is None:
-            yield Finding("DP002", f"service {service.name} is autoscaled but has no HorizontalPodAutoscaler {service.workload}", 0)
+            yield Finding("DP002", f"service {service.name} is autoscaled but has no HorizontalPodAutoscaler {service.workload}",
+                          None, (*entry, "workload"))
         elif hpa is not None:
             yield from self.autoscaler(hpa, self.objects[hpa], service)
 
@@ -515,6 +519,9 @@ class _Checker:
             yield Finding("DP013", f"{what}: command must be [python, -m, {module}]", i, (*where, "command"))
             return
         args = [str(a) for a in container.get("args") or []]
+        if "--port" in args or any(a.startswith("--port=") for a in args):
+            yield Finding("DP006", f"{what}: do not pass --port: the service listens on the configuration's port, "
+                          "which the container port and the Service follow", i, (*where, "args"))
         defined = {str(e.get("name")) for e in container.get("env") or []}
         for ref in sorted({m for a in args for m in _VAR_REF.findall(a)} - defined):
             yield Finding("DP013", f"{what}: argument uses $({ref}), which the container's env does not define", i, (*where, "args"))
@@ -611,7 +618,7 @@ class _Checker:
             yield Finding("DP010", f"HorizontalPodAutoscaler {service.workload}: bounds must be minReplicas {low} (max(2, fanout.nodes)) "
                           f"and maxReplicas {high} (ceil(gateway.max_sessions {gateway.max_sessions} x (1 - priority_share "
                           f"{gateway.priority_share:g}) / floor(listener_cap {fanout.listener_cap} x (1 - headroom {fanout.headroom:g}))) + 1)",
-                          i, ("spec", "minReplicas"))
+                          i, ("spec", "minReplicas" if spec.get("minReplicas") != low else "maxReplicas"))
 
 
 def _parse_problem(parser: argparse.ArgumentParser, args: list[str]) -> str | None:
