@@ -74,7 +74,7 @@ def write_wav(path: Path | str, samples: np.ndarray, sample_rate: int) -> None:
         raise AudioError(f"{path}: cannot write the WAV file ({exc.strerror})") from None
 
 
-def test_signal(seconds: float, sample_rate: int = 48000, seed: int = 7) -> np.ndarray:
+def reference_signal(seconds: float, sample_rate: int = 48000, seed: int = 7) -> np.ndarray:
     """A speech-band test signal: a rising chirp under changing tones, half full scale.
 
     Its autocorrelation has one sharp peak, so a recording can be matched to it by

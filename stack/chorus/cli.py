@@ -23,7 +23,7 @@ import httpx
 import yaml
 
 from chorus import __version__
-from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm, test_signal, write_wav
+from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm, reference_signal, write_wav
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
@@ -514,6 +514,6 @@ def _cmd_presence(args: argparse.Namespace) -> int:
 def _cmd_tone(args: argparse.Namespace) -> int:
     """`chorusctl tone`."""
     rate = _config(args).audio.sample_rate
-    write_wav(args.out, test_signal(args.seconds, rate), rate)
+    write_wav(args.out, reference_signal(args.seconds, rate), rate)
     print(f"wrote {args.seconds} s of test signal to {args.out}")
     return EXIT_OK

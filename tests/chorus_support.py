@@ -1,0 +1,189 @@
+"""Helpers for the Chorus tests: free ports, a real `chorusctl up` stack, an in-process stack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from chorus.config import ChorusConfig, load_config
+from chorus.fanout.link import GatewayLink
+from chorus.fanout.node import FanoutNode
+from chorus.gateway.server import GatewayServer
+from conftest import BIN
+
+KEY = b"chorus-test-signing-key-0123456789abcdef"
+CONFIG_FILE = Path(__file__).resolve().parents[1] / "stack" / "config" / "chorus.yaml"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.05) -> None:
+    """Poll `predicate` until true; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+async def async_wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """`wait_until` for coroutines."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without any `CHORUS*` variable, plus the test signing key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
+    env["CHORUS_SIGNING_KEY"] = KEY.decode()
+    return env
+
+
+def stack_env(**overrides: object) -> dict[str, str]:
+    """The environment for real services: a fixed test key, a free gateway port, any overrides."""
+    env = clean_env()
+    env["CHORUS__GATEWAY__PORT"] = str(free_port())
+    env["CHORUS__FANOUT__PORT"] = "0"
+    for key, value in overrides.items():
+        env[f"CHORUS__{key.upper()}"] = str(value)
+    return env
+
+
+@dataclass
+class RealStack:
+    """A `chorusctl up` process and how to reach it.
+
+    Attributes:
+        process: The `chorusctl up` process.
+        gateway_url: The gateway's URL.
+        env: The environment it runs with (pass it to other `chorusctl` commands).
+        config_path: The configuration file it loaded.
+    """
+
+    process: subprocess.Popen[str]
+    gateway_url: str
+    env: dict[str, str]
+    config_path: Path
+    output: list[str] = field(default_factory=list)
+
+    def chorusctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run `chorusctl --config ... ARGS` against this stack."""
+        return subprocess.run(
+            [str(BIN / "chorusctl"), "--config", str(self.config_path), *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+
+    def nodes(self) -> list[dict[str, object]]:
+        """The gateway's node list."""
+        return httpx.get(f"{self.gateway_url}/v1/nodes", timeout=5).json()
+
+
+@contextlib.contextmanager
+def real_stack(config_path: Path = CONFIG_FILE, nodes: int = 2, **overrides: object) -> Iterator[RealStack]:
+    """Run `chorusctl up` for real (gateway and nodes as processes) and stop it with SIGINT."""
+    env = stack_env(**overrides)
+    gateway_url = f"http://127.0.0.1:{env['CHORUS__GATEWAY__PORT']}"
+    process = subprocess.Popen(
+        [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    stack = RealStack(process, gateway_url, env, config_path)
+    lines: list[str] = []
+    assert process.stdout is not None
+    try:
+        while True:
+            line = process.stdout.readline()
+            if not line:
+                raise AssertionError("chorusctl up exited during start-up:\n" + "".join(lines))
+            lines.append(line)
+            if "chorus up: ready" in line:
+                break
+        yield stack
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        try:
+            rest, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            rest, _ = process.communicate()
+        stack.output = lines + rest.splitlines(keepends=True)
+
+
+@dataclass
+class LocalStack:
+    """A gateway and fan-out nodes served in this process on ephemeral ports.
+
+    Attributes:
+        config: The configuration they use.
+        gateway: The gateway server.
+        nodes: The fan-out nodes.
+        links: Their links to the gateway.
+    """
+
+    config: ChorusConfig
+    gateway: GatewayServer
+    nodes: list[FanoutNode]
+    links: list[GatewayLink]
+
+    @property
+    def url(self) -> str:
+        """The gateway's URL."""
+        return self.gateway.url
+
+    async def report_all(self) -> None:
+        """Make every node report to the gateway now."""
+        async with httpx.AsyncClient() as client:
+            for link in self.links:
+                await link.report_once(client)
+
+
+def config_with(**sections: dict[str, object]) -> ChorusConfig:
+    """The real configuration file with some keys replaced, e.g. `fanout={"listener_cap": 3}`."""
+    config = load_config(CONFIG_FILE, env={})
+    updates = {name: getattr(config, name).model_copy(update=values) for name, values in sections.items()}
+    return config.model_copy(update=updates)
+
+
+@contextlib.asynccontextmanager
+async def local_stack(config: ChorusConfig, nodes: int = 1) -> AsyncIterator[LocalStack]:
+    """Serve a gateway and `nodes` fan-out nodes in this event loop; nodes report every 0.1 s."""
+    gateway = GatewayServer(config, KEY, host="127.0.0.1", port=0)
+    await gateway.start()
+    fanouts = [FanoutNode(config, f"fanout-{i}", KEY, host="127.0.0.1", port=0) for i in range(1, nodes + 1)]
+    links = []
+    tasks = []
+    try:
+        for node in fanouts:
+            await node.start()
+            link = GatewayLink(node, gateway.url, KEY, interval_s=0.1)
+            links.append(link)
+            tasks.append(asyncio.create_task(link.run()))
+        stack = LocalStack(config, gateway, fanouts, links)
+        await async_wait_until(lambda: all(n.registered for n in fanouts), 5, "nodes to register")
+        yield stack
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for node in fanouts:
+            await node.stop()
+        await gateway.stop()
