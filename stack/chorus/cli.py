@@ -89,12 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     up = commands.add_parser(
-        "up", help="run the gateway and the fan-out nodes in the foreground until Ctrl-C",
-        description="Start the gateway and fanout.nodes fan-out nodes on this machine from the configuration, "
-        "each as its own process, with their logs in this terminal. Ctrl-C or SIGTERM stops them all.",
-        epilog="Example: chorusctl up --nodes 3",
+        "up", help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
+        description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
+        "packager on this machine from the configuration, each as its own process, with their logs in this "
+        "terminal. Ctrl-C or SIGTERM stops them all.",
+        epilog="Example: chorusctl up --nodes 1 --edges 2",
     )
-    up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many fan-out nodes (default: fanout.nodes)")
+    up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many origin fan-out nodes (default: fanout.nodes)")
+    up.add_argument("--edges", type=int, default=None, metavar="N",
+                    help="how many edge nodes, which take the listeners and subscribe to origins (default: fanout.edges)")
+    up.add_argument("--no-packager", action="store_true", help="do not run the HLS packager")
     up.set_defaults(handler=_cmd_up)
 
     status = commands.add_parser(
@@ -285,7 +289,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.nodes is not None and not 1 <= args.nodes <= 64:
         raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
-    return run_up(config, args.config or default_config_path(), args.nodes)
+    if args.edges is not None and not 0 <= args.edges <= 256:
+        raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
+    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -292,6 +292,9 @@ class PackagerConfig(_Section):
         description="`Cache-Control: max-age` on errors (404, 503), so a CDN does not keep a miss "
         "that is about to become a hit.",
     )
+    aac_bitrate: int = Field(
+        64000, ge=16000, le=320_000, description="Bitrate of the AAC audio in HLS segments, in bits per second."
+    )
     silence_threshold_dbfs: float = Field(
         -60.0,
         ge=-120,

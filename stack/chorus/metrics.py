@@ -34,6 +34,9 @@ RECONNECT_REASONS = ("drain", "network", "unknown")
 again says it lost its connection (a node told it to reconnect while draining, its network
 dropped, or it cannot tell)."""
 
+CONNECTION_ROLES = ("speaker", "listener", "edge")
+"""Values of the `role` label of `chorus_fanout_connections`."""
+
 NODE_ROLES = ("origin", "edge")
 """Values of the `role` label of `chorus_fanout_role`: an origin takes speakers (and edges and
 listeners); an edge subscribes to a space's origin like a listener and serves listeners."""
@@ -182,7 +185,8 @@ class FanoutMetrics:
         self.registry = registry
         self.connections = Gauge(
             "chorus_fanout_connections",
-            "Open media WebSocket connections on the node, by role (speaker: publishes audio; listener: receives it).",
+            "Open media WebSocket connections on the node, by role (speaker: publishes audio; listener: receives it; "
+            "edge: an edge node's subscription to a space on this origin).",
             ["node", "role"],
             registry=registry,
         )
@@ -258,7 +262,7 @@ class FanoutMetrics:
         )
         self.event_loop_lag = _event_loop_lag(registry)
         if node is not None:
-            for role in ("speaker", "listener"):
+            for role in CONNECTION_ROLES:
                 self.connections.labels(node=node, role=role)
             for reason in TOKEN_FAILURE_REASONS:
                 self.token_failures.labels(node=node, reason=reason)
