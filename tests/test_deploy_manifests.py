@@ -184,6 +184,16 @@ def test_a_committed_secret_is_refused(tmp_path: Path) -> None:
     assert any(p.startswith(f"{K8S}/secret.yaml:1: DP012 Secret chorus-signing-key is committed") for p in problems), problems
 
 
+def test_the_namespace_must_be_created_first(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path)
+    (tree / K8S / "00-namespace.yaml").rename(tree / K8S / "namespace.yaml")
+    problems = manifest_problems(tree)
+    assert [p for p in problems if ": DP003 " in p] == [
+        f"{K8S}/namespace.yaml:6: DP003 Namespace chorus must be the first object (`kubectl apply -f DIR` applies files "
+        "in name order, and every other object needs the namespace): put it in a file that sorts first"
+    ]
+
+
 def test_a_catalog_port_change_is_caught_in_every_manifest_that_states_it(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
     mutate(tree, sources.CONFIG, "  port: 8070", "  port: 8071")

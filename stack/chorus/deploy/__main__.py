@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for drift in drifts:
-        print(str(drift) if args.check else f"{drift.path}: rewritten ({drift.what})")
+        print(str(drift) if args.check else str(drift).split("; run ")[0] + ": rewritten")
     if not drifts:
         print("in line: the ConfigMap and the config digests match the configuration")
     return 1 if args.check and drifts else 0

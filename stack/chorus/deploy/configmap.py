@@ -94,8 +94,12 @@ class Drift:
     what: str
 
     def __str__(self) -> str:
-        """`path: what; run the command`."""
-        return f"{self.path}: {self.what}; run `{SYNC_COMMAND}`"
+        """`path: what; run the command`, the path relative to the working directory when inside it."""
+        try:
+            shown = self.path.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            shown = self.path
+        return f"{shown}: {self.what}; run `{SYNC_COMMAND}`"
 
 
 def sync(

@@ -6,7 +6,7 @@ fault. Rule codes (family DP, deployment):
 
 - DP001 an object fails the Kubernetes schema (see `chorus.deploy.kubeschema`);
 - DP002 an object a catalog service needs is missing, or a workload object is not in the catalog;
-- DP003 an object is outside the `chorus` namespace;
+- DP003 an object is outside the `chorus` namespace, or the namespace is not created first;
 - DP004 an object or pod template lacks the labels that name its service, team and workload;
 - DP005 a selector does not select exactly the workload's pods (Deployment, Service, PDB, HPA target);
 - DP006 a container or Service port, or the scrape annotation, disagrees with the catalog and configuration;
@@ -343,8 +343,13 @@ class _Checker:
 
     def namespaces(self) -> Iterator[Finding]:
         """The namespace exists and holds every namespaced object."""
-        if self.find("Namespace", NAMESPACE) is None:
+        first = self.find("Namespace", NAMESPACE)
+        if first is None:
             yield Finding("DP002", f"no Namespace {NAMESPACE}: add one so `kubectl apply -f` creates it", 0)
+        elif first != 0:
+            yield Finding("DP003", f"Namespace {NAMESPACE} must be the first object (`kubectl apply -f DIR` applies files "
+                          "in name order, and every other object needs the namespace): put it in a file that sorts first",
+                          first, ("metadata", "name"))
         for i, obj in enumerate(self.objects):
             if obj.get("kind") in ("Namespace",):
                 continue
