@@ -202,3 +202,32 @@ def test_a_catalog_port_change_is_caught_in_every_manifest_that_states_it(tmp_pa
     codes = sorted({p.split(": ")[1].split()[0] for p in problems})
     assert codes == ["DP006", "DP011"], problems
     assert sum("DP006" in p for p in problems) == 3  # container port, scrape annotation, Service port
+
+
+def test_the_fanout_prestop_hook_drains_a_real_node() -> None:
+    """Run the manifest's preStop command, as written, against a live gateway and node."""
+    import os
+    import time
+
+    from deploy_support import service_env, wait_for
+
+    objects = {(m.kind, m.name): m.body for m in sources.manifests(ROOT)}
+    container = objects[("Deployment", "chorus-fanout")]["spec"]["template"]["spec"]["containers"][0]
+    shell, flag, script = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert (shell, flag) == ("sh", "-c")
+    with running_services(["fanout"]) as urls:
+        wait_for(lambda: httpx.get(urls["fanout"] + "/readyz", timeout=2).status_code == 200, 15, "the node to register")
+        local = script.replace("http://chorus-gateway.chorus.svc:8080", urls["gateway"])
+        assert local != script
+        env = {**service_env(), "POD_NAME": "deploy-test-1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        started = time.monotonic()
+        result = subprocess.run([shell, flag, local], env=env, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "deploy-test-1 drained" in result.stdout
+        config = load_config(ROOT / sources.CONFIG, env={})
+        assert took < drain_budget_s(config)
+        # The node learns with the answer to its next report, and leaves the Service (not ready).
+        wait_for(lambda: httpx.get(urls["fanout"] + "/readyz", timeout=2).status_code == 503,
+                 2 * config.fanout.report_interval_s + 2, "the node to drain")
+        assert httpx.get(urls["fanout"] + "/readyz", timeout=2).text == "draining\n"
