@@ -311,6 +311,7 @@ class _Checker:
         config_path: Path,
         series: Mapping[str, Any] | None,
     ) -> None:
+        """Index the objects by kind and name; read the configuration file once."""
         self.objects = objects
         self.series = series
         self.catalog = catalog
