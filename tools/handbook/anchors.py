@@ -49,6 +49,11 @@ def http_operation(method: str, path: str) -> str:
     return f"{HTTP_PAGE}#{slug(method + '-' + path.replace('{', '').replace('}', ''))}"
 
 
+def http_schema(name: str) -> str:
+    """A schema of the HTTP API, e.g. `SpaceOut` -> `reference/http-api.md#schema-spaceout`."""
+    return f"{HTTP_PAGE}#schema-{slug(name)}"
+
+
 def workload(kind: str, name: str) -> str:
     """A Kubernetes object, e.g. `("Deployment", "chorus-fanout")` -> `#deployment-chorus-fanout`."""
     return f"{DEPLOYMENT_PAGE}#{slug(kind + '-' + name)}"
