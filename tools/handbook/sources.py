@@ -137,8 +137,7 @@ def read_yaml(root: Path, rel: Path) -> yamlio.Located:
     path = root / rel
     if not path.is_file():
         raise HandbookError("source of truth is missing", path=rel)
-    located = yamlio.load(path)
-    return yamlio.Located(rel, located.data, located.lines)
+    return yamlio.load(rel, text=path.read_text(encoding="utf-8"))
 
 
 def catalog(root: Path) -> yamlio.Located:
@@ -201,7 +200,7 @@ def manifests(root: Path) -> list[Manifest]:
     folder = root / KUBERNETES_DIR
     for path in sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []:
         rel = path.relative_to(root)
-        for doc in yamlio.load_all(path):
+        for doc in yamlio.load_all(rel, text=path.read_text(encoding="utf-8")):
             body = doc.data
             if not isinstance(body, dict):
                 continue
@@ -436,11 +435,13 @@ def config_keys(root: Path, schema: type | None = None, env_prefix: str | None =
         HandbookError: The file is missing, is not valid YAML, or fails the schema
             (names the file and the line of the offending key).
     """
+    if schema is None and not (root / CONFIG).is_file():
+        chorus_module("chorus.config")  # neither file nor schema yet: the source does not exist
+    doc = read_yaml(root, CONFIG)  # a broken file fails the build even before the schema exists
     if schema is None or env_prefix is None:
         module = chorus_module("chorus.config")
         schema = schema or module.ChorusConfig
         env_prefix = module.ENV_PREFIX if env_prefix is None else env_prefix
-    doc = read_yaml(root, CONFIG)
     _validate(schema, doc)
     keys: list[ConfigKey] = []
     sections: dict[str, str] = {}

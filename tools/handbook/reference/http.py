@@ -91,6 +91,11 @@ def type_text(schema: Any) -> str:
     return text
 
 
+def _number(value: Any) -> Any:
+    """`0.0` as `0`: JSON Schema bounds of integer fields often arrive as floats."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def constraints_text(schema: Any) -> str:
     """A schema's constraints and default as a short phrase, e.g. `≥ 1, ≤ 100; default 10`."""
     if not isinstance(schema, dict):
@@ -98,7 +103,7 @@ def constraints_text(schema: Any) -> str:
     words = []
     for key, template in CONSTRAINTS.items():
         if key in schema and not (key == "exclusiveMinimum" and isinstance(schema[key], bool)):
-            words.append(template.format(md.code(schema[key]) if key in ("pattern", "format") else md.text(schema[key])))
+            words.append(template.format(md.code(schema[key]) if key in ("pattern", "format") else md.text(_number(schema[key]))))
     if "default" in schema:
         words.append(f"default {md.code(md.value(schema['default']))}")
     return ", ".join(words)
