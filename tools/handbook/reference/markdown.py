@@ -60,7 +60,9 @@ def value(data: Any) -> str:
         return "null"
     if isinstance(data, bool):
         return "true" if data else "false"
-    if isinstance(data, (int, float, str)):
+    if isinstance(data, str):
+        return data if data else '""'
+    if isinstance(data, (int, float)):
         return str(data)
     try:
         return json.dumps(data, default=str, ensure_ascii=False)
