@@ -105,3 +105,19 @@ def test_unreadable_source_fails_the_build_in_one_line(tmp_path: Path, rel: Path
     errors = [line for line in output.splitlines() if expected in line]
     assert len(errors) == 1, output
     assert re.match(r"ERROR\s+-\s+handbook: " + re.escape(expected), errors[0]), output
+
+
+def test_serving_rebuild_reads_the_stack_code_afresh() -> None:
+    import sys
+
+    import chorus  # noqa: F401  (imported so there is something to forget)
+
+    from handbook.plugin import HandbookPlugin
+
+    plugin = HandbookPlugin()
+    plugin.on_startup(command="build", dirty=False)
+    plugin.on_pre_build(config=None)  # type: ignore[arg-type]
+    assert "chorus" in sys.modules, "a one-off build keeps its imports"
+    plugin.on_startup(command="serve", dirty=False)
+    plugin.on_pre_build(config=None)  # type: ignore[arg-type]
+    assert not [name for name in sys.modules if name == "chorus" or name.startswith("chorus.")]
