@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+import functools
 import importlib
 import inspect
 import sys
@@ -592,7 +593,10 @@ def openapi(root: Path) -> dict[str, Any]:
     app_module = chorus_module("chorus.gateway.app")
     config_module = chorus_module("chorus.config")
     config_keys(root)  # a readable, valid chorus.yaml, or one line naming file and line
-    config = chorus_call("chorus.config.load_config()", config_module.load_config, root / CONFIG)
+    load = config_module.load_config
+    if "env" in inspect.signature(load).parameters:  # the page must not depend on the builder's shell
+        load = functools.partial(load, env={})
+    config = chorus_call("chorus.config.load_config()", load, root / CONFIG)
     app = chorus_call("chorus.gateway.app.create_app()", app_module.create_app, config)
     return chorus_call("the gateway's .openapi()", app.openapi)
 
