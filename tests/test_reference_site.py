@@ -12,7 +12,7 @@ import pytest
 from conftest import BIN, ROOT, mkdocs_env
 from handbook import anchors, reference, sources
 from handbook.checks.registry import all_rules
-from handbook.reference import api, cli
+from handbook.reference import api, cli, http
 from handbook.reference.snapshot import Snapshot
 
 
@@ -124,3 +124,88 @@ def test_serving_rebuild_reads_the_stack_code_afresh() -> None:
     forgotten = not [name for name in sys.modules if name == "chorus" or name.startswith("chorus.")]
     sys.modules.update(saved)  # the rest of the session keeps the modules it already holds
     assert forgotten
+
+
+# --- every generated page against its real source of truth ---------------------------------------
+
+
+def code_html(text: str) -> str:
+    """How a value appears inside `<code>` in the built HTML."""
+    import html
+
+    return f"<code>{html.escape(text, quote=False)}</code>"
+
+
+def test_config_page_carries_every_real_key_and_value(built_site: Path) -> None:
+    from handbook.reference import markdown as md
+
+    keys = sources.config_keys(ROOT)
+    page = built(built_site, anchors.CONFIG_PAGE)
+    ids = anchor_ids(page)
+    assert keys, "the schema has keys"
+    for key in keys:
+        assert anchors.config_key(key.key).partition("#")[2] in ids, key.key
+        assert code_html(key.env) in page
+        if key.line is not None:
+            assert f"{code_html(md.value(key.value))} (line {key.line})" in page, key.key
+    for section in {k.section for k in keys if k.section}:
+        assert anchors.config_key(section).partition("#")[2] in ids
+
+
+def test_metrics_page_carries_every_real_metric(built_site: Path) -> None:
+    found = sources.metrics()
+    page = built(built_site, anchors.METRICS_PAGE)
+    ids = anchor_ids(page)
+    assert found
+    for metric in found:
+        assert anchors.metric(metric.name).partition("#")[2] in ids, metric.name
+        for series in metric.series:
+            assert anchors.slug(series) in ids, series
+
+
+def test_http_page_carries_every_real_operation(built_site: Path) -> None:
+    doc = sources.openapi(ROOT)
+    page = built(built_site, anchors.HTTP_PAGE)
+    ids = anchor_ids(page)
+    retry_after = 0
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method in http.METHODS:
+                assert anchors.http_operation(method, path).partition("#")[2] in ids, (method, path)
+                retry_after += "Retry-After" in (op.get("responses", {}).get("503", {}).get("headers") or {})
+    assert retry_after >= 1, "the gateway documents at least one 503 with Retry-After"
+    assert page.count(code_html("Retry-After")) >= retry_after
+
+
+def test_cli_page_carries_every_chorusctl_command(built_site: Path) -> None:
+    ids = anchor_ids(built(built_site, anchors.CLI_PAGE))
+    commands = list(cli.walk(sources.cli_parser("chorusctl")))
+    assert len(commands) > 1
+    for words, _parser, _help in commands:
+        assert anchors.cli_command("chorusctl", *words).partition("#")[2] in ids, words
+
+
+def test_alert_page_carries_every_real_alert(built_site: Path) -> None:
+    rules = sources.alert_rules(ROOT)
+    page = built(built_site, anchors.ALERTS_PAGE)
+    if not rules:
+        assert "No alert rules yet" in page
+    for rule in rules:
+        assert anchors.alert(rule.name).partition("#")[2] in anchor_ids(page), rule.name
+
+
+def test_deployment_page_carries_every_real_object(built_site: Path) -> None:
+    objects = sources.manifests(ROOT)
+    page = built(built_site, anchors.DEPLOYMENT_PAGE)
+    if not objects:
+        assert "No manifests yet" in page
+    for obj in objects:
+        assert anchors.workload(obj.kind, obj.name).partition("#")[2] in anchor_ids(page), (obj.kind, obj.name)
+
+
+def test_component_pages_list_each_services_real_metrics(built_site: Path) -> None:
+    found = sources.metrics()
+    for service in Snapshot(ROOT).services:
+        page = built(built_site, anchors.component(service["name"]))
+        for metric in (m for m in found if service["name"] in m.services):
+            assert f'#{anchors.slug(metric.name)}"' in page, (service["name"], metric.name)
