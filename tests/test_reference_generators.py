@@ -137,6 +137,13 @@ def test_config_yaml_syntax_error_names_file_and_line(project: Path) -> None:
     assert str(info.value).startswith("stack/config/chorus.yaml:4: YAML syntax error")
 
 
+def test_tree_without_a_configuration_file_has_no_configuration_page(project: Path) -> None:
+    with pytest.raises(sources.SourceUnavailable, match="stack/config/chorus.yaml"):
+        sources.config_keys(project, schema=FixtureConfig, env_prefix="CHORUS__")
+    page = config.render(config_snapshot(project))
+    assert "Not generated yet" in page and "`stack/config/chorus.yaml` does not exist in this tree" in page
+
+
 def test_config_page_says_when_the_schema_does_not_exist(project: Path) -> None:
     def missing() -> None:
         raise sources.SourceUnavailable("`chorus.config` does not exist in this tree yet")

@@ -70,12 +70,14 @@ def test_generated_pages_are_not_committed() -> None:
 
 
 def minimal_project(tmp_path: Path) -> Path:
-    """A handbook with only the plugin, an index page and the real catalog."""
+    """A handbook with only the plugin, an index page and the real YAML sources of truth."""
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs/index.md").write_text("# Fixture\n")
     (tmp_path / "mkdocs.yml").write_text("site_name: fixture\nstrict: true\nplugins:\n  - handbook\n")
-    (tmp_path / "stack").mkdir()
-    shutil.copy(ROOT / "stack/catalog.yaml", tmp_path / "stack/catalog.yaml")
+    for rel in (sources.CATALOG, sources.CONFIG):
+        if (ROOT / rel).is_file():
+            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / rel, tmp_path / rel)
     return tmp_path
 
 

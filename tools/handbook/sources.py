@@ -432,12 +432,13 @@ def config_keys(root: Path, schema: type | None = None, env_prefix: str | None =
         The keys in schema order, sections depth first.
 
     Raises:
-        SourceUnavailable: `chorus.config` does not exist yet.
-        HandbookError: The file is missing, is not valid YAML, or fails the schema
+        SourceUnavailable: The file or `chorus.config` does not exist in this tree.
+        HandbookError: The file is not valid YAML, or fails the schema
             (names the file and the line of the offending key).
     """
-    if schema is None and not (root / CONFIG).is_file():
-        chorus_module("chorus.config")  # neither file nor schema yet: the source does not exist
+    if not (root / CONFIG).is_file():
+        # Like an empty alerts folder: a tree without the file has no configuration to show.
+        raise SourceUnavailable(f"`{CONFIG.as_posix()}` does not exist in this tree")
     doc = read_yaml(root, CONFIG)  # a broken file fails the build even before the schema exists
     if schema is None or env_prefix is None:
         module = chorus_module("chorus.config")
@@ -587,7 +588,8 @@ def openapi(root: Path) -> dict[str, Any]:
         The OpenAPI document.
 
     Raises:
-        SourceUnavailable: `chorus.gateway.app` or `chorus.config` does not exist yet.
+        SourceUnavailable: `chorus.gateway.app`, `chorus.config` or the configuration file
+            does not exist in this tree.
         HandbookError: The configuration cannot be read or the app cannot be built.
     """
     app_module = chorus_module("chorus.gateway.app")
