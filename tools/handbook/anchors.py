@@ -46,7 +46,12 @@ def cli_command(program: str, *words: str) -> str:
 
 def http_operation(method: str, path: str) -> str:
     """An HTTP operation, e.g. `("GET", "/spaces/{space_id}")` -> `#get-spaces-space_id`."""
-    return f"{HTTP_PAGE}#{slug(method + '-' + path.replace('{', '').replace('}', ''))}"
+    return f"{HTTP_PAGE}#{slug(method + ' ' + path.replace('{', '').replace('}', ''))}"
+
+
+def http_schema(name: str) -> str:
+    """A schema of the HTTP API, e.g. `SpaceOut` -> `reference/http-api.md#schema-spaceout`."""
+    return f"{HTTP_PAGE}#schema-{slug(name)}"
 
 
 def workload(kind: str, name: str) -> str:

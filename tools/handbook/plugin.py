@@ -1,9 +1,12 @@
 """The `handbook` MkDocs plugin: brings runbooks and the stack into the site build.
 
 Runbooks live in the top-level `runbooks/` folder (one file per runbook, next to
-the code they answer for) and are published under `/runbooks/`. During
-`mkdocs serve` the plugin also watches `runbooks/`, `stack/` and `diagrams/`, so
-an edit to any source of truth rebuilds the pages bound to it.
+the code they answer for) and are published under `/runbooks/`. The reference
+section and the component pages are generated from the sources of truth on every
+build (`handbook.reference`); they are never committed. During `mkdocs serve` the
+plugin also watches `runbooks/`, `stack/` and `diagrams/`, so an edit to any
+source of truth rebuilds the pages bound to it. A source of truth that cannot be
+read fails the build with one line naming its file and line.
 
 Diagrams: every source in `diagrams/` is rendered at build time (from the cache
 in `.cache/diagrams/` when nothing it depends on changed) and published as
@@ -20,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import File, Files, InclusionLevel
 
+from handbook import reference, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
@@ -34,13 +39,28 @@ log = logging.getLogger("mkdocs.plugins.handbook")
 
 
 class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
-    """MkDocs plugin wiring the handbook's non-`docs/` sources into the site."""
+    """MkDocs plugin wiring the handbook's non-`docs/` sources and generated pages into the site."""
+
+    serving = False
 
     def _root(self, config: MkDocsConfig) -> Path:
         return Path(config.config_file_path).resolve().parent
 
+    def on_startup(self, *, command: str, dirty: bool) -> None:
+        """Remember whether this process serves the site (and so rebuilds in place)."""
+        self.serving = command == "serve"
+
+    def on_pre_build(self, *, config: MkDocsConfig) -> None:
+        """When serving, forget the imported stack code so a rebuild reads the edited code."""
+        if self.serving:
+            sources.purge_chorus_modules()
+
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
-        """Add every `runbooks/*.md` file to the site under `runbooks/`."""
+        """Add every `runbooks/*.md` file under `runbooks/`, and every generated page.
+
+        Raises:
+            PluginError: A source of truth cannot be read; the message is one line naming file and line.
+        """
         root = self._root(config)
         for path in sorted((root / "runbooks").glob("*.md")):
             rel = f"runbooks/{path.name}"
@@ -48,6 +68,17 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
                 files.append(
                     File(rel, src_dir=str(root), dest_dir=config.site_dir, use_directory_urls=config.use_directory_urls)
                 )
+        try:
+            generated = reference.generate(root, Path(config.docs_dir))
+        except HandbookError as exc:
+            raise PluginError(f"handbook: {exc}") from None
+        for uri, content in generated.items():
+            existing = files.get_file_from_path(uri)
+            if existing is not None:
+                files.remove(existing)
+            # A nav file only feeds literate-nav; it is not a page of the site.
+            inclusion = InclusionLevel.EXCLUDED if uri.endswith("/SUMMARY.md") else InclusionLevel.UNDEFINED
+            files.append(File.generated(config, uri, content=content, inclusion=inclusion))
         self._add_diagrams(files, config)
         return files
 

@@ -1,0 +1,225 @@
+"""Component pages: a header generated from the catalog and the stack, above a hand-written narrative.
+
+The header says what the sources of truth hold about a service: purpose, owning
+team and people, tier, dependencies both ways, its configuration section, its
+metrics, its alerts and their runbooks, its API modules. The narrative in
+`docs/components/<service>.md` says what no source can: what the service does,
+how it fails and what to look at first. A missing narrative is reported by the
+`CMP` checks; the page still builds, with a warning in place of the narrative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handbook import anchors, frontmatter
+from handbook.reference import api
+from handbook.reference import markdown as md
+from handbook.reference.alerts import runbook_link
+from handbook.reference.snapshot import Snapshot
+
+NARRATIVE_DIR = Path("docs/components")
+INDEX = "components/index.md"
+
+
+def narrative_path(service: str) -> Path:
+    """Where a service's hand-written narrative lives, relative to the project root."""
+    return NARRATIVE_DIR / f"{anchors.slug(service)}.md"
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """A hand-written narrative, split into what the page needs.
+
+    Attributes:
+        meta: Its front matter.
+        title: Its `# ` title, else the front matter title, else `""`.
+        body: The Markdown after the front matter and the title.
+    """
+
+    meta: dict[str, Any]
+    title: str
+    body: str
+
+
+def read_narrative(text: str) -> Narrative:
+    """Split a narrative into front matter, title and body.
+
+    Args:
+        text: The whole file.
+
+    Returns:
+        The parts (front matter that does not parse is left to the `FM` checks and ignored here).
+    """
+    parsed = frontmatter.parse(text)
+    meta = parsed.data if parsed.error is None else {}
+    lines = parsed.body.splitlines()
+    title = str(meta.get("title", ""))
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].startswith("# "):
+        title = lines[first][2:].strip()
+        lines = lines[first + 1 :]
+    return Narrative(meta, title, "\n".join(lines).strip("\n"))
+
+
+def _team_text(team_name: str, snap: Snapshot) -> str:
+    team = snap.teams.get(team_name)
+    if team is None:
+        return md.text(team_name or "none")
+    people = ", ".join(
+        md.text(p.get("name", "")) + (f" ({md.text(p['role'])})" if p.get("role") else "") for p in team.get("people") or []
+    )
+    reach = [f"on-call {md.code(team['oncall'])}" if team.get("oncall") else "", f"chat {md.code(team['chat'])}" if team.get("chat") else ""]
+    reach_text = ", ".join(r for r in reach if r)
+    return f"**{md.text(team_name)}**" + (f" ({reach_text})" if reach_text else "") + (f": {people}" if people else "")
+
+
+def _service_links(names: list[str], page: str, known: set[str]) -> str:
+    if not names:
+        return "none"
+    return ", ".join(f"[{md.text(n)}]({md.link(page, anchors.component(n))})" if n in known else md.text(n) for n in names)
+
+
+def _runbooks_naming(root: Path, service: str) -> list[str]:
+    """Runbooks whose front matter names the service (`service: x` or `services: [x, y]`)."""
+    found = []
+    for path in sorted((root / "runbooks").glob("*.md")):
+        parsed = frontmatter.parse(path.read_text(encoding="utf-8"))
+        named = parsed.data.get("services", parsed.data.get("service")) if parsed.error is None else None
+        names = named if isinstance(named, list) else [named]
+        if service in [str(n) for n in names if n]:
+            found.append(path.stem)
+    return found
+
+
+def header(service: dict[str, Any], snap: Snapshot) -> str:
+    """The generated "At a glance" section of a component page.
+
+    Args:
+        service: The service's catalog entry.
+        snap: The build's sources.
+
+    Returns:
+        The section's Markdown.
+    """
+    name = str(service.get("name"))
+    page = anchors.component(name)
+    names = [str(s.get("name")) for s in snap.services]
+    known = set(names)
+    dependents = [str(s.get("name")) for s in snap.services if name in (s.get("depends_on") or [])]
+    facts = [
+        f"- **Purpose:** {md.text(service.get('purpose', ''))}",
+        f"- **Team:** {_team_text(str(service.get('team', '')), snap)}",
+        f"- **Tier:** {md.text(service.get('tier', 'unset'))}",
+        f"- **Depends on:** {_service_links([str(d) for d in service.get('depends_on') or []], page, known)}",
+        f"- **Depended on by:** {_service_links(dependents, page, known)}",
+    ]
+    ports = service.get("ports") or {}
+    facts.append("- **Ports:** " + (", ".join(f"{md.text(k)} {md.code(v)}" for k, v in ports.items()) or "none"))
+    workload = str(service.get("workload", ""))
+    objects = [m for m in snap.get("manifests") if m.name == workload and m.kind in ("Deployment", "StatefulSet", "DaemonSet")]
+    if objects:
+        facts.append("- **Workload:** " + ", ".join(f"[{md.code(f'{m.kind}/{m.name}')}]({md.link(page, anchors.workload(m.kind, m.name))})" for m in objects))
+    else:
+        facts.append(f"- **Workload:** {md.code(workload or 'none')} (no manifest for it in this tree)")
+    keys = snap.get_or_none("config")
+    if keys is None:
+        facts.append("- **Configuration:** the configuration schema does not exist in this tree yet")
+    else:
+        own = [k for k in keys if k.section == name]
+        if own:
+            links = ", ".join(f"[{md.code(k.key.split('.', 1)[1])}]({md.link(page, anchors.config_key(k.key))})" for k in own)
+            facts.append(f"- **Configuration:** section [{md.code(name)}]({md.link(page, anchors.config_key(name))}): {links}")
+        else:
+            facts.append(f"- **Configuration:** no {md.code(name)} section in the schema")
+    metrics = snap.get_or_none("metrics")
+    if metrics is None:
+        facts.append("- **Metrics:** the services' metrics do not exist in this tree yet")
+    else:
+        own_metrics = [m for m in metrics if name in m.services]
+        facts.append(
+            "- **Metrics:** "
+            + (", ".join(f"[{md.code(m.name)}]({md.link(page, anchors.metric(m.name))})" for m in own_metrics) or "none")
+        )
+    alerts = [a for a in snap.get("alerts") if a.service == name]
+    if alerts:
+        items = [
+            f"    - [{md.code(a.name)}]({md.link(page, anchors.alert(a.name))})"
+            + (f" ({md.text(a.severity)})" if a.severity else "")
+            + f" → runbook {runbook_link(snap.root, a, page)}"
+            for a in alerts
+        ]
+        facts.append("- **Alerts:**\n" + "\n".join(items))
+    else:
+        facts.append("- **Alerts:** none")
+    stems = list(dict.fromkeys([a.runbook_stem for a in alerts if a.runbook_stem and (snap.root / "runbooks" / f"{a.runbook_stem}.md").is_file()] + _runbooks_naming(snap.root, name)))
+    facts.append("- **Runbooks:** " + (", ".join(f"[{md.text(s)}]({md.link(page, anchors.runbook(s))})" for s in stems) or "none"))
+    modules = [m for m in api.modules(snap.root) if m.name == f"chorus.{name}" or m.name.startswith(f"chorus.{name}.")]
+    facts.append("- **Code:** " + (", ".join(f"[{md.code(m.name)}]({md.link(page, m.uri)})" for m in modules) or "no module named after it"))
+    return md.heading(2, "At a glance", "at-a-glance") + "\n\n" + "\n".join(facts)
+
+
+def component_page(service: dict[str, Any], snap: Snapshot, narrative_text: str | None) -> str:
+    """A whole component page: the generated header, then the narrative (or a warning that it is missing).
+
+    Args:
+        service: The service's catalog entry.
+        snap: The build's sources.
+        narrative_text: The narrative file's text, or `None` when it does not exist.
+
+    Returns:
+        The page's Markdown.
+    """
+    name = str(service.get("name"))
+    narrative = read_narrative(narrative_text) if narrative_text is not None else Narrative({}, "", "")
+    title = narrative.title or name.capitalize()
+    meta = {k: v for k, v in narrative.meta.items() if k != "title"}
+    meta.setdefault("owner", str(service.get("team", "handbook")))
+    intro = (
+        f"*The header below is generated from `stack/catalog.yaml` and the stack; the rest of the page is "
+        f"hand-written in {md.code(narrative_path(name).as_posix())}.*"
+    )
+    body = narrative.body or md.note(
+        "warning",
+        "Narrative missing",
+        f"Nobody has written {md.code(narrative_path(name).as_posix())} yet: what {md.text(name)} does, how it "
+        "fails and what to look at first. `handbook check` reports this as CMP001.",
+    )
+    return md.page(title, intro, header(service, snap), body, front_matter=meta)
+
+
+def index_table(snap: Snapshot) -> str:
+    """The table of every service for the components index: name, tier, team, purpose."""
+    rows = [
+        [
+            f"[{md.text(s.get('name'))}]({md.link(INDEX, anchors.component(str(s.get('name'))))})",
+            md.text(s.get("tier", "")),
+            md.text(s.get("team", "")),
+            md.text(s.get("purpose", "")),
+        ]
+        for s in snap.services
+    ]
+    return "## Services\n\n" + md.table(["service", "tier", "team", "purpose"], rows)
+
+
+def pages(snap: Snapshot, docs_dir: Path) -> dict[str, str]:
+    """One page per catalog service, and the components index with the service table appended.
+
+    Args:
+        snap: The build's sources.
+        docs_dir: The folder the narratives and the hand-written index are read from.
+
+    Returns:
+        Page path to Markdown.
+    """
+    result = {}
+    for service in snap.services:
+        uri = anchors.component(str(service.get("name")))
+        path = docs_dir / Path(uri)
+        result[uri] = component_page(service, snap, path.read_text(encoding="utf-8") if path.is_file() else None)
+    index = docs_dir / INDEX
+    if index.is_file():
+        result[INDEX] = index.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + index_table(snap) + "\n"
+    return result
