@@ -84,6 +84,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not (project.root / "mkdocs.yml").is_file():
         raise HandbookError("not a handbook checkout (no mkdocs.yml): pass --root DIR", path=project.root)
     report = run_checks(project, args.select)
+    for note in report.silenced:
+        print(note.format(project.root))
     for problem in report.problems:
         print(problem.format(project.root))
     print(report.summary(), file=sys.stderr if not report.problems else sys.stdout)

@@ -15,6 +15,14 @@ Chorus entry points this module relies on (provided by the `chorus` package):
 
 from __future__ import annotations
 
+import argparse
+import enum
+import importlib
+import sys
+import traceback
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +34,16 @@ CATALOG = Path("stack/catalog.yaml")
 CONFIG = Path("stack/config/chorus.yaml")
 ALERTS_DIR = Path("stack/deploy/prometheus")
 KUBERNETES_DIR = Path("stack/deploy/kubernetes")
+STACK_PACKAGE = Path("stack/chorus")
+HANDBOOK_PACKAGE = Path("tools/handbook")
+
+
+class SourceUnavailable(HandbookError):
+    """A source of truth that does not exist in this tree yet (e.g. `chorus.metrics` not written).
+
+    Generated pages say so instead of failing the build; a source that exists but
+    cannot be read raises a plain `HandbookError` and fails it.
+    """
 
 
 @dataclass(frozen=True)
@@ -178,3 +196,450 @@ def manifests(root: Path) -> list[Manifest]:
                 )
             )
     return found
+
+
+# --- Chorus entry points ---------------------------------------------------------------------
+
+
+def _where(exc: BaseException) -> tuple[Path | None, int | None]:
+    """The file and line an exception came from, preferring the innermost frame in the stack's code."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return Path(exc.filename), exc.lineno
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{STACK_PACKAGE}" in f.filename.replace("\\", "/")]
+    frame = (ours or frames or [None])[-1]
+    return (Path(frame.filename), frame.lineno) if frame is not None else (None, None)
+
+
+def _fail(what: str, exc: BaseException) -> HandbookError:
+    path, line = _where(exc)
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return HandbookError(f"{what} failed: {type(exc).__name__}: {detail}", path=path, line=line)
+
+
+def chorus_module(name: str) -> types.ModuleType:
+    """Import a module of the `chorus` package, turning failures into one-line errors.
+
+    Args:
+        name: The dotted module name, e.g. `chorus.config`.
+
+    Returns:
+        The module.
+
+    Raises:
+        SourceUnavailable: The module does not exist (yet) in this tree.
+        HandbookError: The module exists but could not be imported (names file and line).
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            raise SourceUnavailable(f"`{name}` does not exist in this tree yet") from None
+        raise _fail(f"importing {name}", exc) from None
+    except Exception as exc:  # any error in the stack's own code must become one line
+        raise _fail(f"importing {name}", exc) from None
+
+
+def chorus_call(what: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Call one of the stack's entry points, turning an exception into a one-line error.
+
+    Args:
+        what: What is being done, for the message (e.g. `chorus.cli.build_parser()`).
+        func: The entry point.
+        *args: Its arguments.
+
+    Returns:
+        What the entry point returned.
+
+    Raises:
+        HandbookError: The entry point raised (names the file and line it raised at).
+    """
+    try:
+        return func(*args)
+    except HandbookError:
+        raise
+    except Exception as exc:
+        raise _fail(what, exc) from None
+
+
+def purge_chorus_modules() -> None:
+    """Forget every imported `chorus` module, so the next import reads the code afresh.
+
+    `mkdocs serve` rebuilds in one long-lived process; without this a change to
+    the stack's code would not show until the server restarts.
+    """
+    for name in [n for n in sys.modules if n == "chorus" or n.startswith("chorus.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__bool__": lambda self: False})()
+"""Marks a default that does not exist (a required key) or a key absent from `chorus.yaml`."""
+
+BOUND_ATTRIBUTES = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "pattern")
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One leaf key of the Chorus configuration, as the schema defines it and `chorus.yaml` sets it.
+
+    Attributes:
+        key: The dotted key, e.g. `fanout.listener_cap`.
+        section: The top-level section, e.g. `fanout` (`""` for a top-level leaf).
+        type: The type as a reader writes it, e.g. `int`, `list[str]`, `"a" | "b"`.
+        default: The schema's default, or `UNSET` when the key is required.
+        bounds: Constraint name to value, e.g. `{"ge": 1, "le": 100000}`.
+        value: The value written in `chorus.yaml`, or `UNSET` when the file leaves it to the default.
+        env: The environment variable that overrides it, e.g. `CHORUS__FANOUT__LISTENER_CAP`.
+        description: The schema's description.
+        path: The configuration file, relative to the root.
+        line: The line of the key in the configuration file, or `None` when it is not set there.
+    """
+
+    key: str
+    section: str
+    type: str
+    default: Any
+    bounds: dict[str, Any]
+    value: Any
+    env: str
+    description: str
+    path: Path
+    line: int | None
+
+    @property
+    def required(self) -> bool:
+        """Whether the schema has no default, so the file must set the key."""
+        return self.default is UNSET
+
+    @property
+    def current(self) -> Any:
+        """Today's value: the one in `chorus.yaml`, else the default."""
+        return self.default if self.value is UNSET else self.value
+
+
+def type_label(annotation: Any) -> str:
+    """A short, readable name for a type annotation.
+
+    Args:
+        annotation: A type, e.g. `int`, `list[str]`, `Literal["a", "b"]`, `float | None`.
+
+    Returns:
+        The name as a reader would write it, e.g. `list[str]`, `"a" | "b"`, `float | None`.
+    """
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Annotated:
+        return type_label(args[0])
+    if origin is typing.Literal:
+        return " | ".join(repr(a).replace("'", '"') for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_label(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin).replace("typing.", ""))
+        return f"{name}[{', '.join(type_label(a) for a in args)}]" if args else name
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return " | ".join(repr(m.value).replace("'", '"') for m in annotation)
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def _model_of(annotation: Any) -> type | None:
+    """The pydantic model a field holds (also through `Optional[...]`), or `None` for a leaf."""
+    from pydantic import BaseModel
+
+    candidates = [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        candidates = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if len(candidates) == 1 and isinstance(candidates[0], type) and issubclass(candidates[0], BaseModel):
+        return candidates[0]
+    return None
+
+
+def _bounds(metadata: list[Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in metadata:
+        for name in BOUND_ATTRIBUTES:
+            value = getattr(item, name, None)
+            if value is not None:
+                found[name] = value
+    return found
+
+
+def _lookup(data: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if not isinstance(data, Mapping) or part not in data:
+            return UNSET
+        data = data[part]
+    return data
+
+
+def _validate(schema: type, doc: yamlio.Located) -> None:
+    """Validate the whole file with the schema; the first error becomes one line at its key."""
+    from pydantic import ValidationError
+
+    try:
+        schema.model_validate(doc.data if doc.data is not None else {})  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first.get("loc", ()))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        raise HandbookError(
+            f"{key}: {first.get('msg', 'invalid value')}; fix the value (see the configuration reference)",
+            path=doc.path,
+            line=doc.line_of(*loc),
+        ) from None
+
+
+def config_keys(root: Path, schema: type | None = None, env_prefix: str | None = None) -> list[ConfigKey]:
+    """Every leaf key of the configuration schema with its value in `stack/config/chorus.yaml`.
+
+    Args:
+        root: The project root (the configuration file is read from it).
+        schema: The pydantic model; defaults to `chorus.config.ChorusConfig`.
+        env_prefix: The override prefix; defaults to `chorus.config.ENV_PREFIX`.
+
+    Returns:
+        The keys in schema order, sections depth first.
+
+    Raises:
+        SourceUnavailable: `chorus.config` does not exist yet.
+        HandbookError: The file is missing, is not valid YAML, or fails the schema
+            (names the file and the line of the offending key).
+    """
+    if schema is None or env_prefix is None:
+        module = chorus_module("chorus.config")
+        schema = schema or module.ChorusConfig
+        env_prefix = module.ENV_PREFIX if env_prefix is None else env_prefix
+    doc = read_yaml(root, CONFIG)
+    _validate(schema, doc)
+    keys: list[ConfigKey] = []
+
+    def walk(model: type, prefix: tuple[str, ...]) -> None:
+        for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+            part = info.alias or name
+            parts = (*prefix, part)
+            nested = _model_of(info.annotation)
+            if nested is not None:
+                walk(nested, parts)
+                continue
+            default = info.get_default(call_default_factory=True) if not info.is_required() else UNSET
+            value = _lookup(doc.data, parts)
+            keys.append(
+                ConfigKey(
+                    key=".".join(parts),
+                    section=parts[0] if len(parts) > 1 else "",
+                    type=type_label(info.annotation),
+                    default=default.value if isinstance(default, enum.Enum) else default,
+                    bounds=_bounds(info.metadata),
+                    value=value,
+                    env=env_prefix + "__".join(p.upper() for p in parts),  # type: ignore[operator]
+                    description=(info.description or "").strip(),
+                    path=CONFIG,
+                    line=doc.line_of(*parts) if value is not UNSET else None,
+                )
+            )
+
+    walk(schema, ())
+    return keys
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+SERIES_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "gaugehistogram": ("_bucket", "_gsum", "_gcount"),
+    "summary": ("", "_sum", "_count"),
+    "info": ("_info",),
+}
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One metric family a Chorus service exports.
+
+    Attributes:
+        name: The name to query: a counter's `_total` name, an info's `_info` name,
+            otherwise the family name (a histogram's base name).
+        type: `counter`, `gauge`, `histogram`, `summary`, `info`, `enum`...
+        labels: The label names, in declaration order.
+        help: The HELP text.
+        services: The services that export it, in catalog order.
+        series: Every series name a query may use, e.g. a histogram's `_bucket`, `_sum`, `_count`.
+        buckets: A histogram's upper bounds, else empty.
+    """
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    help: str
+    services: tuple[str, ...]
+    series: tuple[str, ...]
+    buckets: tuple[float, ...] = ()
+
+
+def _families(registry: Any) -> list[tuple[Any, Any]]:
+    """`(collector, family)` for every metric family a registry holds, in registration order."""
+    found = []
+    collectors = list(getattr(registry, "_collector_to_names", {}))  # prometheus_client keeps no public list
+    for collector in collectors:
+        describe = getattr(collector, "describe", None)
+        families = describe() if describe is not None else []
+        if not families:
+            families = list(collector.collect())
+        found.extend((collector, family) for family in families)
+    return found
+
+
+def metrics(registries: Mapping[str, Any] | None = None) -> list[MetricInfo]:
+    """Every metric the services export, merged by name across services.
+
+    Args:
+        registries: Service name to `prometheus_client.CollectorRegistry`; defaults to
+            `chorus.metrics.service_registries()`.
+
+    Returns:
+        The metrics, sorted by name.
+
+    Raises:
+        SourceUnavailable: `chorus.metrics` does not exist yet.
+        HandbookError: Two services declare the same metric with a different type, labels or help.
+    """
+    if registries is None:
+        module = chorus_module("chorus.metrics")
+        registries = chorus_call("chorus.metrics.service_registries()", module.service_registries)
+    merged: dict[str, MetricInfo] = {}
+    for service, registry in registries.items():
+        for collector, family in _families(registry):
+            labels = getattr(collector, "_labelnames", None)
+            if labels is None:
+                labels = tuple(dict.fromkeys(k for s in family.samples for k in s.labels if k not in ("le", "quantile")))
+            suffixes = SERIES_SUFFIXES.get(family.type, ("",))
+            series = tuple(family.name + s for s in suffixes)
+            name = series[0] if family.type in ("counter", "info") else family.name
+            metric = MetricInfo(
+                name=name,
+                type=family.type,
+                labels=tuple(labels),
+                help=family.documentation,
+                services=(service,),
+                series=series,
+                buckets=tuple(getattr(collector, "_upper_bounds", ()) or ()),
+            )
+            if name in merged:
+                known = merged[name]
+                if (known.type, known.labels, known.help) != (metric.type, metric.labels, metric.help):
+                    raise HandbookError(
+                        f"metric {name} is declared differently by services {', '.join(known.services)} "
+                        f"and {service} (type, labels or help differ): declare it once and share it"
+                    )
+                metric = MetricInfo(**{**known.__dict__, "services": (*known.services, service)})
+            merged[name] = metric
+    return sorted(merged.values(), key=lambda m: m.name)
+
+
+# --- HTTP API and command lines ------------------------------------------------------------------
+
+
+def openapi(root: Path) -> dict[str, Any]:
+    """The gateway's OpenAPI document, as its app serves it at `/openapi.json`.
+
+    Args:
+        root: The project root; the app is built from its `stack/config/chorus.yaml`.
+
+    Returns:
+        The OpenAPI document.
+
+    Raises:
+        SourceUnavailable: `chorus.gateway.app` or `chorus.config` does not exist yet.
+        HandbookError: The configuration cannot be read or the app cannot be built.
+    """
+    app_module = chorus_module("chorus.gateway.app")
+    config_module = chorus_module("chorus.config")
+    config_keys(root)  # a readable, valid chorus.yaml, or one line naming file and line
+    config = chorus_call("chorus.config.load_config()", config_module.load_config, root / CONFIG)
+    app = chorus_call("chorus.gateway.app.create_app()", app_module.create_app, config)
+    return chorus_call("the gateway's .openapi()", app.openapi)
+
+
+CLI_PROGRAMS = ("chorusctl", "handbook")
+"""The command-line tools the handbook documents, in the order the CLI reference shows them."""
+
+
+def cli_parser(program: str) -> argparse.ArgumentParser:
+    """The argument parser of one documented command-line tool.
+
+    Args:
+        program: `chorusctl` (from `chorus.cli.build_parser()`) or `handbook`
+            (from `handbook.cli.build_parser()`).
+
+    Returns:
+        The parser with all its subcommands.
+
+    Raises:
+        SourceUnavailable: `chorus.cli` does not exist yet.
+        HandbookError: The parser cannot be built, or `program` is not documented.
+    """
+    if program == "handbook":
+        from handbook.cli import build_parser
+
+        return build_parser()
+    if program == "chorusctl":
+        module = chorus_module("chorus.cli")
+        return chorus_call("chorus.cli.build_parser()", module.build_parser)
+    raise HandbookError(f"no parser is known for {program!r}: expected one of {', '.join(CLI_PROGRAMS)}")
+
+
+# --- the site's own settings ---------------------------------------------------------------------
+
+MKDOCS = Path("mkdocs.yml")
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """What the handbook's URLs are built from, as `mkdocs.yml` sets it.
+
+    Attributes:
+        site_url: The site's base URL, ending in `/` (alert `runbook_url`s start with it).
+        use_directory_urls: Whether `runbooks/x.md` is served at `runbooks/x/` (else `runbooks/x.html`).
+    """
+
+    site_url: str
+    use_directory_urls: bool
+
+    def page_url(self, docs_path: str) -> str:
+        """The absolute URL of a page, e.g. `runbooks/x.md` -> `http://host/runbooks/x/`."""
+        stem = docs_path[: -len(".md")] if docs_path.endswith(".md") else docs_path
+        if stem.endswith("index"):
+            return self.site_url + stem[: -len("index")]
+        return self.site_url + (stem + "/" if self.use_directory_urls else stem + ".html")
+
+
+def site_settings(root: Path) -> SiteSettings:
+    """The URL settings of the site in `mkdocs.yml` (read without resolving its Python tags).
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The settings; `site_url` defaults to `/` when unset.
+
+    Raises:
+        HandbookError: `mkdocs.yml` is not valid YAML.
+    """
+    import yaml
+
+    path = root / MKDOCS
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise HandbookError(f"YAML syntax error: {exc}", path=MKDOCS, line=mark.line + 1 if mark else None) from None
+    url = str(data.get("site_url") or "/")
+    return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false")
