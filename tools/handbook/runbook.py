@@ -130,7 +130,7 @@ class Runbook:
             errors = []
             for err in exc.errors():
                 loc = tuple(err["loc"])
-                line, col = block.position(*loc) if loc and loc[0] in block.data else (block.end_line, 1)
+                line, col = block.position(*loc) if loc and loc[0] in block.data else (1, 1)
                 where = ".".join(str(part) for part in loc) or "front matter"
                 message = err["msg"]
                 if err["type"] == "extra_forbidden":
@@ -170,3 +170,17 @@ def runbooks(project: Any) -> list[Runbook]:
                 found.append(Runbook(path, rel, project.read_text(path)))
         cache["_runbooks"] = found
     return cache["_runbooks"]
+
+
+SCHEMA_MARKER = "<!-- handbook:runbook-schema -->"
+
+
+def schema_table() -> str:
+    """The front matter schema as a Markdown table, generated from `RunbookMeta` (so it cannot drift)."""
+    from handbook.sources import type_label
+
+    rows = ["| key | type | required | what it holds |", "|---|---|---|---|"]
+    for name, info in RunbookMeta.model_fields.items():
+        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10)")
+        rows.append(f"| `{name}` | {kind} | {'yes' if info.is_required() else 'no'} | {info.description or ''} |")
+    return "\n".join(rows)

@@ -23,6 +23,7 @@ ORDER = " · ".join(SECTIONS)
         "RB003": "sections are out of order",
         "RB004": "a level-2 section that is not one of the six, or a section given twice",
         "RB005": "a section has no content",
+        "RB006": "a TODO from the template is still in the runbook",
     },
 )
 def runbook_format(project: Project) -> Iterator[Problem]:
@@ -31,6 +32,21 @@ def runbook_format(project: Project) -> Iterator[Problem]:
         for error in rb.validated[1]:
             yield Problem(rb.rel, error.line, error.col, "RB001", error.message)
         yield from _sections(rb)
+        yield from _todos(rb)
+
+
+def _todos(rb: Runbook) -> Iterator[Problem]:
+    fm = rb.page.front_matter
+    for key, value in fm.data.items():
+        values = value if isinstance(value, list) else [value]
+        for index, item in enumerate(values):
+            if isinstance(item, str) and item.strip().startswith("TODO"):
+                line, col = fm.position(key, index) if isinstance(value, list) else fm.position(key)
+                yield Problem(rb.rel, line, col, "RB006", f"{key}: replace the template's TODO")
+    for pl in rb.page.prose:
+        at = pl.text.find("TODO")
+        if at >= 0 and not pl.in_code_span(at):
+            yield Problem(rb.rel, pl.line, at + 1, "RB006", f"replace the template's TODO: {pl.text.strip()[:70]}")
 
 
 def _sections(rb: Runbook) -> Iterator[Problem]:
