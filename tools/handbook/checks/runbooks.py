@@ -29,6 +29,8 @@ ORDER = " · ".join(SECTIONS)
 def runbook_format(project: Project) -> Iterator[Problem]:
     """Validate every runbook's front matter and its six sections, in order, each with content."""
     for rb in runbooks(project):
+        if rb.page.front_matter.error is not None:
+            continue  # unreadable front matter is reported once, by the FM family
         for error in rb.validated[1]:
             yield Problem(rb.rel, error.line, error.col, "RB001", error.message)
         yield from _sections(rb)
