@@ -176,7 +176,7 @@ def _config(root: Path, facts: Facts) -> None:
         if isinstance(value, bool) or value is None:
             drift = ""
         elif isinstance(value, (int, float)):
-            drift = "duration" if key.key.endswith(("_seconds", "_ms")) else "number"
+            drift = "duration" if key.key.endswith(("_seconds", "_s", "_ms")) else "number"
         else:
             drift = ""
         unit = ("ms" if key.key.endswith("_ms") else "s") if drift == "duration" else ""
@@ -381,6 +381,11 @@ def build(root: Path) -> Facts:
         if kind in facts.unavailable:
             facts.unavailable[alias] = facts.unavailable[kind]
     return facts
+
+
+def is_missing(exc: HandbookError) -> bool:
+    """Whether an error only says a source-of-truth file is absent from this tree."""
+    return isinstance(exc, sources.SourceUnavailable) or exc.message == MISSING
 
 
 def for_project(project: Any) -> Facts:

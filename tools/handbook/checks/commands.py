@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from handbook import facts as facts_mod
 from handbook import sources
 from handbook.checks.registry import check
+from handbook.errors import HandbookError
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import Runbook, runbooks
@@ -95,7 +96,9 @@ def _chorusctl(project: Project) -> argparse.ArgumentParser | str:
     if "_chorusctl" not in cache:
         try:
             cache["_chorusctl"] = quiet(sources.cli_parser("chorusctl"))
-        except sources.SourceUnavailable as exc:
+        except HandbookError as exc:
+            if not facts_mod.is_missing(exc):
+                raise
             cache["_chorusctl"] = str(exc)
     return cache["_chorusctl"]
 
@@ -342,6 +345,13 @@ def curl_call(args: tuple[str, ...]) -> HttpCall | None:
             flags = word[1:]
             head = head or "I" in flags
             get = get or "G" in flags
+            last = f"-{flags[-1]}"
+            if last in CURL_VALUE_OPTIONS and index + 1 < len(args):  # `-sd DATA`, `-sX POST`
+                value = args[index + 1]
+                if last == "-X":
+                    method = value.upper()
+                data = data or last in DATA_OPTIONS
+                index += 1
         elif not word.startswith("-"):
             urls.append(word)
         index += 1
@@ -362,7 +372,9 @@ def _operations(project: Project) -> dict[str, set[str]] | str:
                 path: {m.upper() for m in ops if m.lower() in ("get", "put", "post", "delete", "patch", "head", "options")}
                 for path, ops in (document.get("paths") or {}).items()
             }
-        except sources.SourceUnavailable as exc:
+        except HandbookError as exc:
+            if not facts_mod.is_missing(exc):
+                raise
             cache["_operations"] = str(exc)
     return cache["_operations"]
 

@@ -11,6 +11,7 @@ import promql_parser
 from handbook import facts as facts_mod
 from handbook import sources
 from handbook.checks.registry import check
+from handbook.errors import HandbookError
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import runbooks
@@ -35,7 +36,9 @@ def exported(project: Project) -> dict[str, set[str]] | str:
                         labels |= SERIES_LABELS.get(metric.type, set())
                     series[name] = labels
             cache["_exported"] = series
-        except sources.SourceUnavailable as exc:
+        except HandbookError as exc:
+            if not facts_mod.is_missing(exc):
+                raise
             cache["_exported"] = str(exc)
     return cache["_exported"]
 
