@@ -11,6 +11,7 @@ from pathlib import Path
 
 from handbook import __version__
 from handbook.checks.registry import all_rules
+from handbook.diagrams.commands import build_diagrams_parser
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runner import run_checks
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     runbook.add_argument("name", metavar="NAME", help="the file stem, kebab-case, e.g. fanout-near-cap")
     runbook.add_argument("--alert", metavar="ALERT", help="the alert rule the runbook answers")
     runbook.set_defaults(handler=_cmd_new_runbook)
+    build_diagrams_parser(commands, _Parser)
     return parser
 
 
