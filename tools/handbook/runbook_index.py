@@ -33,7 +33,7 @@ def table(books: Sequence[Runbook], alert_names: set[str], page_uri: str, linkab
         linkable: Whether a docs-relative page is part of the site.
 
     Returns:
-        The Markdown: a sortable table, or a sentence when there are no runbooks.
+        The Markdown: a sortable table (and a sentence when it has no rows).
     """
     rows: list[tuple[int, str, str, str]] = []
     here = posixpath.dirname(page_uri) or "."
@@ -55,12 +55,11 @@ def table(books: Sequence[Runbook], alert_names: set[str], page_uri: str, linkab
                 shown = f"`{alert}`"
             row = f"| {shown} | {link} | {meta.severity} | `{meta.owner}` | {services} |"
             rows.append((rank if alert else 9, alert or "~", meta.title, row))
-    if not rows:
-        return "*No runbook is written yet.*"
     rows.sort()
     head = "| Alert | Runbook | Severity | Owner | Services |\n|---|---|---|---|---|"
     body = "\n".join(r[3] for r in rows)
-    return f'<div class="sortable" markdown>\n\n{head}\n{body}\n\n</div>'
+    empty = "" if rows else "\n\n*No runbook is written yet.*"
+    return f'<div class="sortable" markdown>\n\n{head}\n{body}\n\n</div>{empty}'
 
 
 def expand(markdown: str, books: Sequence[Runbook], alert_names: set[str], page_uri: str, linkable: Callable[[str], bool]) -> str:
