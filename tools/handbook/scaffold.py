@@ -48,13 +48,14 @@ def _catalog(root: Path) -> tuple[dict[str, str], dict[str, dict]]:
     return services, teams
 
 
-def _namespace_and_workload(root: Path, service: str, workload: str | None) -> tuple[str, str] | None:
+def _namespace_and_workload(root: Path, workload: str) -> tuple[str, str] | None:
+    """The namespace and kind of the workload object called `workload` in the manifests, if any."""
     try:
         objects = sources.manifests(root)
     except HandbookError:
         return None
     for obj in objects:
-        if workload and obj.name == workload and obj.kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        if obj.name == workload and obj.kind in ("Deployment", "StatefulSet", "DaemonSet"):
             return obj.namespace, obj.kind
     return None
 
@@ -105,7 +106,7 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
     if service in services:
         data = sources.catalog(root).data or {}
         workload = next((str(s.get("workload")) for s in data.get("services") or [] if s.get("name") == service), None)
-    located = _namespace_and_workload(root, service, workload) if workload else None
+    located = _namespace_and_workload(root, workload) if workload else None
     if located is not None:
         namespace, kind = located
         ns = f"{{@k8s.{kind.lower()}.{workload}.namespace}}" if namespace else ""

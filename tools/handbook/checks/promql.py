@@ -22,13 +22,24 @@ TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "
 
 SERIES_LABELS = {"histogram": {"le"}, "summary": {"quantile"}}
 
+PROMETHEUS_SERIES = {
+    "up": set(),
+    "scrape_duration_seconds": set(),
+    "scrape_samples_scraped": set(),
+    "scrape_series_added": set(),
+    "scrape_samples_post_metric_relabeling": set(),
+    "ALERTS": {"alertname", "alertstate", "severity", "service", "team"},
+    "ALERTS_FOR_STATE": {"alertname", "severity", "service", "team"},
+}
+"""Series Prometheus itself writes for every target and alert, with their own labels."""
+
 
 def exported(project: Project) -> dict[str, set[str]] | str:
     """Every series name Chorus exports to the labels it may carry (cached), or why it is unavailable."""
     cache = project.__dict__
     if "_exported" not in cache:
         try:
-            series: dict[str, set[str]] = {}
+            series: dict[str, set[str]] = {name: labels | TARGET_LABELS for name, labels in PROMETHEUS_SERIES.items()}
             for metric in sources.metrics():
                 for name in metric.series:
                     labels = set(metric.labels) | TARGET_LABELS
