@@ -73,12 +73,13 @@ def machine() -> str:
 
 
 def time_check(root: Path) -> tuple[float, int, str]:
-    """Run `handbook check` once in `root`: seconds, exit code, last line of output."""
+    """Run `handbook check` once in `root`: seconds, exit code, its summary line."""
     start = time.perf_counter()
     result = subprocess.run([str(HANDBOOK), "--root", str(root), "check"], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    last = (result.stdout.strip().splitlines() or result.stderr.strip().splitlines() or [""])[-1]
-    return elapsed, result.returncode, last
+    lines = (result.stdout + "\n" + result.stderr).splitlines()
+    summary = next((line for line in reversed(lines) if line.startswith(("All clear", "Found", "handbook: error"))), "")
+    return elapsed, result.returncode, summary
 
 
 def bodies(root: Path) -> list[tuple[str, str, str]]:
