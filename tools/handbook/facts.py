@@ -202,6 +202,7 @@ def alert_threshold(expr: str) -> float | None:
     found: list[float] = []
 
     def visit(node: Any) -> None:
+        """Record the first comparison with a number literal."""
         if found or not isinstance(node, promql_parser.BinaryExpr):
             return
         if str(node.op) in COMPARISONS:
@@ -282,6 +283,7 @@ def _k8s(root: Path, facts: Facts) -> None:
         doc = obj.located
 
         def add(suffix: str, value: Any, *keys: str | int, literal: bool = False, drift: str = "") -> None:
+            """Add one fact about this object."""
             facts.add(Fact(f"{base}{suffix}", value, anchor, _where(obj.path, doc.line_of(*keys)), literal=literal, drift=drift))
 
         distinctive = "-" in obj.name  # `chorus-fanout` is worth flagging in prose; `chorus` is an ordinary word

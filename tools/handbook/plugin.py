@@ -114,6 +114,7 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         root = self._root(config)
 
         def linkable(docs_path: str) -> bool:
+            """Whether a docs-relative page is part of this build."""
             return files.get_file_from_path(docs_path) is not None
 
         if runbook_index.MARKER in markdown:

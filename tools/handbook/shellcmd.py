@@ -58,6 +58,7 @@ def substitute(text: str, facts: Facts) -> str:
         return text
 
     def value(match: re.Match[str]) -> str:
+        """Today's value of one reference, or the reference unchanged."""
         fact = facts.get(match["body"].strip())
         return fact.text if fact is not None else match[0]
 

@@ -55,9 +55,11 @@ def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """
 
     def error(message: str) -> None:
+        """Raise instead of printing usage and exiting."""
         raise _ParseError(message)
 
     def leave(status: int = 0, message: str | None = None) -> None:
+        """Raise instead of exiting (after --help or --version)."""
         raise _Exit(status)
 
     for each in _parsers(parser):

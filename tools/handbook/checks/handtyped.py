@@ -102,6 +102,7 @@ def _masked(text: str) -> str:
     """The line with live values, link targets and HTML comments blanked out (offsets kept)."""
 
     def blank(match: re.Match[str]) -> str:
+        """Spaces as long as the match."""
         return " " * (match.end() - match.start())
 
     text = REFERENCE.sub(blank, text)

@@ -68,6 +68,7 @@ def query_names(tree: Any) -> tuple[list[tuple[str | None, list[str]]], list[str
     grouping: list[str] = []
 
     def visit(node: Any) -> None:
+        """Collect selectors and grouping labels from one node."""
         if isinstance(node, promql_parser.VectorSelector):
             labels = [m.name for m in node.matchers.matchers]
             labels += [m.name for group in node.matchers.or_matchers for m in group]
