@@ -116,6 +116,7 @@ def test_draft_runbooks_are_clean_against_the_stack(tmp_path: Path) -> None:
     if not drafts:
         pytest.skip("no drafts left: they have been moved into runbooks/")
     tree = tmp_path / "tree"
+    tree.mkdir()
     for name in ("mkdocs.yml", "docs", "runbooks", "stack", "diagrams"):
         source = ROOT / name
         if source.is_dir():
