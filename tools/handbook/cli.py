@@ -72,8 +72,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--list-rules", action="store_true", help="list every rule code and what it catches, then exit")
     check.set_defaults(handler=_cmd_check)
+
+    new = commands.add_parser(
+        "new",
+        help="start a new page from its template (e.g. a runbook)",
+        description="Create a new file from its template. An existing file is never overwritten.",
+    )
+    kinds = new.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser)
+    kinds.required = True
+    runbook = kinds.add_parser(
+        "runbook",
+        help="create runbooks/NAME.md from the runbook template",
+        description=(
+            "Create runbooks/NAME.md with the six sections and the front matter to fill in. With --alert, "
+            "the alert's expression, for: duration, severity, service, owner and on-call rotation are "
+            "filled in as live values. Then run `handbook check` to see what is left to write."
+        ),
+        epilog="Example: handbook new runbook fanout-near-cap --alert ChorusFanoutNearCap",
+    )
+    runbook.add_argument("name", metavar="NAME", help="the file stem, kebab-case, e.g. fanout-near-cap")
+    runbook.add_argument("--alert", metavar="ALERT", help="the alert rule the runbook answers")
+    runbook.set_defaults(handler=_cmd_new_runbook)
     build_diagrams_parser(commands, _Parser)
     return parser
+
+
+def _cmd_new_runbook(args: argparse.Namespace) -> int:
+    """Run `handbook new runbook NAME [--alert ALERT]`."""
+    from handbook.scaffold import new_runbook
+
+    project = Project(args.root.resolve()) if args.root else Project.find()
+    path = new_runbook(project.root, args.name, args.alert)
+    print(f"created {path.relative_to(project.root)}: fill in the TODOs, then run `handbook check`")
+    return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -86,6 +117,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not (project.root / "mkdocs.yml").is_file():
         raise HandbookError("not a handbook checkout (no mkdocs.yml): pass --root DIR", path=project.root)
     report = run_checks(project, args.select)
+    for note in report.silenced:
+        print(note.format(project.root))
     for problem in report.problems:
         print(problem.format(project.root))
     print(report.summary(), file=sys.stderr if not report.problems else sys.stdout)

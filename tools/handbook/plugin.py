@@ -26,11 +26,15 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files, InclusionLevel
+from mkdocs.structure.pages import Page
 
-from handbook import reference, sources
+from handbook import facts as facts_mod
+from handbook import livevalues, reference, runbook_index, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
+from handbook.project import Project
+from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
 WATCHED = ("runbooks", "stack", "diagrams")
 DIAGRAMS_URI = "diagrams"
@@ -109,3 +113,57 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             if (root / name).is_dir():
                 server.watch(str(root / name))
         return server
+
+    # --- live values and the runbooks index ---------------------------------------------------------
+
+    _facts: facts_mod.Facts | None = None
+
+    def _facts_for(self, config: MkDocsConfig) -> facts_mod.Facts:
+        """The facts of the tree, built once per build."""
+        if self._facts is None:
+            try:
+                self._facts = facts_mod.build(self._root(config))
+            except HandbookError as exc:
+                raise PluginError(f"handbook: {exc}") from None
+        return self._facts
+
+    def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Render live values `{@NAME}` as today's values, and expand the runbooks index marker.
+
+        An unknown or malformed live value is logged as a warning naming
+        `path:line:col` and the closest valid name, which fails `mkdocs build --strict`.
+        """
+        uri = page.file.src_uri
+        root = self._root(config)
+
+        def linkable(docs_path: str) -> bool:
+            """Whether a docs-relative page is part of this build."""
+            return files.get_file_from_path(docs_path) is not None
+
+        if runbook_index.MARKER in markdown:
+            project = Project(root)
+            alerts = {n.split(".", 1)[1] for n in self._facts_for(config).by_name if n.count(".") == 1 and n.startswith("alert.")}
+            markdown = runbook_index.expand(markdown, runbooks(project), alerts, uri, linkable)
+        if SCHEMA_MARKER in markdown:
+            markdown = markdown.replace(SCHEMA_MARKER, schema_table())
+        if "{@" not in markdown:
+            return markdown
+        source = page.file.content_string
+        first_line = source[: len(source) - len(markdown)].count("\n") + 1 if source.endswith(markdown) else 1
+        rendered, errors = livevalues.render(markdown, self._facts_for(config), uri, linkable, first_line)
+        where = page.file.abs_src_path or uri
+        try:
+            where = str(Path(where).resolve().relative_to(root))
+        except ValueError:
+            pass
+        for error in errors:
+            log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
+        return rendered
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        """Forget the facts, so the next build (in `mkdocs serve`) reads the sources afresh."""
+        self._facts = None
+
+    def on_build_error(self, *, error: Exception) -> None:
+        """Forget the facts after a failed build too."""
+        self._facts = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -16,6 +16,8 @@ class Problem:
         col: 1-based column number.
         code: The stable rule code, e.g. `FM001`.
         message: What is wrong and, where it helps, what to do about it.
+        silenced: When an author silenced this occurrence inline, the reason they gave; the
+            runner then prints it as a note instead of counting it as a problem.
     """
 
     path: Path
@@ -23,6 +25,7 @@ class Problem:
     col: int
     code: str
     message: str
+    silenced: str | None = field(default=None, compare=False)
 
     def format(self, root: Path | None = None) -> str:
         """Render the problem as one `path:line:col: CODE message` line.
@@ -39,4 +42,6 @@ class Problem:
                 path = path.resolve().relative_to(root.resolve())
             except ValueError:
                 pass
+        if self.silenced is not None:
+            return f"{path}:{self.line}:{self.col}: note: {self.code} silenced ({self.silenced}): {self.message}"
         return f"{path}:{self.line}:{self.col}: {self.code} {self.message}"

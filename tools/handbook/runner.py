@@ -17,10 +17,12 @@ class Report:
     Attributes:
         problems: Every problem found, sorted by path, line and column.
         checks_run: The names of the checks that ran.
+        silenced: Problems an author silenced inline with a reason (printed as notes, not counted).
     """
 
     problems: list[Problem] = field(default_factory=list)
     checks_run: list[str] = field(default_factory=list)
+    silenced: list[Problem] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -29,8 +31,9 @@ class Report:
 
     def summary(self) -> str:
         """One line for the end of the output: how many problems, in how many files."""
+        notes = f" ({len(self.silenced)} silenced with a reason)" if self.silenced else ""
         if not self.problems:
-            return f"All clear: {len(self.checks_run)} checks, no problems."
+            return f"All clear: {len(self.checks_run)} checks, no problems{notes}."
         noun = "problem" if len(self.problems) == 1 else "problems"
         return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run)."
 
@@ -81,6 +84,7 @@ def run_checks(project: Project, select: Iterable[str] | None = None) -> Report:
         report.checks_run.append(chk.name)
         for problem in chk.run(project):
             if not codes or problem.code in codes or chk.name in selected or chk.family in selected:
-                report.problems.append(problem)
+                (report.problems if problem.silenced is None else report.silenced).append(problem)
     report.problems.sort()
+    report.silenced.sort()
     return report

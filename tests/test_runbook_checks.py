@@ -1,0 +1,323 @@
+"""Runbook checks: each rule fires on a broken fixture, at the exact line, and the clean fixture is clean.
+
+Every test copies `fixtures/runbooks_tree` (a small handbook with a catalog, two alert
+rules, manifests and two clean runbooks), breaks one thing, and runs the checks in-process.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, FIXTURES
+from handbook.problems import Problem
+from handbook.project import Project
+from handbook.runner import run_checks
+
+BASE = FIXTURES / "runbooks_tree"
+
+FRONT = """\
+---
+title: "A task"
+services: [fanout]
+severity: info
+owner: media
+last_reviewed: 2026-11-01
+review_interval: 90d
+---
+"""
+
+SECTIONS = """\
+
+## What is happening
+
+Something.
+
+## Impact
+
+Some.
+
+## Diagnose
+
+Look.
+
+## Mitigate
+
+Act.
+
+## Verify
+
+Check.
+
+## Escalate
+
+Call.
+"""
+
+
+def make_tree(tmp_path: Path, files: dict[str, str] | None = None, remove: tuple[str, ...] = ()) -> Path:
+    """A copy of the fixture tree with files written (dedented) and others removed."""
+    root = tmp_path / "tree"
+    shutil.copytree(BASE, root)
+    for rel in remove:
+        (root / rel).unlink()
+    for rel, text in (files or {}).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root
+
+
+def check(root: Path, *select: str) -> list[Problem]:
+    """Run the selected checks (all when none) and return the problems."""
+    return run_checks(Project(root), list(select) or None).problems
+
+
+def found(problems: list[Problem]) -> list[tuple[str, int, str]]:
+    """`(file, line, code)` of each problem, for compact assertions."""
+    return [(p.path.as_posix() if not p.path.is_absolute() else p.path.name, p.line, p.code) for p in problems]
+
+
+def task(body: str = SECTIONS, front: str = FRONT) -> str:
+    """A task runbook: front matter and body."""
+    return front + body
+
+
+def test_clean_fixture_is_clean(tmp_path: Path) -> None:
+    assert check(make_tree(tmp_path)) == []
+
+
+# --- RB: format ------------------------------------------------------------------------------------
+
+
+def test_rb001_schema_errors_point_at_the_key(tmp_path: Path) -> None:
+    front = FRONT.replace("severity: info", "severity: sev1").replace("review_interval: 90d", "review_interval: quarterly")
+    front = front.replace("owner: media\n", "owner: media\nowners: [media]\n").replace('title: "A task"\n', "")
+    root = make_tree(tmp_path, {"runbooks/task.md": task(front=front)})
+    problems = check(root, "RB001")
+    assert found(problems) == [
+        ("runbooks/task.md", 1, "RB001"),  # title is missing: reported at the opening ---
+        ("runbooks/task.md", 3, "RB001"),
+        ("runbooks/task.md", 5, "RB001"),
+        ("runbooks/task.md", 7, "RB001"),
+    ]
+    messages = {p.line: p.message for p in problems}
+    assert "severity" in messages[3] and "'critical', 'warning' or 'info'" in messages[3]
+    assert "owners: unknown key (allowed: title, alerts" in messages[5]
+    assert "review_interval" in messages[7]
+    assert any("title: required key is missing" in p.message for p in problems)
+
+
+def test_rb001_missing_front_matter(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"runbooks/bare.md": SECTIONS})
+    assert found(check(root, "RB001")) == [("runbooks/bare.md", 1, "RB001")]
+
+
+def test_rb002_missing_section(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"runbooks/task.md": task(SECTIONS.replace("## Impact\n\nSome.\n", ""))})
+    problems = check(root, "RB002")
+    assert found(problems) == [("runbooks/task.md", 9, "RB002")]
+    assert "## Impact" in problems[0].message
+
+
+def test_rb003_out_of_order(tmp_path: Path) -> None:
+    body = SECTIONS.replace("## Verify\n\nCheck.\n\n## Escalate\n\nCall.\n", "## Escalate\n\nCall.\n\n## Verify\n\nCheck.\n")
+    root = make_tree(tmp_path, {"runbooks/task.md": task(body)})
+    assert found(check(root, "RB003")) == [("runbooks/task.md", 30, "RB003")]
+
+
+def test_rb004_unexpected_and_duplicate_sections(tmp_path: Path) -> None:
+    body = SECTIONS + "\n## Notes\n\nx\n\n## Impact\n\nagain\n"
+    root = make_tree(tmp_path, {"runbooks/task.md": task(body)})
+    assert found(check(root, "RB004")) == [("runbooks/task.md", 34, "RB004"), ("runbooks/task.md", 38, "RB004")]
+
+
+def test_rb005_empty_section(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"runbooks/task.md": task(SECTIONS.replace("Check.\n", ""))})
+    assert found(check(root, "RB005")) == [("runbooks/task.md", 26, "RB005")]
+
+
+def test_rb006_todo_left(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"runbooks/task.md": task(SECTIONS.replace("Act.", "TODO: act."))})
+    assert found(check(root, "RB006")) == [("runbooks/task.md", 24, "RB006")]
+
+
+# --- OW: ownership ---------------------------------------------------------------------------------
+
+
+def test_ow_services_and_owner_exist_in_catalog(tmp_path: Path) -> None:
+    files = {
+        "runbooks/a.md": task(front=FRONT.replace("[fanout]", "[fanout, mixer]")),
+        "runbooks/b.md": task(front=FRONT.replace("owner: media", "owner: audio")),
+        "runbooks/c.md": task(front=FRONT.replace("owner: media", "owner: control-plane")),
+    }
+    problems = check(make_tree(tmp_path, files), "OW")
+    assert found(problems) == [("runbooks/a.md", 3, "OW001"), ("runbooks/b.md", 5, "OW002"), ("runbooks/c.md", 5, "OW003")]
+    assert problems[0].col == 20 and "'mixer'" in problems[0].message
+
+
+# --- AL: alerts ------------------------------------------------------------------------------------
+
+
+def test_al001_alert_without_runbook(tmp_path: Path) -> None:
+    problems = check(make_tree(tmp_path, remove=("runbooks/gateway-down.md",)), "AL")
+    assert found(problems) == [("stack/deploy/prometheus/alerts.yaml", 13, "AL001")]
+    assert "handbook new runbook NAME --alert ChorusGatewayDown" in problems[0].message
+
+
+def test_al002_alert_with_two_runbooks_and_al003_unknown_alert(tmp_path: Path) -> None:
+    front = FRONT.replace("services:", "alerts: [ChorusGatewayDown, ChorusFanoutNearCapp]\nservices:").replace("severity: info", "severity: critical")
+    front = front.replace("[fanout]", "[gateway]").replace("owner: media", "owner: control-plane")
+    problems = check(make_tree(tmp_path, {"runbooks/zz-second.md": task(front=front)}), "AL")
+    assert found(problems) == [("runbooks/zz-second.md", 3, "AL002"), ("runbooks/zz-second.md", 3, "AL003")]
+    assert "runbooks/gateway-down.md" in problems[0].message
+    assert "did you mean ChorusFanoutNearCap?" in problems[1].message
+
+
+def test_al004_al005_runbook_url(tmp_path: Path) -> None:
+    rules = (BASE / "stack/deploy/prometheus/alerts.yaml").read_text()
+    rules = rules.replace("          runbook_url: https://handbook.example/runbooks/fanout-near-cap/\n", "")
+    rules = rules.replace("runbooks/gateway-down/", "runbooks/gateway-outage/")
+    problems = check(make_tree(tmp_path, {"stack/deploy/prometheus/alerts.yaml": rules}), "AL")
+    assert found(problems) == [("stack/deploy/prometheus/alerts.yaml", 4, "AL004"), ("stack/deploy/prometheus/alerts.yaml", 12, "AL005")]
+    assert "expected https://handbook.example/runbooks/gateway-down/" in problems[1].message
+
+
+def test_al005_base_url_comes_from_site_url(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"mkdocs.yml": "site_name: x\nsite_url: https://elsewhere.example/handbook/\n"})
+    assert [p.code for p in check(root, "AL")] == ["AL005", "AL005"]
+
+
+def test_al006_severity_differs(tmp_path: Path) -> None:
+    text = (BASE / "runbooks/gateway-down.md").read_text().replace("severity: critical", "severity: warning")
+    assert found(check(make_tree(tmp_path, {"runbooks/gateway-down.md": text}), "AL")) == [("runbooks/gateway-down.md", 5, "AL006")]
+
+
+# --- RF: live values and links ---------------------------------------------------------------------
+
+
+def test_rf001_unknown_live_value_suggests_the_closest(tmp_path: Path) -> None:
+    body = SECTIONS.replace("Something.", "Cap is {@alert.ChorusFanoutNearCap.treshold} and {@k8s.deployment.chorus-fanot.replicas}.")
+    problems = check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "RF001")
+    assert [(p.line, p.col) for p in problems] == [(12, 8), (12, 50)]
+    assert "did you mean alert.ChorusFanoutNearCap.threshold?" in problems[0].message
+    assert "did you mean k8s.deployment.chorus-fanout.replicas?" in problems[1].message
+
+
+def test_rf001_in_docs_pages_and_code_blocks_too(tmp_path: Path) -> None:
+    files = {"docs/page.md": "# Page\n\n```bash\nkubectl -n {@k8s.namespace.chorsu} get pods\n```\n"}
+    problems = check(make_tree(tmp_path, files), "RF")
+    assert found(problems) == [("docs/page.md", 4, "RF001")]
+    assert problems[0].col == 12 and "k8s.namespace.chorus" in problems[0].message
+
+
+def test_rf002_malformed_and_escaped(tmp_path: Path) -> None:
+    body = SECTIONS.replace("Something.", "Bad {@ fanout cap } but \\{@literal} and ${@} are fine.")
+    assert found(check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "RF")) == [("runbooks/task.md", 12, "RF002")]
+
+
+def test_rf003_rf004_links_and_anchors(tmp_path: Path) -> None:
+    body = SECTIONS.replace(
+        "Look.",
+        "See [a](gateway-down.md#impact), [b](gateway-down.md#impakt), [c](missing.md),\n"
+        "[d](../index.md#escalation-path), [e](#verify), [f](../reference/alerts.md#chorusgatewaydown),\n"
+        "[g](../reference/alerts.md#chorusgatewaydwn), [h](https://example.com/x).",
+    )
+    problems = check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "RF")
+    assert [(p.line, p.col, p.code) for p in problems] == [(20, 38, "RF004"), (20, 67, "RF003"), (21, 5, "RF004"), (22, 5, "RF004")]
+    messages = " ".join(p.message for p in problems)
+    assert "did you mean #impact?" in messages and "did you mean #escalation-paths?" in messages
+    assert "did you mean #chorusgatewaydown?" in messages
+
+
+# --- CMD: kubectl ----------------------------------------------------------------------------------
+
+
+def test_cmd_kubectl_names_must_exist(tmp_path: Path) -> None:
+    body = SECTIONS.replace(
+        "Look.",
+        "```bash\n"
+        "kubectl -n chorus-prod get pods\n"  # 21: unknown namespace
+        "kubectl get deployment/chorus-fanout\n"  # 22: missing -n
+        "kubectl -n chorus rollout restart deployment/chorus-fanot\n"  # 23: unknown deployment
+        "kubectl -n chorus logs deploy/chorus-fanout -c fan-out\n"  # 24: unknown container
+        "kubectl -n chorus get pods -l app.kubernetes.io/name=chorus-fan \\\n"  # 25: unknown label value
+        "  -o wide\n"
+        "kubectl -n chorus get hpa chorus-fanout -o yaml | grep -i replicas\n"  # 27: fine
+        "```",
+    )
+    problems = check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "CMD")
+    assert found(problems) == [
+        ("runbooks/task.md", 21, "CMD002"),
+        ("runbooks/task.md", 22, "CMD002"),
+        ("runbooks/task.md", 23, "CMD003"),
+        ("runbooks/task.md", 24, "CMD004"),
+        ("runbooks/task.md", 25, "CMD005"),
+    ]
+    assert "add -n chorus" in problems[1].message
+    assert "chorus-fanout, chorus-gateway" in problems[2].message
+
+
+def test_cmd_console_blocks_check_only_prompted_lines(tmp_path: Path) -> None:
+    body = SECTIONS.replace("Look.", "```console\n$ kubectl -n nowhere get pods\nkubectl -n also-nowhere output line\n```")
+    assert found(check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "CMD")) == [("runbooks/task.md", 21, "CMD002")]
+
+
+# --- HV: hand-typed values -------------------------------------------------------------------------
+
+
+def test_hv001_hand_typed_numbers_durations_and_names(tmp_path: Path) -> None:
+    body = SECTIONS.replace(
+        "Something.",
+        "It fires above 90% for 5 minutes; we run 12 replicas of `chorus-fanout`.\n"
+        "Step 2 of 3, on 2026-11-01, at 10.0.0.1, 8 nodes, page #chorus-media.",
+    )
+    problems = check(make_tree(tmp_path, {"runbooks/task.md": task(body)}), "HV")
+    assert [(p.line, p.col) for p in problems] == [(12, 16), (12, 24), (12, 42), (12, 58), (13, 56)]
+    assert "alert.ChorusFanoutNearCap.threshold" in problems[0].message
+    assert "alert.ChorusFanoutNearCap.for" in problems[1].message
+    assert "{@k8s.deployment.chorus-fanout.replicas}" in problems[2].message
+    assert "team.media.chat" in problems[4].message
+
+
+def test_hv_silencer_prints_its_reason_and_hv002(tmp_path: Path) -> None:
+    body = SECTIONS.replace(
+        "Something.",
+        "Opus frames last 5 minutes<!-- literal: a made-up example, not the alert's for -->.\n"
+        "Cap 12 <!-- literal -->\n"
+        "Nothing here <!-- literal: stale -->",
+    )
+    root = make_tree(tmp_path, {"runbooks/task.md": task(body)})
+    report = run_checks(Project(root), ["HV"])
+    assert found(report.problems) == [("runbooks/task.md", 13, "HV001"), ("runbooks/task.md", 13, "HV002"), ("runbooks/task.md", 14, "HV002")]
+    assert [(p.line, p.silenced) for p in report.silenced] == [(12, "a made-up example, not the alert's for")]
+    result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check", "--select", "HV"], capture_output=True, text=True)
+    assert "runbooks/task.md:12:18: note: HV001 silenced (a made-up example, not the alert's for):" in result.stdout
+    assert result.returncode == 1
+
+
+# --- all problems in one run -----------------------------------------------------------------------
+
+
+def test_all_problems_in_one_run_from_the_cli(tmp_path: Path) -> None:
+    body = SECTIONS.replace("Look.", "```bash\nkubectl -n nowhere get pods\n```").replace("Something.", "{@team.media.oncal}")
+    front = FRONT.replace("owner: media", "owner: nobody")
+    root = make_tree(tmp_path, {"runbooks/task.md": task(body, front)}, remove=("runbooks/gateway-down.md",))
+    result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stdout + result.stderr
+    codes = [line.split(": ", 1)[1].split()[0] for line in result.stdout.splitlines()[:-1]]
+    # RF003: fanout-near-cap.md links to the removed gateway-down.md
+    assert sorted(codes) == ["AL001", "CMD002", "OW002", "RF001", "RF003"]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bad", ["groups: [", "groups: {a: 1}"])
+def test_broken_alert_rules_exit_2_naming_the_file(tmp_path: Path, bad: str) -> None:
+    root = make_tree(tmp_path, {"stack/deploy/prometheus/alerts.yaml": bad})
+    result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "stack/deploy/prometheus/alerts.yaml:1" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,201 @@
+"""Hand-typed values (HV): a value a source of truth holds, typed into a runbook's prose.
+
+A number, duration or name in prose that equals a fact's value is how drift
+starts: the source changes, the prose does not. Write `{@NAME}` instead, and the
+page shows today's value. Which values count:
+
+- numbers of 10 or more, and any non-integer (0.05; `5%` counts as 0.05): small
+  integers are ordinary words ("step 2", "3 nodes");
+- durations (`5m`, `90s`, `5 minutes`, `20 ms`) compared in seconds with alert
+  `for:` durations and `*_seconds` / `*_ms` configuration keys;
+- distinctive names: metrics, alerts, workloads, environment variables,
+  on-call rotations and chat channels.
+
+Prose is everything outside fenced code blocks (inline code included) except
+live values, link targets and HTML comments. A value that only looks like a
+fact can be kept: put `<!-- literal: REASON -->` right after it, on the same
+line. The check prints the reason each time it runs; a silencer without a
+reason, or with no hand-typed value before it, is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from handbook import facts as facts_mod
+from handbook.checks.registry import check
+from handbook.facts import DURATION_UNITS, Fact, Facts
+from handbook.livevalues import REFERENCE
+from handbook.mdscan import INLINE_LINK, ProseLine
+from handbook.problems import Problem
+from handbook.project import Project
+from handbook.runbook import runbooks
+
+UNIT_WORDS = {
+    "ms": "ms", "millisecond": "ms", "milliseconds": "ms",
+    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+    "d": "d", "day": "d", "days": "d",
+}
+COMPACT_DURATION = re.compile(r"(?<![\w.:/\-])((?:\d+(?:ms|s|m|h|d|w))+)(?![\w.:/\-])")
+NUMBER = re.compile(
+    r"(?<![\w.:/\-#])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<pct>%)?"
+    r"(?:[ \u00a0]?(?P<unit>[a-zA-Z]+))?(?![\w:/\-]|\.\d)"
+)
+WORD = re.compile(r"(?<![\w\-/.])#?[A-Za-z_][A-Za-z0-9_\-]*(?![\w\-])")
+SILENCER = re.compile(r"<!--\s*literal\s*:?(?P<reason>.*?)-->")
+SILENCER_ANY = re.compile(r"<!--\s*literal\b")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A hand-typed value in a prose line.
+
+    Attributes:
+        start: Offset of the value in its line.
+        end: Offset just after it.
+        text: The value as typed.
+        facts: The facts it equals.
+    """
+
+    start: int
+    end: int
+    text: str
+    facts: tuple[Fact, ...]
+
+
+@dataclass
+class Pools:
+    """Fact values indexed for fast lookup in prose."""
+
+    numbers: dict[float, list[Fact]]
+    seconds: dict[float, list[Fact]]
+    names: dict[str, list[Fact]]
+
+
+def pools(facts: Facts) -> Pools:
+    """Index the facts whose hand-typed values the check looks for."""
+    numbers: dict[float, list[Fact]] = {}
+    seconds: dict[float, list[Fact]] = {}
+    names: dict[str, list[Fact]] = {}
+    for fact in facts:
+        if fact.drift == "name" and isinstance(fact.value, str) and len(fact.value) >= 4:
+            names.setdefault(fact.value, []).append(fact)
+        elif fact.drift == "duration":
+            if fact.seconds is not None:
+                seconds.setdefault(round(fact.seconds, 6), []).append(fact)
+            if isinstance(fact.value, (int, float)) and not isinstance(fact.value, bool):
+                numbers.setdefault(round(float(fact.value), 6), []).append(fact)
+        elif fact.drift == "number" and isinstance(fact.value, (int, float)) and not isinstance(fact.value, bool):
+            numbers.setdefault(round(float(fact.value), 6), []).append(fact)
+    return Pools(numbers, seconds, names)
+
+
+def _significant(value: float) -> bool:
+    return abs(value) >= 10 or not float(value).is_integer()
+
+
+def _masked(text: str) -> str:
+    """The line with live values, link targets and HTML comments blanked out (offsets kept)."""
+
+    def blank(match: re.Match[str]) -> str:
+        """Spaces as long as the match."""
+        return " " * (match.end() - match.start())
+
+    text = REFERENCE.sub(blank, text)
+    text = re.sub(r"<!--.*?-->", blank, text)
+    text = re.sub(r"\]\([^)]*\)", lambda m: "]" + " " * (len(m[0]) - 1), text)
+    text = re.sub(r"<https?://[^>]*>|https?://\S+", blank, text)
+    return text
+
+
+def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
+    """Every hand-typed fact value in one prose line.
+
+    Args:
+        pl: The line.
+        pool: The indexed facts.
+
+    Yields:
+        The findings, left to right.
+    """
+    text = _masked(pl.text)
+    if not text.strip():
+        return
+    taken: list[tuple[int, int]] = []
+    for match in COMPACT_DURATION.finditer(text):
+        secs = facts_mod.duration_seconds(match[1])
+        if secs is not None and round(secs, 6) in pool.seconds:
+            taken.append((match.start(), match.end()))
+            yield Finding(match.start(1), match.end(1), match[1], tuple(pool.seconds[round(secs, 6)]))
+    for match in NUMBER.finditer(text):
+        if any(s <= match.start() < e for s, e in taken):
+            continue
+        if match.start() > 0 and text[match.start() - 1] == "." and match.start() > 1 and text[match.start() - 2].isdigit():
+            continue
+        value = float(match["num"].replace(",", ""))
+        unit = UNIT_WORDS.get((match["unit"] or "").lower())
+        if unit is not None:
+            secs = value * DURATION_UNITS[unit]
+            hits = pool.seconds.get(round(secs, 6))
+            if hits:
+                yield Finding(match.start(), match.end(), match[0], tuple(hits))
+            continue
+        candidates = [value / 100] if match["pct"] else [value]
+        for candidate in candidates:
+            hits = pool.numbers.get(round(candidate, 6))
+            if hits and _significant(candidate):
+                yield Finding(match.start(), match.start("num") + len(match["num"]) + (1 if match["pct"] else 0), match[0].split()[0], tuple(hits))
+                break
+    if pool.names:
+        for match in WORD.finditer(text):
+            word = match[0]
+            hits = pool.names.get(word) or (pool.names.get(word[1:]) if word.startswith("#") else None)
+            if hits:
+                yield Finding(match.start(), match.end(), word, tuple(hits))
+
+
+def _silencer_after(text: str, end: int) -> re.Match[str] | None:
+    """A `<!-- literal: ... -->` comment right after offset `end` (whitespace and closing markup allowed)."""
+    lead = re.compile(r"[\s`*_)\].,;:]*").match(text, end)
+    return SILENCER.match(text, lead.end() if lead else end)
+
+
+@check(
+    "hand-typed-values",
+    family="HV",
+    rules={
+        "HV001": "a value a source of truth holds is typed by hand in prose: use a live value {@NAME}",
+        "HV002": "a <!-- literal: --> silencer has no reason, or no hand-typed value before it",
+    },
+)
+def hand_typed_values(project: Project) -> Iterator[Problem]:
+    """Flag numbers, durations and names in runbook prose that equal a fact's value."""
+    books = runbooks(project)
+    if not books:
+        return
+    pool = pools(facts_mod.for_project(project))
+    for rb in books:
+        for pl in rb.page.prose:
+            used: set[int] = set()
+            for finding in findings(pl, pool):
+                names = ", ".join(f.name for f in finding.facts[:3]) + (" ..." if len(finding.facts) > 3 else "")
+                first = finding.facts[0]
+                message = f"'{finding.text}' is typed by hand but equals {names} ({first.source}): write {{@{first.name}}} so it follows the source"
+                silencer = _silencer_after(pl.text, finding.end)
+                if silencer is not None and silencer.start() not in used:
+                    used.add(silencer.start())
+                    reason = silencer["reason"].strip()
+                    if reason:
+                        yield Problem(rb.rel, pl.line, finding.start + 1, "HV001", message, silenced=reason)
+                        continue
+                yield Problem(rb.rel, pl.line, finding.start + 1, "HV001", message)
+            for match in SILENCER_ANY.finditer(pl.text):
+                full = SILENCER.match(pl.text, match.start())
+                if full is None or not full["reason"].strip():
+                    yield Problem(rb.rel, pl.line, match.start() + 1, "HV002", "silencer without a reason: write <!-- literal: WHY this value is not the source's -->")
+                elif match.start() not in used:
+                    yield Problem(rb.rel, pl.line, match.start() + 1, "HV002", "silencer with no hand-typed value right before it: remove it")

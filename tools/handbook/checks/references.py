@@ -1,0 +1,125 @@
+"""References (RF): live values name real facts; runbook links and anchors resolve."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from pathlib import Path
+
+from handbook import anchors, facts as facts_mod
+from handbook.checks.registry import check
+from handbook.livevalues import check_reference, references
+from handbook.mdscan import MarkdownPage
+from handbook.problems import Problem
+from handbook.project import Project
+from handbook.runbook import RUNBOOKS_DIR, runbooks
+
+GENERATED_PAGES = {
+    anchors.CONFIG_PAGE,
+    anchors.METRICS_PAGE,
+    anchors.ALERTS_PAGE,
+    anchors.CLI_PAGE,
+    anchors.HTTP_PAGE,
+    anchors.DEPLOYMENT_PAGE,
+    anchors.RULES_PAGE,
+}
+"""Reference pages generated at build time: they exist on the site but not in the tree."""
+
+
+@check(
+    "live-values",
+    family="RF",
+    rules={
+        "RF001": "a live value {@NAME} names no fact (the closest name is suggested)",
+        "RF002": "a live value is malformed (not {@kind.name})",
+    },
+)
+def live_values(project: Project) -> Iterator[Problem]:
+    """Check every `{@...}` in every page and runbook against the facts of the tree."""
+    facts = None
+    for path in project.markdown_files:
+        text = project.read_text(path)
+        if "{@" not in text:
+            continue
+        facts = facts or facts_mod.for_project(project)
+        for ref in references(MarkdownPage(text)):
+            error = check_reference(ref, facts)
+            if error is not None:
+                yield Problem(path.relative_to(project.root), error.line, error.col, error.code, error.message)
+
+
+def docs_path(project: Project, rel: Path) -> str:
+    """Where a project file is on the site, docs-relative (`runbooks/x.md` stays `runbooks/x.md`)."""
+    parts = rel.parts
+    return "/".join(parts[1:]) if parts[0] == "docs" else "/".join(parts)
+
+
+def source_of(project: Project, page: str) -> Path | None:
+    """The tree file of a docs-relative page, or `None` when the tree does not hold it."""
+    if page.startswith(f"{RUNBOOKS_DIR}/") and "/" not in page[len(RUNBOOKS_DIR) + 1 :]:
+        candidate = project.root / page
+        if candidate.is_file():
+            return candidate
+    candidate = project.root / "docs" / page
+    return candidate if candidate.is_file() else None
+
+
+@check(
+    "runbook-links",
+    family="RF",
+    rules={
+        "RF003": "a runbook links to a page that does not exist",
+        "RF004": "a runbook links to an anchor that does not exist on its page",
+    },
+)
+def runbook_links(project: Project) -> Iterator[Problem]:
+    """Resolve every internal link in every runbook, anchors included (generated pages by their anchors)."""
+    books = runbooks(project)
+    if not any(rb.page.links for rb in books):
+        return
+    facts = facts_mod.for_project(project)
+    generated_anchors: dict[str, set[str]] = {}
+    for target in facts.targets:
+        page, _, anchor = target.partition("#")
+        generated_anchors.setdefault(page, set()).add(anchor)
+    from handbook.checks.registry import all_rules
+
+    for rule in all_rules():
+        page, _, anchor = anchors.rule(rule.code).partition("#")
+        generated_anchors.setdefault(page, set()).add(anchor)
+    scanned: dict[Path, MarkdownPage] = {}
+    for rb in books:
+        here = docs_path(project, rb.rel)
+        for link in rb.page.links:
+            target = link.target
+            if not target or "://" in target or target.startswith(("mailto:", "tel:", "/")):
+                continue
+            page_part, _, anchor = target.partition("#")
+            page = here if not page_part else posixpath.normpath(posixpath.join(posixpath.dirname(here), page_part))
+            if page_part.endswith("/") or (page_part and not posixpath.splitext(page_part)[1]):
+                page = posixpath.join(page, "index.md")
+            if link.image or not page.endswith(".md"):
+                if source_of(project, page) is None:
+                    yield Problem(rb.rel, link.line, link.col, "RF003", f"link target {target} does not exist")
+                continue
+            source = source_of(project, page)
+            if source is None and page not in GENERATED_PAGES and page not in generated_anchors:
+                yield Problem(rb.rel, link.line, link.col, "RF003", f"link target {page_part} ({page}) is not a page of the site")
+                continue
+            if not anchor:
+                continue
+            if source is not None:
+                if source not in scanned:
+                    scanned[source] = MarkdownPage(project.read_text(source))
+                known = scanned[source].anchors
+            else:
+                known = generated_anchors.get(page, set())
+            if anchor not in known:
+                yield Problem(rb.rel, link.line, link.col, "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known))
+
+
+def _nearest(anchor: str, known: set[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(anchor, sorted(known), n=1)
+    return f": did you mean #{close[0]}?" if close else ""

@@ -1,0 +1,302 @@
+"""A line-accurate scan of a Markdown page: front matter, headings, code blocks, prose and links.
+
+Checks must point at the exact line and column of what they complain about, so
+this scanner keeps the file's own coordinates for everything it finds. It knows
+just enough Markdown for that: fenced code blocks (at any indentation, so
+fences inside lists and admonitions count), ATX headings, inline code spans and
+inline links. Everything outside a fenced block is prose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import yaml
+
+FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
+HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*#*[ \t]*$")
+EXPLICIT_ID = re.compile(r"\{[^}]*#(?P<id>[\w.\-:]+)[^}]*\}\s*$")
+CODE_SPAN = re.compile(r"(?P<ticks>`+)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)")
+INLINE_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target><[^>\n]*>|[^)\s]*)(?:\s+\"[^\"\n]*\")?\)")
+HTML_COMMENT = re.compile(r"<!--(?P<body>.*?)-->")
+
+
+@dataclass(frozen=True)
+class Heading:
+    """An ATX heading.
+
+    Attributes:
+        level: 1 to 6.
+        text: The heading text, without `#`s and without a trailing `{#id}`.
+        line: 1-based line in the file.
+        col: 1-based column of the text.
+        anchor: The id MkDocs gives it: the explicit `{#id}` or the slug of the text.
+    """
+
+    level: int
+    text: str
+    line: int
+    col: int
+    anchor: str
+
+
+@dataclass(frozen=True)
+class CodeLine:
+    """One line inside a fenced code block.
+
+    Attributes:
+        line: 1-based line in the file.
+        col: 1-based column where `text` starts (after the fence's indentation).
+        text: The line's content.
+    """
+
+    line: int
+    col: int
+    text: str
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """A fenced code block.
+
+    Attributes:
+        lang: The first word of the info string, lower-case (`bash`, `console`, `promql`...), or `""`.
+        line: 1-based line of the opening fence.
+        lines: The content lines.
+    """
+
+    lang: str
+    line: int
+    lines: tuple[CodeLine, ...]
+
+    @property
+    def text(self) -> str:
+        """The block's content as one string."""
+        return "\n".join(cl.text for cl in self.lines)
+
+
+@dataclass(frozen=True)
+class ProseLine:
+    """A line outside code blocks and front matter.
+
+    Attributes:
+        line: 1-based line in the file.
+        text: The whole line.
+    """
+
+    line: int
+    text: str
+
+    @cached_property
+    def code_spans(self) -> tuple[tuple[int, int], ...]:
+        """`(start, end)` offsets of inline code spans (including their backticks)."""
+        return tuple((m.start(), m.end()) for m in CODE_SPAN.finditer(self.text))
+
+    def in_code_span(self, offset: int) -> bool:
+        """Whether the character at `offset` lies inside an inline code span."""
+        return any(start <= offset < end for start, end in self.code_spans)
+
+
+@dataclass(frozen=True)
+class Link:
+    """An inline Markdown link or image.
+
+    Attributes:
+        target: The link target as written (angle brackets removed).
+        line: 1-based line.
+        col: 1-based column of the target.
+        image: Whether it is an image (`![...](...)`).
+    """
+
+    target: str
+    line: int
+    col: int
+    image: bool
+
+
+@dataclass
+class FrontMatterBlock:
+    """The YAML header of a page with the file position of every key.
+
+    Attributes:
+        data: The mapping (empty when absent or unreadable).
+        positions: Key path to `(line, col)` of the key (or item) in the file.
+        end_line: The line of the closing `---` (0 when there is no block).
+        error: `(line, col, message)` when the block could not be read.
+    """
+
+    data: dict[str, Any] = field(default_factory=dict)
+    positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
+    end_line: int = 0
+    error: tuple[int, int, str] | None = None
+
+    def position(self, *keys: str | int) -> tuple[int, int]:
+        """`(line, col)` of the value at `keys`, or of its nearest known parent."""
+        probe = tuple(keys)
+        while probe:
+            if probe in self.positions:
+                return self.positions[probe]
+            probe = probe[:-1]
+        return self.positions.get((), (1, 1))
+
+
+def slugify(text: str) -> str:
+    """The anchor Python-Markdown's `toc` extension gives a heading (its default slugify).
+
+    Args:
+        text: The heading text as written (Markdown markup is stripped first).
+
+    Returns:
+        The id, e.g. `What is happening` -> `what-is-happening`.
+    """
+    from markdown.extensions.toc import slugify as toc_slugify
+
+    text = re.sub(r"`([^`]*)`", r"\1", text)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = re.sub(r"<[^>]+>|\*", "", text)
+    return toc_slugify(text, "-")
+
+
+def _positions(node: yaml.Node, prefix: tuple[str | int, ...], out: dict[tuple[str | int, ...], tuple[int, int]], offset: int) -> None:
+    out.setdefault(prefix, (node.start_mark.line + 1 + offset, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, key_node.value)
+            out[key] = (key_node.start_mark.line + 1 + offset, key_node.start_mark.column + 1)
+            _positions(value_node, key, out, offset)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _positions(item, (*prefix, index), out, offset)
+
+
+def _front_matter(lines: list[str]) -> FrontMatterBlock:
+    block = FrontMatterBlock()
+    if not lines or lines[0].rstrip("\r\n") != "---":
+        return block
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip("\r\n") == "---"), None)
+    if end is None:
+        block.error = (1, 1, "front matter opened with '---' but never closed")
+        return block
+    block.end_line = end + 1
+    source = "".join(lines[1:end])
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        block.error = ((mark.line + 2, mark.column + 1) if mark else (2, 1)) + (f"front matter is not valid YAML: {exc}",)
+        return block
+    if isinstance(data, dict) and node is not None:
+        block.data = data
+        _positions(node, (), block.positions, offset=1)
+    elif data is not None:
+        block.error = (2, 1, "front matter is not a mapping")
+    return block
+
+
+class MarkdownPage:
+    """One Markdown file, scanned once; parts are computed on first use.
+
+    Args:
+        text: The file's text.
+        front_matter: Whether the text may start with a front matter block (False for a body
+            whose front matter MkDocs already removed).
+    """
+
+    def __init__(self, text: str, front_matter: bool = True) -> None:
+        self.text = text
+        self._raw_lines = text.splitlines(keepends=True)
+        self._has_front_matter = front_matter
+
+    @cached_property
+    def front_matter(self) -> FrontMatterBlock:
+        """The YAML header, with key positions."""
+        return _front_matter(self._raw_lines) if self._has_front_matter else FrontMatterBlock()
+
+    @cached_property
+    def _scan(self) -> tuple[list[Heading], list[CodeBlock], list[ProseLine]]:
+        headings: list[Heading] = []
+        blocks: list[CodeBlock] = []
+        prose: list[ProseLine] = []
+        start = self.front_matter.end_line
+        lines = [line.rstrip("\r\n") for line in self._raw_lines]
+        index = start
+        while index < len(lines):
+            line = lines[index]
+            opened = FENCE_OPEN.match(line)
+            if opened:
+                fence, indent = opened["fence"], opened["indent"]
+                closer = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+                content: list[CodeLine] = []
+                cursor = index + 1
+                while cursor < len(lines) and not closer.match(lines[cursor]):
+                    raw = lines[cursor]
+                    strip = len(raw) - len(raw.lstrip(" \t"))
+                    cut = min(strip, len(indent))
+                    content.append(CodeLine(cursor + 1, cut + 1, raw[cut:]))
+                    cursor += 1
+                info = opened["info"].strip().lstrip("{").strip()
+                lang = info.split()[0].lstrip(".").lower() if info else ""
+                blocks.append(CodeBlock(lang, index + 1, tuple(content)))
+                index = cursor + 1
+                continue
+            heading = HEADING.match(line)
+            if heading:
+                text = heading["text"]
+                explicit = EXPLICIT_ID.search(text)
+                clean = EXPLICIT_ID.sub("", text).strip() if explicit else text
+                anchor = explicit["id"] if explicit else slugify(clean)
+                headings.append(Heading(len(heading["hashes"]), clean, index + 1, heading.start("text") + 1, anchor))
+            prose.append(ProseLine(index + 1, line))
+            index += 1
+        return headings, blocks, prose
+
+    @property
+    def headings(self) -> list[Heading]:
+        """Every ATX heading outside code blocks, in order."""
+        return self._scan[0]
+
+    @property
+    def code_blocks(self) -> list[CodeBlock]:
+        """Every fenced code block, in order."""
+        return self._scan[1]
+
+    @property
+    def prose(self) -> list[ProseLine]:
+        """Every line outside front matter and fenced code blocks."""
+        return self._scan[2]
+
+    @cached_property
+    def links(self) -> list[Link]:
+        """Every inline link and image in prose (not inside inline code)."""
+        found: list[Link] = []
+        for pl in self.prose:
+            if "](" not in pl.text:
+                continue
+            for match in INLINE_LINK.finditer(pl.text):
+                if pl.in_code_span(match.start()):
+                    continue
+                target = match["target"].strip("<>")
+                found.append(Link(target, pl.line, match.start("target") + 1, bool(match["bang"])))
+        return found
+
+    @cached_property
+    def anchors(self) -> set[str]:
+        """Every anchor a link may target on this page: heading ids, deduplicated as `toc` does, and explicit ids."""
+        seen: dict[str, int] = {}
+        ids: set[str] = set()
+        for heading in self.headings:
+            anchor = heading.anchor
+            if anchor in seen:
+                seen[anchor] += 1
+                anchor = f"{anchor}_{seen[heading.anchor]}"
+            else:
+                seen[anchor] = 0
+            ids.add(anchor)
+        for pl in self.prose:
+            for match in re.finditer(r"\{[^}\n]*#([\w.\-:]+)[^}\n]*\}|\bid=\"([^\"]+)\"", pl.text):
+                ids.add(match.group(1) or match.group(2))
+        return ids

@@ -1,0 +1,186 @@
+"""What a runbook is: its front matter schema, its fixed sections, and how to read one.
+
+A runbook is one Markdown file in `runbooks/` (any name except `index.md`) with
+a YAML header validated by `RunbookMeta` and a body made of exactly the
+`SECTIONS`, as level-2 headings, in that order. The schema is pydantic, so the
+rules, their error messages and the JSON schema on the site come from one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from handbook.mdscan import MarkdownPage
+
+RUNBOOKS_DIR = "runbooks"
+INDEX = "index.md"
+
+SECTIONS: tuple[str, ...] = ("What is happening", "Impact", "Diagnose", "Mitigate", "Verify", "Escalate")
+"""The body's level-2 sections, in the order a person woken at 3 a.m. needs them."""
+
+SEVERITIES = ("critical", "warning", "info")
+INTERVAL = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[dw])$")
+
+
+class SearchSettings(BaseModel):
+    """Material's per-page search settings (only `boost` is used by runbooks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boost: float = Field(default=1.0, gt=0, le=10, description="How much higher this page ranks in search (Material `search.boost`).")
+
+
+class RunbookMeta(BaseModel):
+    """The front matter of a runbook.
+
+    Attributes:
+        title: What the page is called; alert runbooks start with the alert names, so a search for an alert finds it.
+        alerts: The alert rules this runbook answers (empty for a task runbook).
+        services: The catalog services it is about.
+        severity: `critical`, `warning` or `info`; for an alert runbook, the alerts' `severity` label.
+        owner: The catalog team that keeps it true.
+        last_reviewed: The date someone last checked it end to end.
+        review_interval: How often it must be reviewed, e.g. `90d` or `12w`.
+        search: Material search settings, e.g. `{boost: 3}`.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: str = Field(min_length=3, description="Page title; alert runbooks start with the alert name(s).")
+    alerts: list[str] = Field(default_factory=list, description="Alert rule names this runbook answers; empty for a task runbook.")
+    services: list[str] = Field(min_length=1, description="Catalog services the runbook is about.")
+    severity: Literal["critical", "warning", "info"] = Field(description="For an alert runbook, the alerts' severity label.")
+    owner: str = Field(min_length=1, description="The catalog team that owns the runbook.")
+    last_reviewed: dt.date = Field(description="Date of the last end-to-end review (YYYY-MM-DD).")
+    review_interval: str = Field(pattern=INTERVAL.pattern, description="How often to review: days or weeks, e.g. 90d, 12w.")
+    search: SearchSettings | None = Field(default=None, description="Material search settings (e.g. boost).")
+
+    @field_validator("last_reviewed")
+    @classmethod
+    def _not_in_future(cls, value: dt.date) -> dt.date:
+        if value > dt.date.today():
+            raise ValueError("last_reviewed is in the future")
+        return value
+
+    @property
+    def review_days(self) -> int:
+        """The review interval in days."""
+        match = INTERVAL.match(self.review_interval)
+        assert match is not None
+        return int(match["count"]) * (7 if match["unit"] == "w" else 1)
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One front matter problem at a file position.
+
+    Attributes:
+        line: 1-based line.
+        col: 1-based column.
+        message: What is wrong.
+    """
+
+    line: int
+    col: int
+    message: str
+
+
+def is_runbook(rel: Path) -> bool:
+    """Whether a project-relative path is a runbook file (`runbooks/*.md`, not the index)."""
+    return len(rel.parts) == 2 and rel.parts[0] == RUNBOOKS_DIR and rel.suffix == ".md" and rel.name != INDEX
+
+
+class Runbook:
+    """One runbook file, read and scanned once.
+
+    Args:
+        path: The file.
+        rel: The path relative to the project root (`runbooks/NAME.md`).
+        text: The file's text.
+    """
+
+    def __init__(self, path: Path, rel: Path, text: str) -> None:
+        self.path = path
+        self.rel = rel
+        self.page = MarkdownPage(text)
+
+    @property
+    def name(self) -> str:
+        """The file stem, which is also the page's slug under `/runbooks/`."""
+        return self.rel.stem
+
+    @cached_property
+    def validated(self) -> tuple[RunbookMeta | None, list[SchemaError]]:
+        """The front matter validated against `RunbookMeta`, and every error with its position."""
+        block = self.page.front_matter
+        if block.error is not None:
+            return None, []  # reported by the front matter (FM) family
+        if not block.end_line:
+            return None, [SchemaError(1, 1, "runbook has no front matter: start the file with a '---' block (see the template)")]
+        try:
+            return RunbookMeta.model_validate(block.data), []
+        except ValidationError as exc:
+            errors = []
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                line, col = block.position(*loc) if loc and loc[0] in block.data else (1, 1)
+                where = ".".join(str(part) for part in loc) or "front matter"
+                message = err["msg"]
+                if err["type"] == "extra_forbidden":
+                    message = f"unknown key (allowed: {', '.join(RunbookMeta.model_fields)})"
+                elif err["type"] == "missing":
+                    message = "required key is missing"
+                errors.append(SchemaError(line, col, f"{where}: {message}"))
+            return None, errors
+
+    @property
+    def meta(self) -> RunbookMeta | None:
+        """The valid front matter, or `None` when it does not validate."""
+        return self.validated[0]
+
+    @property
+    def raw_meta(self) -> dict:
+        """The front matter mapping as written, valid or not."""
+        return self.page.front_matter.data
+
+
+def runbooks(project: Any) -> list[Runbook]:
+    """Every runbook of a `Project`, read once per run and cached on it.
+
+    Args:
+        project: The project.
+
+    Returns:
+        The runbooks, sorted by file name.
+    """
+    cache = project.__dict__
+    if "_runbooks" not in cache:
+        folder = project.root / RUNBOOKS_DIR
+        found = []
+        for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+            rel = path.relative_to(project.root)
+            if is_runbook(rel):
+                found.append(Runbook(path, rel, project.read_text(path)))
+        cache["_runbooks"] = found
+    return cache["_runbooks"]
+
+
+SCHEMA_MARKER = "<!-- handbook:runbook-schema -->"
+
+
+def schema_table() -> str:
+    """The front matter schema as a Markdown table, generated from `RunbookMeta` (so it cannot drift)."""
+    from handbook.sources import type_label
+
+    rows = ["| key | type | required | what it holds |", "|---|---|---|---|"]
+    for name, info in RunbookMeta.model_fields.items():
+        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10)")
+        rows.append(f"| `{name}` | {kind} | {'yes' if info.is_required() else 'no'} | {info.description or ''} |")
+    return "\n".join(rows)
