@@ -1,6 +1,6 @@
-"""Listeners per fan-out process at 50 frames/s: Chorus's node against a bare websockets broadcast.
+"""Listeners per fan-out process at 50 frames/s: Chorus's node against a bare websockets broadcast, and a cascade.
 
-Run:  .venv/bin/python bench/fanout.py [--max-listeners 6000] [--step-seconds 3] [--budget-s 300]
+Run:  .venv/bin/python bench/fanout.py [--max-listeners 6000] [--step-seconds 3] [--budget-s 300] [--edges 2]
 
 Each server runs alone in its own process on 127.0.0.1: a real Chorus fan-out
 node (`chorus.fanout.node.FanoutNode`, configuration from stack/config/chorus.yaml,
@@ -15,6 +15,13 @@ busy neighbour on a shared machine hits them alike. A step passes when p99
 latency < 250 ms and >= 98 % of the frames arrive (a failing step is measured
 twice). The result is the largest passing step of each server and the ratio to
 the ceiling, printed as Markdown with the machine. Bounded by --budget-s.
+
+The fourth server is a cascade: one origin node and --edges edge nodes, each its
+own process. The publisher sends to the origin, every edge subscribes to the
+origin (as `chorus.fanout.upstream` does, with an edge token minted by the bench
+instead of a gateway grant) and the listeners are spread evenly over the edges,
+so every frame crosses two fan-out hops before its latency is measured; its
+server CPU is the origin's and the edges' together.
 """
 
 from __future__ import annotations
@@ -49,17 +56,30 @@ _RECORD = struct.Struct(">HIQH")
 # ----------------------------------------------------------------------------- servers (child processes)
 
 
-async def serve_chorus(frames_per_message: int | None) -> None:
-    """Run a Chorus fan-out node on a free port (no gateway: tokens are minted by the bench)."""
+async def serve_chorus(frames_per_message: int | None, node_id: str = "bench-1", origin_url: str = "") -> None:
+    """Run a Chorus fan-out node on a free port (no gateway: tokens are minted by the bench).
+
+    With `origin_url` the node is an edge that subscribes to the origin `bench-1` at that URL.
+    """
     from chorus.config import load_config
     from chorus.fanout.node import FanoutNode
+    from chorus.tokens import TokenIssuer
 
     config = load_config(ROOT / "stack" / "config" / "chorus.yaml", env={})
     fanout = {"listener_cap": 1_000_000}
     if frames_per_message:
         fanout["frames_per_message"] = frames_per_message
     config = config.model_copy(update={"fanout": config.fanout.model_copy(update=fanout)})
-    node = FanoutNode(config, "bench-1", KEY.encode(), host="127.0.0.1", port=0)
+    node = FanoutNode(config, node_id, KEY.encode(), host="127.0.0.1", port=0, role="edge" if origin_url else "origin")
+    if origin_url:
+        issuer = TokenIssuer(KEY.encode(), config.gateway.token)
+
+        async def grant(space: str) -> dict[str, object]:
+            token, expires = issuer.issue(user=node_id, space=space, role="edge", node="bench-1", session=f"up-{node_id}")
+            return {"space": space, "origin": "bench-1", "url": f"{origin_url}/v1/media", "token": token,
+                    "expires_at": expires}
+
+        node.grants = grant
     await node.start()
     print(f"PORT {node.port} FRAMES_PER_MESSAGE {config.fanout.frames_per_message}", flush=True)
     await asyncio.Future()
@@ -223,8 +243,8 @@ class Step:
         return self.p99_ms < P99_LIMIT_MS and self.delivered >= DELIVERY_FLOOR
 
 
-def _step(meter: Meter, listeners: int, started: float, pid: int, server_cpu: float, client_cpu: float) -> Step:
-    """Close a measurement window opened at `started` with the CPU counters read then."""
+def _step(meter: Meter, listeners: int, started: float, pids: list[int], server_cpu: float, client_cpu: float) -> Step:
+    """Close a measurement window opened at `started` with the CPU counters read then (servers' CPU summed)."""
     elapsed = time.monotonic() - started
     latencies = np.frombuffer(meter.latencies, dtype=np.int64) / 1000 if meter.latencies else np.array([1e9])
     return Step(
@@ -232,7 +252,7 @@ def _step(meter: Meter, listeners: int, started: float, pid: int, server_cpu: fl
         p50_ms=float(np.percentile(latencies, 50)),
         p99_ms=float(np.percentile(latencies, 99)),
         delivered=meter.frames / (listeners * FRAME_RATE * elapsed),
-        server_cpu=(_cpu_seconds(pid) - server_cpu) / elapsed,
+        server_cpu=(sum(_cpu_seconds(pid) for pid in pids) - server_cpu) / elapsed,
         client_cpu=(_own_cpu_seconds() - client_cpu) / elapsed,
     )
 
@@ -262,28 +282,42 @@ class Variant:
 
     Args:
         name: Label in the report.
-        kind: `bare` or `chorus`.
+        kind: `bare`, `chorus` or `cascade` (an origin and `edges` edge nodes; listeners on the edges).
         frames_per_message: For Chorus, 0 keeps the configured value.
+        edges: For a cascade, how many edge nodes.
     """
 
-    def __init__(self, name: str, kind: str, frames_per_message: int = 0) -> None:
+    def __init__(self, name: str, kind: str, frames_per_message: int = 0, edges: int = 0) -> None:
         self.kind = kind
-        self.server, banner = _spawn("--serve", kind, "--frames-per-message", str(frames_per_message))
+        server, banner = _spawn("--serve", "bare" if kind == "bare" else "chorus",
+                                "--frames-per-message", str(frames_per_message))
+        self.servers = [server]
         parts = banner.split()
-        self.port, self.frames_per_message = int(parts[1]), int(parts[3])
-        self.name = name.format(fpm=self.frames_per_message)
-        if kind == "chorus":
+        port, self.frames_per_message = int(parts[1]), int(parts[3])
+        self.name = name.format(fpm=self.frames_per_message, edges=edges)
+        if kind == "bare":
+            self.targets, publish_url = [(port, "/listen")], f"ws://127.0.0.1:{port}/publish"
+        else:
             from chorus.config import load_config
             from chorus.tokens import TokenIssuer
 
             token = load_config(ROOT / "stack" / "config" / "chorus.yaml", env={}).gateway.token
             issuer = TokenIssuer(KEY.encode(), token)
-            self.listen_path = "/v1/media?token=" + issuer.issue(
-                user="l", space="bench", role="listener", node="bench-1", session="l")[0]
-            publish_url = f"ws://127.0.0.1:{self.port}/v1/media?token=" + issuer.issue(
+
+            def path(node: str) -> str:
+                return "/v1/media?token=" + issuer.issue(user="l", space="bench", role="listener", node=node, session="l")[0]
+
+            publish_url = f"ws://127.0.0.1:{port}/v1/media?token=" + issuer.issue(
                 user="h", space="bench", role="host", node="bench-1", session="h")[0]
-        else:
-            self.listen_path, publish_url = "/listen", f"ws://127.0.0.1:{self.port}/publish"
+            self.targets = [(port, path("bench-1"))]
+            if kind == "cascade":
+                self.targets = []
+                for index in range(1, edges + 1):
+                    node = f"bench-edge-{index}"
+                    edge, edge_banner = _spawn("--serve", "chorus", "--frames-per-message", str(frames_per_message),
+                                               "--node-id", node, "--origin-url", f"ws://127.0.0.1:{port}")
+                    self.servers.append(edge)
+                    self.targets.append((int(edge_banner.split()[1]), path(node)))
         self.publisher, _ = _spawn("--publish", publish_url)
         # The publisher starts paused; SIGUSR2 runs it during this variant's windows, SIGUSR1 pauses it.
         self.meter = Meter()
@@ -297,11 +331,11 @@ class Variant:
         while len(self.transports) < target:
             batch = min(200, target - len(self.transports))
             readies = [loop.create_future() for _ in range(batch)]
+            chosen = [self.targets[(len(self.transports) + i) % len(self.targets)] for i in range(batch)]
             made = await asyncio.gather(*(
                 loop.create_connection(
-                    lambda r=r: ListenerProtocol(f"127.0.0.1:{self.port}", self.listen_path, self.meter, r),
-                    "127.0.0.1", self.port)
-                for r in readies))
+                    lambda r=r, t=t: ListenerProtocol(f"127.0.0.1:{t[0]}", t[1], self.meter, r), "127.0.0.1", t[0])
+                for r, t in zip(readies, chosen)))
             self.transports.extend(t for t, _ in made)
             await asyncio.wait_for(asyncio.gather(*readies), 30)
 
@@ -312,9 +346,11 @@ class Variant:
             self.meter.recording = True
             await asyncio.sleep(1.0)
             self.meter.reset()
-            server_cpu, client_cpu, started = _cpu_seconds(self.server.pid), _own_cpu_seconds(), time.monotonic()
+            pids = [server.pid for server in self.servers]
+            server_cpu = sum(_cpu_seconds(pid) for pid in pids)
+            client_cpu, started = _own_cpu_seconds(), time.monotonic()
             await asyncio.sleep(step_s)
-            return _step(self.meter, listeners, started, self.server.pid, server_cpu, client_cpu)
+            return _step(self.meter, listeners, started, pids, server_cpu, client_cpu)
         finally:
             self.meter.recording = False
             self.publisher.send_signal(signal.SIGUSR1)
@@ -325,7 +361,7 @@ class Variant:
         for transport in self.transports:
             transport.abort()
         self.transports.clear()
-        for process in (self.publisher, self.server):
+        for process in (self.publisher, *reversed(self.servers)):
             process.terminate()
             process.wait(10)
 
@@ -389,6 +425,9 @@ async def main(args: argparse.Namespace) -> None:
         Variant("Chorus fan-out node, frames_per_message=1", "chorus", 1),
         Variant("Chorus fan-out node, as configured (frames_per_message={fpm})", "chorus", 0),
     ]
+    if args.edges:
+        variants.append(Variant("Chorus cascade: origin + {edges} edges, as configured (frames_per_message={fpm})",
+                                "cascade", 0, args.edges))
     try:
         await ramp(variants, args.step_seconds, args.max_listeners, started + args.budget_s)
     finally:
@@ -400,9 +439,10 @@ async def main(args: argparse.Namespace) -> None:
     ceiling = best[0].listeners if best[0] else 0
     print(f"### Fan-out capacity at {FRAME_RATE} frames/s (p99 < {P99_LIMIT_MS:.0f} ms, >= {DELIVERY_FLOOR:.0%} delivered)\n")
     print(f"Machine: {_machine()}. Loopback; each server, its publisher and the listeners in separate processes "
-          f"(the listeners' process shares the machine with the server); at each step the three servers are "
-          f"measured in turn, {args.step_seconds:.0f} s each; {time.monotonic() - started:.0f} s in all.\n")
-    print("| server (one process) | max listeners | p50 ms | p99 ms | delivered | server CPU | listeners' CPU "
+          f"(the listeners' process shares the machine with the server); at each step the servers are "
+          f"measured in turn, {args.step_seconds:.0f} s each; {time.monotonic() - started:.0f} s in all. The "
+          f"cascade's server CPU is its {args.edges + 1} processes' together, and its latency covers both hops.\n")
+    print("| server | max listeners | p50 ms | p99 ms | delivered | server CPU | listeners' CPU "
           "| messages/s per listener | ratio to ceiling |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (name, steps, used), top in zip(runs, best):
@@ -411,8 +451,7 @@ async def main(args: argparse.Namespace) -> None:
     print("\n`not reached`: the largest step passed; the limit is higher than --max-listeners or the time budget.")
     print("Delivered is frames received over frames expected in the window (window edges can exceed 100 %).\n")
     counts = sorted({s.listeners for _, steps, _ in runs for s in steps})
-    print("| listeners | " + " | ".join(f"{n.split(',')[0].split(' (')[0]} p50 / p99 ms" if i == 0 else
-                                          f"Chorus fpm={u} p50 / p99 ms" for i, (n, _, u) in enumerate(runs)) + " |")
+    print("| listeners | " + " | ".join(_short(n, u) + " p50 / p99 ms" for n, _, u in runs) + " |")
     print("|---:|" + "---:|" * len(runs))
     for count in counts:
         cells = []
@@ -422,6 +461,13 @@ async def main(args: argparse.Namespace) -> None:
         print(f"| {count} | " + " | ".join(cells) + " |")
 
 
+def _short(name: str, per_message: int) -> str:
+    """A server's column title in the per-step table."""
+    if name.startswith("bare"):
+        return "bare"
+    return ("cascade" if "cascade" in name else "Chorus") + f" fpm={per_message}"
+
+
 def _parse() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -429,7 +475,10 @@ def _parse() -> argparse.Namespace:
                         help="largest step per server (default: 6000; three servers' listeners are open at once)")
     parser.add_argument("--step-seconds", type=float, default=3.0, help="measurement window per step (default: 3)")
     parser.add_argument("--budget-s", type=float, default=300.0, help="stop ramping after this long (default: 300)")
+    parser.add_argument("--edges", type=int, default=2, help="edge nodes of the cascade (default: 2; 0 skips it)")
     parser.add_argument("--serve", choices=("chorus", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--node-id", default="bench-1", help=argparse.SUPPRESS)
+    parser.add_argument("--origin-url", default="", help=argparse.SUPPRESS)
     parser.add_argument("--publish", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--frames-per-message", type=int, default=0, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -438,7 +487,8 @@ def _parse() -> argparse.Namespace:
 if __name__ == "__main__":
     options = _parse()
     if options.serve:
-        asyncio.run(serve_chorus(options.frames_per_message) if options.serve == "chorus" else serve_bare())
+        asyncio.run(serve_chorus(options.frames_per_message, options.node_id, options.origin_url)
+                    if options.serve == "chorus" else serve_bare())
     elif options.publish:
         asyncio.run(publish(options.publish))
     else:

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -110,17 +111,29 @@ class RealStack:
 
 @contextlib.contextmanager
 def real_stack(
-    config_path: Path = CONFIG_FILE, nodes: int = 2, stop_signal: int = signal.SIGINT, **overrides: object
+    config_path: Path = CONFIG_FILE,
+    nodes: int = 2,
+    stop_signal: int = signal.SIGINT,
+    edges: int = 0,
+    packager: bool = False,
+    **overrides: object,
 ) -> Iterator[RealStack]:
-    """Run `chorusctl up` for real (gateway and nodes as processes) and stop it with `stop_signal`."""
+    """Run `chorusctl up` for real (gateway, nodes, edges, packager as processes) and stop it with `stop_signal`.
+
+    The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`.
+    """
+    if packager:
+        overrides.setdefault("packager__port", free_port())
     env = stack_env(**overrides)
     gateway_url = f"http://127.0.0.1:{env['CHORUS__GATEWAY__PORT']}"
+    command = [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes), "--edges", str(edges)]
     process = subprocess.Popen(
-        [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes)],
+        command + ([] if packager else ["--no-packager"]),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     stack = RealStack(process, gateway_url, env, config_path)
     lines: list[str] = []
+    reader: threading.Thread | None = None
     assert process.stdout is not None
     try:
         while True:
@@ -130,16 +143,23 @@ def real_stack(
             lines.append(line)
             if "chorus up: ready" in line:
                 break
+        # Keep reading the services' logs: once the pipe is full, every service that logs blocks.
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True)
+        reader.start()
         yield stack
     finally:
         if process.poll() is None:
             process.send_signal(stop_signal)
         try:
-            rest, _ = process.communicate(timeout=20)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-            rest, _ = process.communicate()
-        stack.output = lines + rest.splitlines(keepends=True)
+            process.wait()
+        if reader is not None:
+            reader.join(timeout=5)
+        else:
+            lines.extend(process.stdout.readlines())
+        stack.output = lines
 
 
 @dataclass

@@ -137,7 +137,7 @@ def test_service_does_not_start_without_a_signing_key(tmp_path: Path) -> None:
 
 def test_chorusctl_config_check(tmp_path: Path) -> None:
     good = subprocess.run([str(BIN / "chorusctl"), "config", "check"], env=clean_env(), capture_output=True, text=True)
-    assert good.returncode == 0 and "ports agree with the catalog (gateway, fanout)" in good.stdout
+    assert good.returncode == 0 and "ports agree with the catalog (gateway, fanout, packager)" in good.stdout
     bad = _copy(tmp_path, "  max_sessions: 10000", "  max_sessions: -1")
     result = subprocess.run([str(BIN / "chorusctl"), "--config", str(bad), "config", "check"],
                             env=clean_env(), capture_output=True, text=True)
@@ -153,7 +153,7 @@ def test_chorusctl_config_check(tmp_path: Path) -> None:
 def test_catalog_and_config_ports_agree() -> None:
     catalog = load_catalog(CATALOG_FILE)
     config = load_config(CONFIG_FILE, env={})
-    assert compared_services(catalog, config) == ["gateway", "fanout"]
+    assert compared_services(catalog, config) == ["gateway", "fanout", "packager"]
     assert port_disagreements(catalog, config) == []
 
 

@@ -28,6 +28,7 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
+from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
 from chorus.protocol import Frame
 from chorus.tokens import SigningKeyError, resolve_signing_key
 
@@ -90,12 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     up = commands.add_parser(
-        "up", help="run the gateway and the fan-out nodes in the foreground until Ctrl-C",
-        description="Start the gateway and fanout.nodes fan-out nodes on this machine from the configuration, "
-        "each as its own process, with their logs in this terminal. Ctrl-C or SIGTERM stops them all.",
-        epilog="Example: chorusctl up --nodes 3",
+        "up", help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
+        description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
+        "packager on this machine from the configuration, each as its own process, with their logs in this "
+        "terminal. Ctrl-C or SIGTERM stops them all.",
+        epilog="Example: chorusctl up --nodes 1 --edges 2",
     )
-    up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many fan-out nodes (default: fanout.nodes)")
+    up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many origin fan-out nodes (default: fanout.nodes)")
+    up.add_argument("--edges", type=int, default=None, metavar="N",
+                    help="how many edge nodes, which take the listeners and subscribe to origins (default: fanout.edges)")
+    up.add_argument("--no-packager", action="store_true", help="do not run the HLS packager")
     up.set_defaults(handler=_cmd_up)
 
     status = commands.add_parser(
@@ -203,6 +208,47 @@ def build_parser() -> argparse.ArgumentParser:
     presence.add_argument("--ticks", type=int, default=5, metavar="N", help="stop after N ticks (default: 5)")
     presence.set_defaults(handler=_cmd_presence)
 
+    capacity = commands.add_parser(
+        "capacity", parents=[output], help="how many fan-out nodes and edges a space of N listeners needs",
+        description="Plan one space's audience from the configuration's caps: fanout.listener_cap and "
+        "fanout.headroom give the listeners one node takes; packager.hls_share sends part of the audience to "
+        "HLS through a CDN; the rest needs one origin and, past one node, edges (each subscribes to the origin "
+        "once). Also checks the gateway's session cap and shows how long admitting the room takes. Every step "
+        "of the arithmetic is printed.",
+        epilog="Exit code 1 if the configured caps cannot carry the audience (the output says which setting to "
+        "change). Example: chorusctl capacity --listeners 700000",
+    )
+    capacity.add_argument("--listeners", type=int, required=True, metavar="N", help="the audience of the space")
+    capacity.add_argument("--hls-share", type=float, default=None, metavar="F",
+                          help="share of the audience on HLS, 0..1 (default: packager.hls_share)")
+    capacity.set_defaults(handler=_cmd_capacity)
+
+    loadgen = commands.add_parser(
+        "loadgen", parents=[client], help="load a local Chorus with crowds of listeners (bounded, loopback only)",
+        description="Run a load scenario against the gateway and print a summary (attempted, admitted, shed, "
+        "p50/p99 join latency, frames received, drops). join-storm: joins at --rate (default 10x "
+        "gateway.join_rate_per_s), sheds are not retried, admitted listeners listen to the end. listeners: "
+        "listeners join at --rate, waiting out Retry-After. reconnect-storm: listeners join, then every "
+        "connection drops at once and all rejoin with jittered exponential backoff. slow-listeners: a share of "
+        "the listeners stop reading; the fan-out must drop them and keep the others fed. Without --space a "
+        "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
+        "stderr once a second.",
+        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
+        "addresses only. Exit code 1 if an admitted listener lost its audio (dropped or starved, slow "
+        "listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
+        "--clients 500 --duration 10",
+    )
+    loadgen.add_argument("scenario", choices=SCENARIOS, metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")
+    loadgen.add_argument("--clients", type=int, default=200, metavar="N", help="listeners to simulate (default: 200)")
+    loadgen.add_argument("--rate", type=float, default=None, metavar="R",
+                         help="joins started per second (default: 10x gateway.join_rate_per_s for join-storm, "
+                         "gateway.join_rate_per_s otherwise)")
+    loadgen.add_argument("--duration", type=float, default=10.0, metavar="S", help="how long the run lasts (default: 10)")
+    loadgen.add_argument("--space", default=None, metavar="ID", help="load this space (default: create one with a speaker)")
+    loadgen.add_argument("--slow-share", type=float, default=0.5, metavar="F",
+                         help="slow-listeners: share of listeners that stop reading (default: 0.5)")
+    loadgen.set_defaults(handler=_cmd_loadgen)
+
     tone = commands.add_parser(
         "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
         description="Write a speech-band test signal at audio.sample_rate; handy with `chorusctl speak`.",
@@ -300,7 +346,9 @@ def _cmd_up(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.nodes is not None and not 1 <= args.nodes <= 64:
         raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
-    return run_up(config, args.config or default_config_path(), args.nodes)
+    if args.edges is not None and not 0 <= args.edges <= 256:
+        raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
+    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -321,10 +369,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         "",
     ]
     if status["nodes"]:
-        rows = [["NODE", "ROLE", "STATE", "READY", "LISTENERS", "CAP", "HEADROOM", "SPACES", "URL"]]
+        rows = [["NODE", "ROLE", "STATE", "READY", "LISTENERS", "EDGES", "CAP", "HEADROOM", "SPACES", "URL"]]
         for n in status["nodes"]:
             rows.append([n["id"], n["role"], n["state"], "yes" if n["ready"] else "no", str(n["listeners"]),
-                         str(n["listener_cap"]), str(n["headroom"]), str(n["spaces"]), n["url"]])
+                         str(n.get("edges", 0)), str(n["listener_cap"]), str(n["headroom"]), str(n["spaces"]), n["url"]])
         lines.append(_table(rows))
     else:
         lines.append("no fan-out nodes registered - start them with `chorusctl up`")
@@ -551,3 +599,38 @@ def _cmd_tone(args: argparse.Namespace) -> int:
     write_wav(args.out, reference_signal(args.seconds, rate), rate)
     print(f"wrote {args.seconds} s of test signal to {args.out}")
     return EXIT_OK
+
+
+def _cmd_capacity(args: argparse.Namespace) -> int:
+    """`chorusctl capacity`."""
+    from chorus.capacity import plan_capacity, render_plan
+
+    try:
+        plan = plan_capacity(_config(args), args.listeners, args.hls_share)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    _emit(args, plan.to_json(), render_plan(plan))
+    return EXIT_OK if plan.fits else EXIT_FAILED
+
+
+def _cmd_loadgen(args: argparse.Namespace) -> int:
+    """`chorusctl loadgen`."""
+    from chorus.loadgen import LoadgenError, LoadPlan, LoadRun
+
+    config = _config(args)
+    configured = config.gateway.join_rate_per_s
+    rate = args.rate if args.rate is not None else (10 * configured if args.scenario == "join-storm" else configured)
+    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share)
+    try:
+        run = LoadRun(plan, config, _gateway_url(args))
+    except LoadgenError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    print(f"loadgen {plan.scenario}: {plan.clients} clients at {plan.rate_per_s:g} joins/s for {plan.duration_s:g} s "
+          f"against {run.gateway_url} (gateway.join_rate_per_s is {configured:g})", file=sys.stderr, flush=True)
+    try:
+        result = asyncio.run(run.run())
+    except LoadgenError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    _emit(args, result.to_json(), result.table())
+    healthy = result.drops == 0 and result.starved == 0 and result.shed_without_retry_after == 0
+    return EXIT_OK if healthy else EXIT_FAILED

@@ -4,7 +4,8 @@
 clients behave as a well-mannered app should: a shed join waits the jittered
 `Retry-After` the gateway gave; a `reconnect` instruction (the node is
 draining) or a lost connection sends them back through the gateway, which
-places them again; an ended space stops them.
+places them again (the join says why: `reconnect` is `drain` or `network`); an
+ended space stops them.
 """
 
 from __future__ import annotations
@@ -177,13 +178,14 @@ class GatewayClient:
         """
         return await self.request("POST", f"/v1/spaces/{space_id}/speakers", json={"user": user, "by": by})
 
-    async def join(self, space_id: str, user: str, role: str = "listener") -> dict[str, Any]:
+    async def join(self, space_id: str, user: str, role: str = "listener", reconnect: str | None = None) -> dict[str, Any]:
         """Ask to join once.
 
         Args:
             space_id: The space.
             user: Who.
             role: `host`, `speaker` or `listener`.
+            reconnect: For a join after a lost connection, why (`drain`, `network`, `unknown`).
 
         Returns:
             The grant (`token`, `url`, `node`, `session`...).
@@ -192,9 +194,14 @@ class GatewayClient:
             JoinShed: Shed; retry after `retry_after_s`.
             GatewayError: Rejected or unreachable.
         """
-        return await self.request("POST", f"/v1/spaces/{space_id}/join", json={"user": user, "role": role})
+        body: dict[str, Any] = {"user": user, "role": role}
+        if reconnect is not None:
+            body["reconnect"] = reconnect
+        return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body)
 
-    async def join_patiently(self, space_id: str, user: str, role: str = "listener", max_wait_s: float = 60.0) -> dict[str, Any]:
+    async def join_patiently(
+        self, space_id: str, user: str, role: str = "listener", max_wait_s: float = 60.0, reconnect: str | None = None
+    ) -> dict[str, Any]:
         """Join, waiting out `503`s as the gateway asks, for at most `max_wait_s`.
 
         Args:
@@ -202,6 +209,7 @@ class GatewayClient:
             user: Who.
             role: The role.
             max_wait_s: Give up (re-raising the last `JoinShed`) after waiting this long in total.
+            reconnect: For a join after a lost connection, why (`drain`, `network`, `unknown`).
 
         Returns:
             The grant.
@@ -209,7 +217,7 @@ class GatewayClient:
         deadline = time.monotonic() + max_wait_s
         while True:
             try:
-                return await self.join(space_id, user, role)
+                return await self.join(space_id, user, role, reconnect)
             except JoinShed as shed:
                 if time.monotonic() + shed.retry_after_s > deadline:
                     raise
@@ -315,6 +323,7 @@ class Listener:
         self.log = SessionLog()
         self.connected = asyncio.Event()
         self._rng = random.Random()
+        self._reconnect_reason: str | None = None
 
     async def run(self, seconds: float | None = None) -> SessionLog:
         """Listen until the space ends, `seconds` pass, or the task is cancelled.
@@ -334,7 +343,8 @@ class Listener:
         """Join, receive, and re-join until the space ends."""
         while not self.log.ended:
             try:
-                grant = await self.gateway.join_patiently(self.space, self.user, "listener", self.max_join_wait_s)
+                grant = await self.gateway.join_patiently(self.space, self.user, "listener", self.max_join_wait_s,
+                                                          self._reconnect_reason)
             except GatewayError as exc:
                 if exc.status == 410:
                     self.log.ended = True
@@ -343,13 +353,15 @@ class Listener:
                     raise
                 await asyncio.sleep(1.0)
                 continue
+            self._reconnect_reason = "network"
             try:
                 socket = await connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10)
                 self.log.nodes.append(grant["node"])
                 if len(self.log.nodes) > 1:
                     self.log.reconnects += 1
                 try:
-                    await self._receive(socket)
+                    if await self._receive(socket):
+                        self._reconnect_reason = "drain"
                 finally:
                     await socket.close()  # a normal close (1000), also when the listener is cancelled
             except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
@@ -361,8 +373,8 @@ class Listener:
             if not self.log.ended:
                 await asyncio.sleep(self._rng.uniform(0.05, 0.3))
 
-    async def _receive(self, socket: ClientConnection) -> None:
-        """Receive until the node says reconnect or end, or the connection closes."""
+    async def _receive(self, socket: ClientConnection) -> bool:
+        """Receive until the node says reconnect or end, or the connection closes; return whether told to reconnect."""
         async for message in socket:
             if isinstance(message, bytes):
                 frames = unpack_frames(message)
@@ -377,10 +389,11 @@ class Listener:
             if kind == "welcome":
                 self.connected.set()
             elif kind == "reconnect":
-                return
+                return True
             elif kind == "end":
                 self.log.ended = True
-                return
+                return False
+        return False
 
 
 class Speaker:
@@ -419,6 +432,7 @@ class Speaker:
         self.log = SessionLog()
         self._socket: ClientConnection | None = None
         self._reconnect = asyncio.Event()
+        self._reconnect_reason: str | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -464,12 +478,14 @@ class Speaker:
 
     async def _connect(self) -> None:
         """Join through the gateway and open the media connection."""
-        grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s)
+        grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
+                                                  self._reconnect_reason)
         socket = await connect(media_url(grant), compression=None, open_timeout=10)
         self.log.nodes.append(grant["node"])
         if len(self.log.nodes) > 1:
             self.log.reconnects += 1
         self._reconnect.clear()
+        self._reconnect_reason = "network"
         self._socket = socket
         self._tasks.append(asyncio.create_task(self._watch(socket)))
 
@@ -481,6 +497,7 @@ class Speaker:
                     with contextlib.suppress(ProtocolError):
                         kind = parse_control(message)["type"]
                         if kind == "reconnect":
+                            self._reconnect_reason = "drain"
                             break
                         if kind == "end":
                             self.log.ended = True

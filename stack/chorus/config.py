@@ -212,6 +212,23 @@ class FanoutConfig(_Section):
     max_message_bytes: int = Field(
         65536, ge=1024, le=16_777_216, description="Largest WebSocket message a speaker may send, in bytes."
     )
+    edges: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="How many edge nodes `chorusctl up` starts besides the `nodes` origins (0: no "
+        "cascade). Once an edge is registered the gateway places listeners on edges; origins keep "
+        "the speakers and the edges' subscriptions. An edge subscribes to a space's origin like a "
+        "listener and relays its frames to its own listeners. Edge N listens on port "
+        "`port + nodes + N - 1`.",
+    )
+    upstream_retry_max_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="An edge whose subscription to an origin drops reconnects with jittered "
+        "exponential backoff, waiting at most this many seconds between attempts.",
+    )
 
 
 class AudioConfig(_Section):
@@ -232,6 +249,82 @@ class AudioConfig(_Section):
         return self.sample_rate * self.frame_ms // 1000
 
 
+class PackagerConfig(_Section):
+    """The HLS packager: a space's audio as HLS for a CDN, for audiences too large for WebSocket."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="Address the packager's HTTP server binds to.")
+    port: int = Field(8070, ge=0, le=65535, description="TCP port of the packager's HTTP server (0: any free port).")
+    segment_s: float = Field(
+        2.0,
+        ge=0.5,
+        le=30,
+        description="Duration of one HLS media segment, in seconds. Players start about three "
+        "segments behind live, so shorter segments mean less delay and more requests.",
+    )
+    playlist_size: int = Field(
+        6,
+        ge=2,
+        le=100,
+        description="Segments listed in the rolling media playlist; older segments are deleted.",
+    )
+    output_dir: str = Field(
+        "",
+        description="Directory the packager writes playlists and segments into, one sub-directory "
+        "per space. Empty: a temporary directory for the run, deleted at exit.",
+    )
+    playlist_cache_s: int = Field(
+        1,
+        ge=0,
+        le=60,
+        description="`Cache-Control: max-age` on media playlists, in seconds. Keep it under "
+        "`segment_s`, or the CDN serves a playlist that stopped advancing.",
+    )
+    segment_cache_s: int = Field(
+        86400,
+        ge=60,
+        le=31_536_000,
+        description="`Cache-Control: max-age` on segments, in seconds; a segment never changes once written.",
+    )
+    error_cache_s: int = Field(
+        1,
+        ge=0,
+        le=60,
+        description="`Cache-Control: max-age` on errors (404, 503), so a CDN does not keep a miss "
+        "that is about to become a hit.",
+    )
+    aac_bitrate: int = Field(
+        64000, ge=16000, le=320_000, description="Bitrate of the AAC audio in HLS segments, in bits per second."
+    )
+    silence_threshold_dbfs: float = Field(
+        -60.0,
+        ge=-120,
+        le=0,
+        description="A speaker's frame whose level is below this (dB relative to full scale) counts "
+        "as a silence frame, as does a frame the packager had to invent because none arrived.",
+    )
+    jitter_ms: int = Field(
+        200,
+        ge=20,
+        le=5000,
+        description="How long the packager waits for a frame before filling its slot with silence: "
+        "it writes audio this far behind the live edge, so late frames still make it.",
+    )
+    poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="How often the packager asks the gateway for live spaces to start (and ended "
+        "ones to stop) packaging.",
+    )
+    hls_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of a large audience expected to listen over HLS through the CDN instead "
+        "of the WebSocket path; `chorusctl capacity` sizes the fan-out for the rest.",
+    )
+
+
 class LoggingConfig(_Section):
     """Structured logs: one line per event, with the service, node and space in every line."""
 
@@ -247,6 +340,7 @@ class ChorusConfig(_Section):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig, description="The gateway (control plane).")
     fanout: FanoutConfig = Field(default_factory=FanoutConfig, description="Fan-out nodes (media path).")
     audio: AudioConfig = Field(default_factory=AudioConfig, description="Audio format.")
+    packager: PackagerConfig = Field(default_factory=PackagerConfig, description="The HLS packager.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Structured logs.")
 
     @property

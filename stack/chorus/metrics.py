@@ -29,6 +29,21 @@ REFUSAL_REASONS = ("full", "draining")
 NODE_STATES = ("accepting", "full", "draining", "stale")
 """Values of the `state` label of `chorus_gateway_nodes`."""
 
+RECONNECT_REASONS = ("drain", "network", "unknown")
+"""Values of the `reason` label of `chorus_gateway_reconnects_total`: why a client that joins
+again says it lost its connection (a node told it to reconnect while draining, its network
+dropped, or it cannot tell)."""
+
+CONNECTION_ROLES = ("speaker", "listener", "edge")
+"""Values of the `role` label of `chorus_fanout_connections`."""
+
+NODE_ROLES = ("origin", "edge")
+"""Values of the `role` label of `chorus_fanout_role`: an origin takes speakers (and edges and
+listeners); an edge subscribes to a space's origin like a listener and serves listeners."""
+
+PACKAGER_REQUEST_KINDS = ("playlist", "segment", "other")
+"""Values of the `kind` label of `chorus_packager_requests_total`."""
+
 
 def _event_loop_lag(registry: CollectorRegistry) -> Gauge:
     """Declare the event-loop lag gauge that every service exports."""
@@ -57,6 +72,8 @@ class GatewayMetrics:
         presence_connections: `chorus_gateway_presence_connections`.
         admission_tokens: `chorus_gateway_admission_tokens`.
         tokens_issued: `chorus_gateway_tokens_issued_total`.
+        reconnects: `chorus_gateway_reconnects_total{reason}`.
+        space_speakers: `chorus_gateway_space_speakers{space}`.
         event_loop_lag: `chorus_event_loop_lag_seconds`.
     """
 
@@ -107,6 +124,21 @@ class GatewayMetrics:
         self.tokens_issued = Counter(
             "chorus_gateway_tokens_issued_total", "Join tokens signed and handed to clients.", registry=registry
         )
+        self.reconnects = Counter(
+            "chorus_gateway_reconnects_total",
+            "Join requests that are reconnects, by the reason the client gives in the join request "
+            "(drain: a draining node told it to reconnect; network: its connection dropped; unknown). "
+            "A surge is a reconnect storm.",
+            ["reason"],
+            registry=registry,
+        )
+        self.space_speakers = Gauge(
+            "chorus_gateway_space_speakers",
+            "Hosts and speakers connected to their fan-out node, per live space (0 while nobody is "
+            "on stage); with chorus_packager_silence_frames_total it tells dead air from a quiet room.",
+            ["space"],
+            registry=registry,
+        )
         self.event_loop_lag = _event_loop_lag(registry)
 
     def initialise_labels(self) -> None:
@@ -118,6 +150,8 @@ class GatewayMetrics:
             self.sessions.labels(role=role)
         for state in NODE_STATES:
             self.nodes.labels(state=state)
+        for reason in RECONNECT_REASONS:
+            self.reconnects.labels(reason=reason)
 
 
 class FanoutMetrics:
@@ -141,6 +175,9 @@ class FanoutMetrics:
         refused: `chorus_fanout_refused_total{node,reason}`.
         draining: `chorus_fanout_draining{node}`.
         registered: `chorus_fanout_registered{node}`.
+        role: `chorus_fanout_role{node,role}`.
+        upstream_connected: `chorus_fanout_upstream_connected{node}`.
+        upstream_reconnects: `chorus_fanout_upstream_reconnects_total{node}`.
         event_loop_lag: `chorus_event_loop_lag_seconds`.
     """
 
@@ -148,7 +185,8 @@ class FanoutMetrics:
         self.registry = registry
         self.connections = Gauge(
             "chorus_fanout_connections",
-            "Open media WebSocket connections on the node, by role (speaker: publishes audio; listener: receives it).",
+            "Open media WebSocket connections on the node, by role (speaker: publishes audio; listener: receives it; "
+            "edge: an edge node's subscription to a space on this origin).",
             ["node", "role"],
             registry=registry,
         )
@@ -202,29 +240,129 @@ class FanoutMetrics:
             ["node"],
             registry=registry,
         )
+        self.role = Gauge(
+            "chorus_fanout_role",
+            "1 for the node's role in the cascade (origin: takes speakers, edges and listeners; "
+            "edge: subscribes to origins and serves listeners), 0 for the other role.",
+            ["node", "role"],
+            registry=registry,
+        )
+        self.upstream_connected = Gauge(
+            "chorus_fanout_upstream_connected",
+            "On an edge: 1 when every space it serves has its subscription to the origin connected, "
+            "0 while one is (re)connecting. Always 1 on an origin, which has no upstream.",
+            ["node"],
+            registry=registry,
+        )
+        self.upstream_reconnects = Counter(
+            "chorus_fanout_upstream_reconnects_total",
+            "On an edge: subscriptions to an origin that were lost and connected again.",
+            ["node"],
+            registry=registry,
+        )
         self.event_loop_lag = _event_loop_lag(registry)
         if node is not None:
-            for role in ("speaker", "listener"):
+            for role in CONNECTION_ROLES:
                 self.connections.labels(node=node, role=role)
             for reason in TOKEN_FAILURE_REASONS:
                 self.token_failures.labels(node=node, reason=reason)
             for reason in REFUSAL_REASONS:
                 self.refused.labels(node=node, reason=reason)
+            for role in NODE_ROLES:
+                self.role.labels(node=node, role=role)
             for metric in (self.listeners, self.listener_cap, self.spaces, self.frames_in, self.frames_out,
-                           self.messages_out, self.slow_listener_drops, self.draining, self.registered):
+                           self.messages_out, self.slow_listener_drops, self.draining, self.registered,
+                           self.upstream_connected, self.upstream_reconnects):
                 metric.labels(node=node)
+
+
+class PackagerMetrics:
+    """The HLS packager's metrics; per-space series carry the space id in the `space` label.
+
+    Args:
+        registry: The registry to declare them in.
+
+    Attributes:
+        registry: The registry served on `/metrics`.
+        frames: `chorus_packager_frames_total{space}`.
+        silence_frames: `chorus_packager_silence_frames_total{space}`.
+        segments: `chorus_packager_segments_total{space}`.
+        playlist_age: `chorus_packager_playlist_age_seconds{space}`.
+        upstream_connected: `chorus_packager_upstream_connected{space}`.
+        upstream_reconnects: `chorus_packager_upstream_reconnects_total{space}`.
+        spaces: `chorus_packager_spaces`.
+        requests: `chorus_packager_requests_total{kind,status}`.
+        ready: `chorus_packager_ready`.
+        event_loop_lag: `chorus_event_loop_lag_seconds`.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.frames = Counter(
+            "chorus_packager_frames_total",
+            "Audio frames (audio.frame_ms each) written into HLS segments, silence included; "
+            "advances at 1000 / audio.frame_ms per second per space while the packager keeps up.",
+            ["space"],
+            registry=registry,
+        )
+        self.silence_frames = Counter(
+            "chorus_packager_silence_frames_total",
+            "Frames filled with silence because no speaker frame arrived in time (speakers quiet, or "
+            "the feed from the fan-out stalled). Its share of chorus_packager_frames_total is the "
+            "silence ratio.",
+            ["space"],
+            registry=registry,
+        )
+        self.segments = Counter(
+            "chorus_packager_segments_total",
+            "HLS media segments added to the space's playlist (one every packager.segment_s while the packager keeps up).",
+            ["space"],
+            registry=registry,
+        )
+        self.playlist_age = Gauge(
+            "chorus_packager_playlist_age_seconds",
+            "Seconds since the space's media playlist last advanced (a segment was added); above "
+            "a few segment lengths, players stall.",
+            ["space"],
+            registry=registry,
+        )
+        self.upstream_connected = Gauge(
+            "chorus_packager_upstream_connected",
+            "1 while the packager's listener connection to the space's fan-out node is open, else 0.",
+            ["space"],
+            registry=registry,
+        )
+        self.upstream_reconnects = Counter(
+            "chorus_packager_upstream_reconnects_total",
+            "Times the packager's listener connection for a space was lost and joined again.",
+            ["space"],
+            registry=registry,
+        )
+        self.spaces = Gauge("chorus_packager_spaces", "Spaces the packager is writing HLS for.", registry=registry)
+        self.requests = Counter(
+            "chorus_packager_requests_total",
+            "HTTP requests for HLS files, by kind (playlist, segment, other) and status code.",
+            ["kind", "status"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "chorus_packager_ready",
+            "1 when the packager is connected to the gateway and every space it packages has a playlist, else 0.",
+            registry=registry,
+        )
+        self.event_loop_lag = _event_loop_lag(registry)
 
 
 def service_registries() -> dict[str, CollectorRegistry]:
     """A fresh registry per service, with every metric that service exports declared.
 
     Returns:
-        Service name (as in the catalog) to its registry. The packager is not part of this
-        package yet and has no entry.
+        Service name (as in the catalog) to its registry.
     """
     gateway = GatewayMetrics(CollectorRegistry())
     fanout = FanoutMetrics(CollectorRegistry())
-    return {"gateway": gateway.registry, "fanout": fanout.registry}
+    packager = PackagerMetrics(CollectorRegistry())
+    return {"gateway": gateway.registry, "fanout": fanout.registry, "packager": packager.registry}
 
 
 async def watch_event_loop_lag(gauge: Gauge, interval_s: float = 0.25) -> None:

@@ -1,17 +1,21 @@
-"""`chorusctl up`: run the gateway and N fan-out nodes on this machine, in the foreground.
+"""`chorusctl up`: run the gateway, the fan-out nodes and the packager on this machine, in the foreground.
 
 Each service is a real process (`python -m chorus.gateway`, `python -m
-chorus.fanout`) reading the same configuration file; their logs go to this
-terminal. The gateway starts first; node N listens on `fanout.port + N - 1`
-(or any free port when `fanout.port` is 0) and registers with the gateway.
-Ctrl-C or SIGTERM stops every process cleanly; if one dies, the others are
-stopped too and `up` exits 1.
+chorus.fanout`, `python -m chorus.packager`) reading the same configuration
+file; their logs go to this terminal. The gateway starts first; origin node N
+(`fanout-N`) listens on `fanout.port + N - 1`, edge node N (`edge-N`, when
+`fanout.edges` is above 0) on `fanout.port + fanout.nodes + N - 1` (any free
+port when `fanout.port` is 0), and each registers with the gateway. The
+packager listens on `packager.port` (a free port when 0). Ctrl-C or SIGTERM
+stops every process cleanly; if one dies, the others are stopped too and `up`
+exits 1.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,22 +66,62 @@ def node_ids(count: int) -> list[str]:
     return [f"fanout-{i}" for i in range(1, count + 1)]
 
 
+def edge_ids(count: int) -> list[str]:
+    """The ids `chorusctl up` gives its edge nodes: `edge-1` ... `edge-N`.
+
+    Args:
+        count: How many edges.
+
+    Returns:
+        The ids.
+    """
+    return [f"edge-{i}" for i in range(1, count + 1)]
+
+
+def free_port(host: str) -> int:
+    """A TCP port that is free on `host` now (for a service configured with port 0).
+
+    Args:
+        host: The address.
+
+    Returns:
+        The port.
+    """
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 class Supervisor:
     """Starts, watches and stops the local stack.
 
     Args:
         config: The loaded configuration (validated before anything starts).
         config_path: Its file, passed to every service.
-        nodes: How many fan-out nodes; `None` uses `fanout.nodes`.
+        nodes: How many origin fan-out nodes; `None` uses `fanout.nodes`.
         say: Where progress lines go (default: stderr).
+        edges: How many edge nodes; `None` uses `fanout.edges`.
+        packager: Whether to run the HLS packager.
+
+    Attributes:
+        packager_url: The packager's URL once started (empty without one).
     """
 
     def __init__(
-        self, config: ChorusConfig, config_path: Path, nodes: int | None = None, say: Callable[[str], None] | None = None
+        self,
+        config: ChorusConfig,
+        config_path: Path,
+        nodes: int | None = None,
+        say: Callable[[str], None] | None = None,
+        edges: int | None = None,
+        packager: bool = True,
     ) -> None:
         self.config = config
         self.config_path = config_path.resolve()
         self.nodes = nodes if nodes is not None else config.fanout.nodes
+        self.edges = edges if edges is not None else config.fanout.edges
+        self.packager = packager
+        self.packager_url = ""
         self.children: list[Child] = []
         self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self._stop = False
@@ -121,7 +165,7 @@ class Supervisor:
             time.sleep(0.1)
 
     def start(self) -> None:
-        """Start the gateway, then the nodes, and wait until every node has registered.
+        """Start the gateway, then the nodes and the packager; wait until all are registered or ready.
 
         Raises:
             UpError: A service failed to start.
@@ -136,17 +180,31 @@ class Supervisor:
         for index, node in enumerate(node_ids(self.nodes)):
             port = base + index if base else 0
             self._spawn(node, ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url], env)
-        wanted = set(node_ids(self.nodes))
+        for index, node in enumerate(edge_ids(self.edges)):
+            port = base + self.nodes + index if base else 0
+            self._spawn(node, ["-m", "chorus.fanout", "--node-id", node, "--role", "edge", "--port", str(port),
+                               "--gateway", gateway_url], env)
+        wanted = set(node_ids(self.nodes)) | set(edge_ids(self.edges))
 
         def registered() -> bool:
             listed = _get(f"{gateway_url}/v1/nodes")
             return listed is not None and wanted <= {n["id"] for n in listed.json() if n["state"] != "stale"}
 
         self._wait_for("fan-out nodes", registered)
+        if self.packager:
+            packager = self.config.packager
+            port = packager.port or free_port(packager.host)
+            self.packager_url = f"http://{packager.host}:{port}"
+            self._spawn("packager", ["-m", "chorus.packager", "--port", str(port), "--gateway", gateway_url], env)
+            self._wait_for("packager", lambda: _get(f"{self.packager_url}/readyz") is not None)
         nodes = {n["id"]: n["url"] for n in (_get(f"{gateway_url}/v1/nodes") or httpx.Response(200, json=[])).json()}
         self._say(f"chorus up: gateway {gateway_url}")
         for node in node_ids(self.nodes):
-            self._say(f"chorus up: {node} {nodes.get(node, '?')}")
+            self._say(f"chorus up: {node} {nodes.get(node, '?')} (origin)")
+        for node in edge_ids(self.edges):
+            self._say(f"chorus up: {node} {nodes.get(node, '?')} (edge)")
+        if self.packager:
+            self._say(f"chorus up: packager {self.packager_url} (HLS at {self.packager_url}/hls/SPACE/index.m3u8)")
         self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
 
     def wait(self) -> None:
@@ -187,18 +245,22 @@ def _get(url: str) -> httpx.Response | None:
     return response if response.status_code == 200 else None
 
 
-def run_up(config: ChorusConfig, config_path: Path, nodes: int | None = None) -> int:
+def run_up(
+    config: ChorusConfig, config_path: Path, nodes: int | None = None, edges: int | None = None, packager: bool = True
+) -> int:
     """Run the stack in the foreground until Ctrl-C or SIGTERM.
 
     Args:
         config: The validated configuration.
         config_path: Its file.
-        nodes: How many fan-out nodes (default: `fanout.nodes`).
+        nodes: How many origin fan-out nodes (default: `fanout.nodes`).
+        edges: How many edge nodes (default: `fanout.edges`).
+        packager: Whether to run the HLS packager.
 
     Returns:
         0 after a clean stop, 1 if a service failed.
     """
-    supervisor = Supervisor(config, config_path, nodes)
+    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager)
     previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, supervisor.request_stop)

@@ -22,6 +22,10 @@ import jwt
 
 from chorus.config import TokenConfig
 
+JOIN_ROLES = ("host", "speaker", "listener", "edge")
+"""Roles a join token may grant. `edge` is an edge node's subscription to a space on its origin
+(granted by the gateway to edge nodes only): it receives audio like a listener."""
+
 ALGORITHM = "HS256"
 ISSUER = "chorus-gateway"
 NODE_AUDIENCE = "chorus-gateway"
@@ -50,7 +54,7 @@ class JoinClaims:
     Attributes:
         user: Who joins (`sub`).
         space: The space id.
-        role: `host`, `speaker` or `listener`.
+        role: `host`, `speaker`, `listener` or `edge`.
         node: The fan-out node id it is valid on (`aud`).
         session: The session id (`jti`), reported back to the gateway on connect and disconnect.
         expires_at: Expiry, seconds since the epoch.
@@ -131,7 +135,7 @@ class TokenIssuer:
         Args:
             user: Who joins.
             space: The space id.
-            role: `host`, `speaker` or `listener`.
+            role: One of `JOIN_ROLES`.
             node: The fan-out node it is valid on.
             session: The session id.
             now: The issue time (seconds since the epoch); `None` means now.
@@ -197,7 +201,7 @@ def verify_join_token(token: str | None, key: bytes, node: str, leeway_s: float 
     except jwt.InvalidTokenError as exc:
         raise TokenError("bad_claims", str(exc)) from None
     space, role = claims.get("space"), claims.get("role")
-    if not isinstance(space, str) or role not in ("host", "speaker", "listener"):
+    if not isinstance(space, str) or role not in JOIN_ROLES:
         raise TokenError("bad_claims", "space or role missing")
     return JoinClaims(
         user=str(claims["sub"]),

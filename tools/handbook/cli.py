@@ -11,6 +11,7 @@ from pathlib import Path
 
 from handbook import __version__
 from handbook.checks.registry import all_rules
+from handbook.diagrams.commands import build_diagrams_parser
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runner import run_checks
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--list-rules", action="store_true", help="list every rule code and what it catches, then exit")
     check.set_defaults(handler=_cmd_check)
+    build_diagrams_parser(commands, _Parser)
     return parser
 
 

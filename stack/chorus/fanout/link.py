@@ -4,7 +4,9 @@ The node registers once, then reports its load every `fanout.report_interval_s`
 (listeners, speakers, spaces, sessions that connected or left since the last
 report). The gateway's answer carries its instructions - drain or resume, spaces
 that ended - so the node needs no inbound control channel. If the gateway does
-not know the node (it restarted), the node registers again.
+not know the node (it restarted), the node registers again. An edge node also
+asks the gateway, through its link, where to subscribe to a space (its upstream
+grant: the space's origin and a join token for it).
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import logging
 import httpx
 
 from chorus.fanout.node import FanoutNode
+from chorus.fanout.upstream import UpstreamEnded, UpstreamUnavailable
 from chorus.logs import log_event
 from chorus.tokens import node_token
 
 
 class GatewayLink:
-    """Keeps one node registered with the gateway and reporting.
+    """Keeps one node registered with the gateway and reporting; gives an edge its upstream grants.
+
+    Creating the link makes it the node's source of upstream grants (`node.grants`).
 
     Args:
         node: The node.
@@ -36,13 +41,49 @@ class GatewayLink:
         self._key = key
         self._log = node.log
         self._known = False
+        self._grant_client: httpx.AsyncClient | None = None
+        node.grants = self.upstream_grant
+
+    async def upstream_grant(self, space: str) -> dict[str, object]:
+        """Ask the gateway where this edge subscribes to a space (`POST /v1/nodes/{node}/upstream`).
+
+        Args:
+            space: The space id.
+
+        Returns:
+            The grant: `space`, `origin`, `url`, `token`, `expires_at`.
+
+        Raises:
+            UpstreamEnded: The space ended or does not exist.
+            UpstreamUnavailable: The gateway is unreachable, does not know the node yet (409), or
+                has no origin for the space (503).
+        """
+        if self._grant_client is None:
+            self._grant_client = httpx.AsyncClient(timeout=5.0)
+        node = self.node
+        headers = {"Authorization": f"Bearer {node_token(self._key, node.node_id)}"}
+        url = f"{self.gateway_url}/v1/nodes/{node.node_id}/upstream"
+        try:
+            response = await self._grant_client.post(url, json={"space": space}, headers=headers)
+        except httpx.HTTPError as exc:
+            raise UpstreamUnavailable(f"gateway unreachable: {exc or exc.__class__.__name__}") from None
+        if response.status_code in (404, 410):
+            raise UpstreamEnded(space)
+        if response.status_code != 200:
+            raise UpstreamUnavailable(f"gateway answered {response.status_code}: {response.text.strip()[:200]}")
+        return response.json()
 
     async def run(self) -> None:
         """Register and report until cancelled; failures are logged once per outage and retried."""
-        async with httpx.AsyncClient(timeout=max(2.0, self.interval_s * 2)) as client:
-            while True:
-                await self.report_once(client)
-                await asyncio.sleep(self.interval_s)
+        try:
+            async with httpx.AsyncClient(timeout=max(2.0, self.interval_s * 2)) as client:
+                while True:
+                    await self.report_once(client)
+                    await asyncio.sleep(self.interval_s)
+        finally:
+            if self._grant_client is not None:
+                await self._grant_client.aclose()
+                self._grant_client = None
 
     async def report_once(self, client: httpx.AsyncClient) -> bool:
         """Register if needed, then send one report and apply the answer.

@@ -7,6 +7,12 @@ Everything happens on one asyncio event loop. The node serves, on one port:
 - `GET /healthz` - 200 while the process serves (liveness);
 - `GET /readyz` - 200 when registered with the gateway and not draining (readiness);
 - `GET /status` - the node's state as JSON.
+
+A node is an `origin` or an `edge` (the cascade). An origin takes a space's
+speakers, its listeners when there are no edges, and the subscriptions of edge
+nodes (join tokens with role `edge`). An edge takes listeners only: for each
+space its listeners hear, it subscribes to the space's origin like a listener
+(`chorus.fanout.upstream`) and relays what it receives to them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from websockets.http11 import Request, Response
 
 from chorus.config import ChorusConfig
 from chorus.fanout.room import Room, RoomStats
+from chorus.fanout.upstream import GrantSource, Upstream
 from chorus.logs import log_event
 from chorus.metrics import FanoutMetrics, watch_event_loop_lag
 from chorus.protocol import (
@@ -44,8 +51,8 @@ from chorus.protocol import (
 from chorus.tokens import JoinClaims, TokenError, verify_join_token
 
 ROLES = ("origin", "edge")
-"""Roles a node registers with. Today every node is an `origin` (speakers and listeners of a
-space meet on one node); an `edge` will subscribe to a space's origin like a listener does."""
+"""Roles a node registers with: an `origin` takes speakers (and edges and listeners); an `edge`
+subscribes to a space's origin like a listener does and serves listeners only."""
 
 
 def http_response(status: int, body: str | bytes, content_type: str = "text/plain; charset=utf-8") -> Response:
@@ -85,6 +92,8 @@ class FanoutNode:
         rooms: Space id to its room on this node.
         draining: Whether the node accepts no one new.
         registered: Whether the last report reached the gateway.
+        upstreams: On an edge, space id to its subscription to the space's origin.
+        grants: On an edge, where upstream grants come from (set by `chorus.fanout.link.GatewayLink`).
     """
 
     def __init__(
@@ -108,10 +117,19 @@ class FanoutNode:
         self.port = port if port is not None else config.fanout.port
         self.metrics = FanoutMetrics(registry or CollectorRegistry(), node_id)
         self.metrics.listener_cap.labels(node=node_id).set(config.fanout.listener_cap)
+        for known_role in ROLES:
+            self.metrics.role.labels(node=node_id, role=known_role).set(1 if known_role == role else 0)
+        self.metrics.upstream_connected.labels(node=node_id).set(1)
         self.log = logger or logging.getLogger("chorus")
         self.rooms: dict[str, Room] = {}
         self.draining = False
         self.registered = False
+        self.upstreams: dict[str, Upstream] = {}
+        self.grants: GrantSource | None = None
+        self._upstream_tasks: dict[str, asyncio.Task[None]] = {}
+        self._edges: set[ServerConnection] = set()
+        self._upstream_reconnects = 0
+        self._upstream_reconnects_counted = 0
         self._key = key
         self._claims: dict[ServerConnection, JoinClaims] = {}
         self._pending: set[ServerConnection] = set()
@@ -150,6 +168,8 @@ class FanoutNode:
             task.cancel()
         if self._drain_task is not None:
             self._drain_task.cancel()
+        for space in list(self._upstream_tasks):
+            self._stop_upstream(space)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -163,9 +183,24 @@ class FanoutNode:
     # ----------------------------------------------------------------- state
 
     @property
-    def listener_count(self) -> int:
-        """Listeners connected to the node."""
+    def receiver_count(self) -> int:
+        """Connections receiving audio from the node: listeners and edge subscriptions (the cap counts both)."""
         return sum(len(room.listeners) for room in self.rooms.values())
+
+    @property
+    def listener_count(self) -> int:
+        """Listeners connected to the node (edge subscriptions not included)."""
+        return self.receiver_count - len(self._edges)
+
+    @property
+    def edge_count(self) -> int:
+        """Edge nodes subscribed to spaces on this node."""
+        return len(self._edges)
+
+    @property
+    def upstream_connected(self) -> bool:
+        """Whether every upstream subscription is connected (always true on an origin)."""
+        return all(upstream.connected for upstream in self.upstreams.values())
 
     @property
     def speaker_count(self) -> int:
@@ -185,11 +220,18 @@ class FanoutNode:
             "draining": self.draining,
             "registered": self.registered,
             "listeners": self.listener_count,
+            "edges": self.edge_count,
             "speakers": self.speaker_count,
             "listener_cap": self.config.fanout.listener_cap,
             "uptime_s": round(time.monotonic() - self._started, 1),
+            "upstream_connected": self.upstream_connected,
             "spaces": {
-                space: {"listeners": len(room.listeners), "speakers": len(room.publishers)}
+                space: {
+                    "listeners": len(room.listeners) - sum(1 for c in room.listeners if c in self._edges),
+                    "speakers": len(room.publishers),
+                    **({"origin": self.upstreams[space].origin, "upstream_connected": self.upstreams[space].connected}
+                       if space in self.upstreams else {}),
+                }
                 for space, room in sorted(self.rooms.items())
             },
         }
@@ -258,10 +300,13 @@ class FanoutNode:
             self.metrics.token_failures.labels(node=self.node_id, reason=exc.reason).inc()
             log_event(self.log, "token_refused", level=logging.WARNING, node=self.node_id, reason=exc.reason)
             return http_response(401, f"join token refused: {exc.reason}; join again through the gateway\n")
+        if self.role == "edge" and claims.role != "listener":
+            log_event(self.log, "connection_refused", node=self.node_id, space=claims.space, reason="edge_takes_listeners")
+            return http_response(403, f"{self.node_id} is an edge node and takes listeners only, not {claims.role}s\n")
         refusal = None
         if self.draining:
             refusal = "draining"
-        elif not claims.publishes and self.listener_count + len(self._pending) >= self.config.fanout.listener_cap:
+        elif not claims.publishes and self.receiver_count + len(self._pending) >= self.config.fanout.listener_cap:
             refusal = "full"
         if refusal is not None:
             self.metrics.refused.labels(node=self.node_id, reason=refusal).inc()
@@ -281,8 +326,12 @@ class FanoutNode:
         if claims is None:
             return
         room = self._room(claims.space)
-        role = "speaker" if claims.publishes else "listener"
+        role = "speaker" if claims.publishes else ("edge" if claims.role == "edge" else "listener")
         (room.publishers if claims.publishes else room.listeners)[connection] = None
+        if role == "edge":
+            self._edges.add(connection)
+        if self.role == "edge" and claims.space not in self._upstream_tasks:
+            self._start_upstream(claims.space, room)
         self._connected.append(claims.session)
         self.metrics.connections.labels(node=self.node_id, role=role).inc()
         log_event(self.log, f"{role}_connected", node=self.node_id, space=claims.space, user=claims.user, session=claims.session)
@@ -298,11 +347,13 @@ class FanoutNode:
         finally:
             room.listeners.pop(connection, None)
             room.publishers.pop(connection, None)
+            self._edges.discard(connection)
             if claims.publishes:
                 room.flush()
-            if room.empty:
+            if room.empty and self.rooms.get(claims.space) is room:
                 room.flush()
                 self.rooms.pop(claims.space, None)
+                self._stop_upstream(claims.space)
             self._disconnected.append(claims.session)
             self.metrics.connections.labels(node=self.node_id, role=role).dec()
             log_event(self.log, f"{role}_disconnected", node=self.node_id, space=claims.space, session=claims.session,
@@ -326,6 +377,29 @@ class FanoutNode:
                 await connection.close(CLOSE_BAD_MESSAGE, "malformed media message")
                 return
             room.ingest(records)
+
+    # ----------------------------------------------------------------- cascade (edge nodes)
+
+    def _start_upstream(self, space: str, room: Room) -> None:
+        """Subscribe to a space's origin so this edge's room receives its audio."""
+        if self.grants is None:
+            log_event(self.log, "upstream_unavailable", level=logging.WARNING, node=self.node_id, space=space,
+                      reason="no gateway link to ask for upstream grants")
+            return
+        upstream = Upstream(self.node_id, space, room, self.grants, self.config.fanout.upstream_retry_max_s,
+                            self.end_space, self.log)
+        self.upstreams[space] = upstream
+        self._upstream_tasks[space] = asyncio.create_task(upstream.run())
+
+    def _stop_upstream(self, space: str) -> None:
+        """Drop a space's subscription to its origin (its last listener left, or the node stops)."""
+        task = self._upstream_tasks.pop(space, None)
+        upstream = self.upstreams.pop(space, None)
+        if task is not None:
+            task.cancel()
+        if upstream is not None:
+            self._upstream_reconnects += upstream.reconnects
+            log_event(self.log, "upstream_closed", node=self.node_id, space=space, frames=upstream.frames)
 
     def _drop_slow(self, space: str, connection: ServerConnection) -> None:
         """Disconnect a listener whose send queue passed the limit, and count it."""
@@ -411,6 +485,10 @@ class FanoutNode:
         self.metrics.listeners.labels(node=node).set(self.listener_count)
         self.metrics.spaces.labels(node=node).set(len(self.rooms))
         self.metrics.registered.labels(node=node).set(1 if self.registered else 0)
+        self.metrics.upstream_connected.labels(node=node).set(1 if self.upstream_connected else 0)
+        reconnects = self._upstream_reconnects + sum(u.reconnects for u in self.upstreams.values())
+        self.metrics.upstream_reconnects.labels(node=node).inc(max(0, reconnects - self._upstream_reconnects_counted))
+        self._upstream_reconnects_counted = max(reconnects, self._upstream_reconnects_counted)
         stats = self._stats
         self.metrics.frames_in.labels(node=node).inc(stats.frames_in)
         self.metrics.frames_out.labels(node=node).inc(stats.frames_out)

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from chorus import __version__
 from chorus.config import ChorusConfig
-from chorus.gateway.core import Gateway, Grant
+from chorus.gateway.core import Gateway, Grant, Refusal
 from chorus.gateway.models import (
     JoinGrant,
     JoinRequest,
@@ -39,6 +39,8 @@ from chorus.gateway.models import (
     SpaceCreate,
     SpaceOut,
     StatusOut,
+    UpstreamGrant,
+    UpstreamRequest,
     UserAction,
 )
 from chorus.gateway.presence import PresenceHub
@@ -166,17 +168,13 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
     async def join(space_id: str, body: JoinRequest) -> Any:
         """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
         `503` with a jittered `Retry-After`; hosts and speakers are admitted ahead of listeners."""
-        outcome = gateway.join(space_id, body.user, body.role)
+        outcome = gateway.join(space_id, body.user, body.role, body.reconnect)
         if isinstance(outcome, Grant):
             return JoinGrant(
                 space=space_id, session=outcome.session.id, user=body.user, role=body.role, node=outcome.node.id,
                 url=outcome.url, token=outcome.token, expires_at=outcome.expires_at,
             )
-        if outcome.shed:
-            shed = Shed(detail=outcome.detail, reason=outcome.reason, retry_after_s=round(outcome.retry_after_s, 3))
-            return JSONResponse(shed.model_dump(), status_code=503,
-                                headers={"Retry-After": str(max(1, math.ceil(outcome.retry_after_s)))})
-        return JSONResponse({"detail": outcome.detail}, status_code=outcome.status)
+        return _refusal_response(outcome)
 
     @app.get("/v1/spaces/{space_id}/presence", response_model=Presence, tags=["spaces"], summary="Presence now",
              responses={404: _ERRORS[404]})
@@ -227,6 +225,31 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         if instructions is None:
             raise HTTPException(404, f"node {node} is not registered; register first")
         return NodeInstructions(**instructions)
+
+    @app.post(
+        "/v1/nodes/{node}/upstream",
+        response_model=UpstreamGrant,
+        tags=["nodes"],
+        summary="Subscribe an edge node to a space",
+        responses={
+            401: {"model": Problem, "description": "Bad node token."},
+            403: {"model": Problem, "description": "The node is not an edge."},
+            404: _ERRORS[404],
+            409: {"model": Problem, "description": "The node is not registered; register first."},
+            410: _ERRORS[410],
+            503: {"model": Shed, "description": "No origin node is usable for the space; retry after `Retry-After` seconds."},
+        },
+    )
+    async def upstream(node: str, body: UpstreamRequest, node_id: NodeId) -> Any:
+        """An edge node asks where to subscribe to a space it has listeners for: the space's origin
+        node and a join token with role `edge` for it (the cascade)."""
+        if node_id != node:
+            raise HTTPException(403, f"a token for {node_id} cannot subscribe for {node}")
+        outcome = gateway.upstream(node, body.space)
+        if isinstance(outcome, Refusal):
+            return _refusal_response(outcome)
+        return UpstreamGrant(space=outcome.space, origin=outcome.origin.id, url=outcome.url, token=outcome.token,
+                             expires_at=outcome.expires_at)
 
     @app.get("/v1/nodes", response_model=list[NodeOut], tags=["nodes"], summary="List fan-out nodes")
     async def list_nodes() -> list[NodeOut]:
@@ -296,6 +319,15 @@ async def _authenticated_node(
 
 NodeId = Annotated[str, Depends(_authenticated_node)]
 """A route parameter holding the authenticated node's id."""
+
+
+def _refusal_response(refusal: Refusal) -> JSONResponse:
+    """A refusal as a response: 503 with a jittered `Retry-After` when shed, else the 4xx and its detail."""
+    if refusal.shed:
+        shed = Shed(detail=refusal.detail, reason=refusal.reason, retry_after_s=round(refusal.retry_after_s, 3))
+        return JSONResponse(shed.model_dump(), status_code=503,
+                            headers={"Retry-After": str(max(1, math.ceil(refusal.retry_after_s)))})
+    return JSONResponse({"detail": refusal.detail}, status_code=refusal.status)
 
 
 def _or_http(action: Any) -> Any:

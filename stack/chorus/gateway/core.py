@@ -23,7 +23,7 @@ from chorus.gateway.placement import Node, Placement
 from chorus.gateway.sessions import Session, SessionTable
 from chorus.gateway.spaces import Space, SpaceError, SpaceStore
 from chorus.logs import log_event
-from chorus.metrics import NODE_STATES, GatewayMetrics
+from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
 from chorus.tokens import TokenIssuer
 
@@ -48,6 +48,28 @@ class Grant:
     def url(self) -> str:
         """The media WebSocket URL to connect to (without the token)."""
         return self.node.url + MEDIA_PATH
+
+
+@dataclass(frozen=True)
+class UpstreamGrant:
+    """Where an edge node subscribes to a space.
+
+    Attributes:
+        space: The space id.
+        origin: The space's origin node.
+        token: A join token with role `edge`, valid on the origin.
+        expires_at: Token expiry, seconds since the epoch.
+    """
+
+    space: str
+    origin: Node
+    token: str
+    expires_at: float
+
+    @property
+    def url(self) -> str:
+        """The origin's media WebSocket URL (without the token)."""
+        return self.origin.url + MEDIA_PATH
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ class Gateway:
         self.issuer: TokenIssuer | None = None
         self._key: bytes | None = None
         self.started = clock()
+        self._speaker_spaces: set[str] = set()
 
     def set_key(self, key: bytes) -> None:
         """Set the signing key (join tokens cannot be issued before).
@@ -127,18 +150,22 @@ class Gateway:
 
     # ----------------------------------------------------------------- joins
 
-    def join(self, space_id: str, user: str, role: str) -> Grant | Refusal:
+    def join(self, space_id: str, user: str, role: str, reconnect: str | None = None) -> Grant | Refusal:
         """Admit (or not) a join, place it and sign its token.
 
         Args:
             space_id: The space.
             user: Who joins.
             role: The role asked for.
+            reconnect: Why the client joins again (`drain`, `network`, `unknown`), or `None` for a
+                first join; counted in `chorus_gateway_reconnects_total`.
 
         Returns:
             A grant, or a refusal (shed with 503 or rejected with 4xx).
         """
         started = time.perf_counter()
+        if reconnect is not None:
+            self.metrics.reconnects.labels(reason=reconnect if reconnect in RECONNECT_REASONS else "unknown").inc()
         outcome = self._join(space_id, user, role)
         result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
         self.metrics.joins.labels(result=result, role=role).inc()
@@ -267,6 +294,38 @@ class Gateway:
                 continue
         return {"drain": node.drain, "ended_spaces": ended}
 
+    def upstream(self, node_id: str, space_id: str) -> UpstreamGrant | Refusal:
+        """Tell an edge node where to subscribe to a space, with a join token for the space's origin.
+
+        Args:
+            node_id: The edge asking.
+            space_id: The space.
+
+        Returns:
+            The grant, or a refusal: 409 the node is not registered, 403 it is not an edge,
+            404/410 no such space or it ended, 503 no origin node is usable.
+        """
+        node = self.placement.nodes.get(node_id)
+        if node is None:
+            return Refusal(409, f"node {node_id} is not registered; register first")
+        if node.role != "edge":
+            return Refusal(403, f"node {node_id} is an {node.role}, not an edge; only edges subscribe upstream")
+        try:
+            space = self.spaces.live(space_id)
+        except SpaceError as exc:
+            return Refusal(exc.status, str(exc))
+        previous = space.node
+        origin = self.placement.origin_for(space)
+        if origin is None:
+            return self._shed("capacity", "no origin node is usable for this space; retry after the delay")
+        if space.node != previous:
+            log_event(self.log, "space_placed", space=space.id, node=space.node, previous=previous or "-")
+        assert self.issuer is not None, "the signing key is set at start-up"
+        token, expires_at = self.issuer.issue(user=node_id, space=space.id, role="edge", node=origin.id,
+                                              session=f"up-{secrets.token_hex(8)}")
+        log_event(self.log, "upstream_granted", space=space.id, node=node_id, origin=origin.id)
+        return UpstreamGrant(space.id, origin, token, expires_at)
+
     def set_drain(self, node_id: str, drain: bool) -> Node:
         """Ask a node to drain (or to accept again); it acts at its next report.
 
@@ -310,8 +369,34 @@ class Gateway:
             metrics.node_listeners.labels(node=node.id).set(self.sessions.listeners_on(node.id))
         for state, count in states.items():
             metrics.nodes.labels(state=state).set(count)
-        metrics.spaces.set(len(self.spaces.all()))
+        live = self.spaces.all()
+        metrics.spaces.set(len(live))
         metrics.admission_tokens.set(self.admission.bucket.tokens)
+        self._refresh_space_speakers([space.id for space in live])
+
+    def space_speakers(self, space_id: str) -> int:
+        """Hosts and speakers connected to their nodes in a space, as the nodes last reported.
+
+        Args:
+            space_id: The space.
+
+        Returns:
+            The count (from reports of nodes that are not stale).
+        """
+        return sum(
+            int(node.report.get("spaces", {}).get(space_id, {}).get("speakers", 0))
+            for node in self.placement.nodes.values()
+            if self.placement.state(node) != "stale"
+        )
+
+    def _refresh_space_speakers(self, live: list[str]) -> None:
+        """Set `chorus_gateway_space_speakers` for live spaces; drop the series of ended ones."""
+        gauge = self.metrics.space_speakers
+        for space_id in self._speaker_spaces.difference(live):
+            gauge.remove(space_id)
+        for space_id in live:
+            gauge.labels(space=space_id).set(self.space_speakers(space_id))
+        self._speaker_spaces = set(live)
 
     def node_view(self, node: Node) -> dict[str, Any]:
         """A node as shown by the API.
@@ -329,6 +414,7 @@ class Gateway:
             "state": self.placement.state(node),
             "listener_cap": node.listener_cap,
             "listeners": node.reported_listeners,
+            "edges": node.reported_edges,
             "placed": self.sessions.listeners_on(node.id),
             "speakers": int(node.report.get("speakers", 0)),
             "headroom": max(0, self.placement.headroom(node)),

@@ -73,11 +73,20 @@ class SpaceOut(BaseModel):
     presence: Presence = Field(description="Aggregate counts now.")
 
 
+ReconnectReason = Literal["drain", "network", "unknown"]
+
+
 class JoinRequest(BaseModel):
     """A request to join a space."""
 
     user: str = UserName
     role: Role = Field("listener", description="The role asked for: host (the host only), speaker (promoted users), listener.")
+    reconnect: ReconnectReason | None = Field(
+        None,
+        description="Set when the client joins again after losing its media connection, to say why: `drain` "
+        "(its node told it to reconnect), `network` (the connection dropped), `unknown`. Counted in "
+        "`chorus_gateway_reconnects_total`; a first join leaves it out.",
+    )
 
 
 class JoinGrant(BaseModel):
@@ -115,11 +124,28 @@ class NodeReport(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     listeners: int = Field(ge=0, description="Listeners connected.")
+    edges: int = Field(0, ge=0, description="Edge nodes subscribed to spaces on this node (an origin in a cascade).")
     speakers: int = Field(ge=0, description="Hosts and speakers connected.")
     draining: bool = Field(description="Whether the node is draining.")
     spaces: dict[str, SpaceLoad] = Field(default_factory=dict, description="Load per space.")
     connected: list[str] = Field(default_factory=list, description="Sessions that connected since the last report.")
     disconnected: list[str] = Field(default_factory=list, description="Sessions that left since the last report.")
+
+
+class UpstreamRequest(BaseModel):
+    """An edge node asks where to subscribe to a space."""
+
+    space: str = Field(min_length=1, max_length=64, description="The space id.")
+
+
+class UpstreamGrant(BaseModel):
+    """Where an edge node subscribes to a space: the space's origin and a join token (role `edge`) for it."""
+
+    space: str = Field(description="The space id.")
+    origin: str = Field(description="The origin node's id.")
+    url: str = Field(description="The media WebSocket URL on the origin; append `?token=` and the token.")
+    token: str = Field(description="The signed join token, role `edge`, valid on the origin only.")
+    expires_at: float = Field(description="When the token expires, seconds since the epoch.")
 
 
 class NodeInstructions(BaseModel):
@@ -138,6 +164,7 @@ class NodeOut(BaseModel):
     state: Literal["accepting", "full", "draining", "stale"] = Field(description="Its state.")
     listener_cap: int = Field(description="Its listener cap.")
     listeners: int = Field(description="Listeners connected at its last report.")
+    edges: int = Field(0, description="Edge nodes subscribed to it at its last report (an origin in a cascade).")
     placed: int = Field(description="Listener sessions the gateway placed on it.")
     speakers: int = Field(description="Hosts and speakers connected at its last report.")
     headroom: int = Field(description="Listeners it may still be given.")

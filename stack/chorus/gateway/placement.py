@@ -4,12 +4,16 @@ Nodes register with a role and report their load. A node is `accepting`,
 `full` (less free room than `fanout.headroom` of its cap), `draining` (told to
 drain by an operator) or `stale` (no report for `gateway.node_timeout_s`).
 
-Placement works per space. The speakers and listeners of a space meet on the
-space's **origin** node: the first join picks the accepting origin node with the
-most headroom, and the space stays there until that node drains or goes stale,
-when the next join picks again. `Placement.candidates` is the one place that
-decides which nodes may serve a space's listeners; a cascade adds the space's
-edge nodes there, and listeners then go to the candidate with the most headroom.
+Placement works per space. The speakers of a space meet on the space's
+**origin** node: the first join picks the accepting origin node with the most
+headroom, and the space stays there until that node drains or goes stale, when
+the next join picks again. `Placement.candidates` is the one place that decides
+which nodes may serve a space's listeners: without edge nodes, the space's
+origin; with edge nodes registered (a cascade), the edges only - the origin
+keeps its room for speakers and for the edges' subscriptions. Among edges, a
+listener goes to an edge already serving the space while one has headroom (so a
+small space stays on few edges, each subscribing to the origin once), else to
+the edge with the most headroom.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class Node:
     def reported_listeners(self) -> int:
         """Listeners connected at the last report."""
         return int(self.report.get("listeners", 0))
+
+    @property
+    def reported_edges(self) -> int:
+        """Edge subscriptions connected at the last report (on an origin)."""
+        return int(self.report.get("edges", 0))
 
     @property
     def reported_draining(self) -> bool:
@@ -103,10 +112,11 @@ class Placement:
             node: The node.
 
         Returns:
-            `cap * (1 - headroom)` minus the listeners placed there (may be negative).
+            `cap * (1 - headroom)` minus the listeners placed there and the edges subscribed to
+            it (may be negative).
         """
         usable = math.floor(node.listener_cap * (1 - self._headroom))
-        return usable - max(self._sessions.listeners_on(node.id), node.reported_listeners)
+        return usable - max(self._sessions.listeners_on(node.id), node.reported_listeners) - node.reported_edges
 
     def state(self, node: Node) -> str:
         """A node's state.
@@ -151,8 +161,19 @@ class Placement:
         space.node = best.id
         return best
 
+    def edges(self) -> list[Node]:
+        """Edge nodes that may take connections (live and not draining).
+
+        Returns:
+            The nodes.
+        """
+        return [n for n in self.nodes.values() if n.role == "edge" and self._usable(n)]
+
     def candidates(self, space: Space) -> list[Node]:
-        """Nodes that can serve a space's listeners: today its origin node.
+        """Nodes that can serve a space's listeners: its edges in a cascade, else its origin.
+
+        A space needs an origin either way (edges subscribe to it), so there are no candidates
+        while no origin is usable.
 
         Args:
             space: The space.
@@ -161,7 +182,9 @@ class Placement:
             The nodes (possibly empty).
         """
         origin = self.origin_for(space)
-        return [origin] if origin is not None else []
+        if origin is None:
+            return []
+        return self.edges() or [origin]
 
     def place(self, space: Space, role: str) -> Node | None:
         """Choose the node for a joining client.
@@ -179,7 +202,13 @@ class Placement:
         if role in ("host", "speaker"):
             return self.origin_for(space)
         open_nodes = [n for n in self.candidates(space) if self.state(n) == "accepting"]
-        return max(open_nodes, key=lambda n: (self.headroom(n), n.id)) if open_nodes else None
+        serving = [n for n in open_nodes if n.role == "edge" and self._serves(n, space)]
+        pool = serving or open_nodes
+        return max(pool, key=lambda n: (self.headroom(n), n.id)) if pool else None
+
+    def _serves(self, node: Node, space: Space) -> bool:
+        """Whether a node has listeners of the space (placed, or connected at its last report)."""
+        return self._sessions.space_listeners_on(space.id, node.id) > 0 or space.id in node.report.get("spaces", {})
 
     def stale(self) -> list[Node]:
         """Nodes that stopped reporting.

@@ -45,6 +45,7 @@ class SessionTable:
         self._pending: dict[str, float] = {}
         self._by_space_role: Counter[tuple[str, str]] = Counter()
         self._listeners_by_node: Counter[str] = Counter()
+        self._listeners_by_space_node: Counter[tuple[str, str]] = Counter()
         self._by_role: Counter[str] = Counter()
 
     def __len__(self) -> int:
@@ -69,6 +70,7 @@ class SessionTable:
         self._by_role[session.role] += delta
         if session.role == "listener":
             self._listeners_by_node[session.node] += delta
+            self._listeners_by_space_node[(session.space, session.node)] += delta
 
     def mark_connected(self, session_id: str) -> None:
         """Record that a session's client connected to its node (unknown ids are ignored).
@@ -149,6 +151,18 @@ class SessionTable:
             The count.
         """
         return self._listeners_by_node[node]
+
+    def space_listeners_on(self, space: str, node: str) -> int:
+        """Listener sessions of one space placed on a node.
+
+        Args:
+            space: The space id.
+            node: The node id.
+
+        Returns:
+            The count.
+        """
+        return self._listeners_by_space_node[(space, node)]
 
     def by_role(self) -> dict[str, int]:
         """Sessions per role.

@@ -1,0 +1,529 @@
+"""The load generator behind `chorusctl loadgen`: crowds of listeners against a local Chorus.
+
+Scenarios:
+
+- `join-storm` - joins arrive at a fixed rate (by default 10x `gateway.join_rate_per_s`);
+  a shed join (`503`) is counted and not retried; admitted listeners connect and
+  listen to the end. Shows that admission sheds cleanly and admitted listeners
+  keep their audio.
+- `listeners` - listeners join at a fixed rate, waiting out `Retry-After` as real
+  clients do, and listen to the end.
+- `reconnect-storm` - listeners join and listen; a third of the way in, every
+  connection drops at once (as in a network blip) and every client joins again
+  with jittered exponential backoff (and at least the `Retry-After` it is given),
+  telling the gateway it reconnects (`reconnect: network`).
+- `slow-listeners` - listeners join; a share of them stop reading after they
+  connect (with a small receive buffer), as a phone on a bad network does. The
+  fan-out must drop the slow ones and keep the others fed. On loopback the
+  kernel lets a socket buffer megabytes before the node's own send queue grows,
+  so in a space it creates for this scenario the speaker sends
+  `SLOW_SCENARIO_FRAME_BYTES` frames (not audio) to fill them within seconds.
+
+Every run is bounded: at most `HARD_MAX_CLIENTS` clients and `HARD_MAX_SECONDS`
+seconds, whatever is asked, and it refuses any target that is not a loopback
+address (the gateway and every fan-out node it is sent to). Progress goes to
+stderr once a second; the result is a `LoadResult` with a summary table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import random
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.client import GatewayClient, Speaker, media_url
+from chorus.config import ChorusConfig
+from chorus.fanout.upstream import backoff_s
+from chorus.protocol import ProtocolError, parse_control, unpack_frames
+
+SCENARIOS = ("join-storm", "listeners", "reconnect-storm", "slow-listeners")
+"""The scenarios `chorusctl loadgen` runs."""
+
+HARD_MAX_CLIENTS = 2000
+"""No run starts more clients than this, whatever is asked."""
+
+HARD_MAX_SECONDS = 120.0
+"""No run lasts longer than this (plus a few seconds to close), whatever is asked."""
+
+STARVED_AFTER_S = 1.0
+"""An admitted listener that heard nothing for this long at the end of a run counts as starved."""
+
+SLOW_RECEIVE_BUFFER = 2048
+"""Receive buffer (bytes) of a slow listener's socket, so its node's send queue fills quickly."""
+
+SLOW_SCENARIO_FRAME_BYTES = 16384
+"""Frame size the speaker of a `slow-listeners` space sends: loopback sockets buffer megabytes,
+and real 20 ms Opus frames (~100 bytes) would take many minutes to fill them."""
+
+
+class LoadgenError(Exception):
+    """The run cannot start (a non-loopback target, a bound exceeded); the message says why."""
+
+
+def require_loopback(url: str) -> None:
+    """Refuse a URL whose host is not a loopback address.
+
+    Args:
+        url: An `http://` or `ws://` URL.
+
+    Raises:
+        LoadgenError: The host resolves to anything but loopback (or does not resolve).
+    """
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        raise LoadgenError(f"cannot resolve {host!r} in {url}; loadgen targets 127.0.0.1 only") from None
+    outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
+    if not addresses or outside:
+        raise LoadgenError(f"refusing to load {url}: {host} is not a loopback address ({', '.join(outside) or 'none'}); "
+                           "loadgen targets 127.0.0.1 only")
+
+
+@dataclass
+class LoadPlan:
+    """What to run.
+
+    Attributes:
+        scenario: One of `SCENARIOS`.
+        clients: How many listeners.
+        rate_per_s: Joins started per second.
+        duration_s: How long the run lasts (the speaker speaks and listeners listen this long).
+        space: The space to join; `None` creates one with a speaker for the run and ends it after.
+        slow_share: For `slow-listeners`, the share of listeners that stop reading.
+    """
+
+    scenario: str
+    clients: int
+    rate_per_s: float
+    duration_s: float
+    space: str | None = None
+    slow_share: float = 0.5
+
+    def check(self) -> None:
+        """Enforce the hard bounds.
+
+        Raises:
+            LoadgenError: A bound is exceeded or a value is out of range.
+        """
+        if self.scenario not in SCENARIOS:
+            raise LoadgenError(f"unknown scenario {self.scenario!r}; one of {', '.join(SCENARIOS)}")
+        if not 1 <= self.clients <= HARD_MAX_CLIENTS:
+            raise LoadgenError(f"--clients must be between 1 and {HARD_MAX_CLIENTS}")
+        if not 0 < self.duration_s <= HARD_MAX_SECONDS:
+            raise LoadgenError(f"--duration must be above 0 and at most {HARD_MAX_SECONDS:.0f} s")
+        if not 0 < self.rate_per_s <= 100_000:
+            raise LoadgenError("--rate must be above 0 and at most 100000 joins/s")
+        if not 0 <= self.slow_share <= 1:
+            raise LoadgenError("--slow-share must be between 0 and 1")
+
+
+@dataclass
+class ClientStats:
+    """One simulated listener.
+
+    Attributes:
+        index: Its number.
+        slow: Whether it stops reading (slow-listeners).
+        attempts: Join requests it sent.
+        sheds: Those answered `503`.
+        admits: Those admitted.
+        admitted: Whether a join was admitted.
+        connected: Whether its media connection is open now.
+        frames: Frames received.
+        drops: Times its node closed its connection without being asked.
+        reconnected: Whether it connected again after the reconnect storm's drop.
+        last_frame_at: When it last received audio (monotonic), 0 if never.
+        join_latencies: Seconds each join request took.
+        errors: Failures other than sheds (refused handshakes, gateway errors).
+    """
+
+    index: int
+    slow: bool = False
+    attempts: int = 0
+    sheds: int = 0
+    admits: int = 0
+    admitted: bool = False
+    connected: bool = False
+    frames: int = 0
+    drops: int = 0
+    reconnected: bool = False
+    last_frame_at: float = 0.0
+    join_latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+@dataclass
+class LoadResult:
+    """The outcome of a run.
+
+    Attributes:
+        scenario: The scenario.
+        clients: Listeners simulated.
+        duration_s: How long it ran.
+        attempted: Join requests sent.
+        admitted: Join requests admitted.
+        shed: Join requests shed with `503`.
+        shed_without_retry_after: Sheds that lacked a `Retry-After` header (a defect).
+        errors: Other failures.
+        p50_join_ms: Median join latency.
+        p99_join_ms: 99th percentile join latency.
+        frames_received: Frames received by all listeners.
+        drops: Connections the nodes closed without being asked.
+        listening: Admitted listeners connected at the end.
+        starved: Admitted, connected listeners that heard nothing in the last `STARVED_AFTER_S`.
+        reconnected: For `reconnect-storm`, listeners connected again after the drop.
+        p99_reconnect_s: For `reconnect-storm`, the 99th percentile time to connect again.
+        slow: For `slow-listeners`, listeners that stopped reading.
+        slow_dropped: For `slow-listeners`, slow listeners the node dropped.
+        space: The space used.
+    """
+
+    scenario: str
+    clients: int
+    duration_s: float
+    attempted: int
+    admitted: int
+    shed: int
+    shed_without_retry_after: int
+    errors: int
+    p50_join_ms: float
+    p99_join_ms: float
+    frames_received: int
+    drops: int
+    listening: int
+    starved: int
+    reconnected: int = 0
+    p99_reconnect_s: float = 0.0
+    slow: int = 0
+    slow_dropped: int = 0
+    space: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as a JSON-ready mapping.
+
+        Returns:
+            The result.
+        """
+        return asdict(self)
+
+    def table(self) -> str:
+        """The summary table for people.
+
+        Returns:
+            The text.
+        """
+        rows = [
+            ("scenario", self.scenario), ("space", self.space), ("clients", self.clients),
+            ("duration s", f"{self.duration_s:.1f}"), ("attempted", self.attempted), ("admitted", self.admitted),
+            ("shed (503)", self.shed), ("shed without Retry-After", self.shed_without_retry_after),
+            ("errors", self.errors), ("p50 join ms", f"{self.p50_join_ms:.1f}"), ("p99 join ms", f"{self.p99_join_ms:.1f}"),
+            ("frames received", self.frames_received), ("drops", self.drops), ("listening at end", self.listening),
+            ("starved at end", self.starved),
+        ]
+        if self.scenario == "reconnect-storm":
+            rows += [("reconnected", self.reconnected), ("p99 reconnect s", f"{self.p99_reconnect_s:.2f}")]
+        if self.scenario == "slow-listeners":
+            rows += [("slow listeners", self.slow), ("slow listeners dropped", self.slow_dropped)]
+        width = max(len(name) for name, _ in rows)
+        return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of values (0 if empty)."""
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+class LoadRun:
+    """One run of a scenario against a gateway.
+
+    Args:
+        plan: What to run.
+        config: The configuration (audio format for the speaker).
+        gateway_url: The gateway (must be loopback).
+        progress: Called with a progress line about once a second (default: stderr).
+    """
+
+    def __init__(
+        self, plan: LoadPlan, config: ChorusConfig, gateway_url: str, progress: Callable[[str], None] | None = None
+    ) -> None:
+        plan.check()
+        require_loopback(gateway_url)
+        self.plan = plan
+        self.config = config
+        self.gateway_url = gateway_url
+        self.clients = [ClientStats(i) for i in range(plan.clients)]
+        self._progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._rng = random.Random()
+        self._http: httpx.AsyncClient | None = None
+        self._start = 0.0
+        self._stop = asyncio.Event()
+        self._drop_now = asyncio.Event()
+        self._reconnect_times: list[float] = []
+        self._shed_without_retry_after = 0
+        self._checked_hosts: set[str] = set()
+
+    async def run(self) -> LoadResult:
+        """Run the scenario to the end.
+
+        Returns:
+            The result.
+        """
+        plan = self.plan
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=10.0, limits=limits) as http, \
+                GatewayClient(self.gateway_url) as gateway:
+            self._http = http
+            space, speaker_task = await self._prepare(gateway)
+            self._start = time.monotonic()
+            tasks = [asyncio.create_task(self._client(stats, space)) for stats in self.clients]
+            reporter = asyncio.create_task(self._report_forever())
+            dropper = asyncio.create_task(self._drop_later()) if plan.scenario == "reconnect-storm" else None
+            try:
+                await asyncio.sleep(min(plan.duration_s, HARD_MAX_SECONDS))
+            finally:
+                ended_at = time.monotonic()
+                self._stop.set()
+                result = self._result(space, ended_at)
+                for task in (*tasks, reporter, *([dropper] if dropper else [])):
+                    task.cancel()
+                await asyncio.gather(*tasks, reporter, *([dropper] if dropper else []), return_exceptions=True)
+                if speaker_task is not None:
+                    speaker_task.cancel()
+                    await asyncio.gather(speaker_task, return_exceptions=True)
+                    with contextlib.suppress(Exception):
+                        await gateway.end_space(space, "loadgen-host")
+        self._progress(f"loadgen {plan.scenario}: done")
+        return result
+
+    async def _prepare(self, gateway: GatewayClient) -> tuple[str, asyncio.Task[Any] | None]:
+        """The space to load: the one given, or a new one with a speaker sending a test signal."""
+        if self.plan.space is not None:
+            await gateway.space(self.plan.space)
+            return self.plan.space, None
+        space = (await gateway.create_space(f"loadgen {self.plan.scenario}", "loadgen-host"))["id"]
+        audio = self.config.audio
+        encoder = OpusEncoder(audio)
+        seconds = min(self.plan.duration_s, HARD_MAX_SECONDS) + 5
+        packets = [p for frame in frames_of(reference_signal(seconds, audio.sample_rate), audio.frame_samples)
+                   for p in encoder.encode(frame)]
+        if self.plan.scenario == "slow-listeners":
+            packets = [bytes(SLOW_SCENARIO_FRAME_BYTES)] * len(packets)
+        speaker = Speaker(gateway, space, "loadgen-host", "host", audio.frame_ms)
+        task = asyncio.create_task(speaker.run(packets))
+        await asyncio.sleep(0.3)
+        return space, task
+
+    # ----------------------------------------------------------------- one client
+
+    async def _client(self, stats: ClientStats, space: str) -> None:
+        """One listener's life in the scenario."""
+        plan = self.plan
+        await asyncio.sleep(stats.index / plan.rate_per_s)
+        patient = plan.scenario != "join-storm"
+        stats.slow = plan.scenario == "slow-listeners" and stats.index < round(plan.clients * plan.slow_share)
+        reconnect: str | None = None
+        storm_at: float | None = None
+        failures = 0
+        while not self._stop.is_set():
+            grant, retry_after = await self._join(stats, space, reconnect)
+            if grant is None:
+                if not patient or retry_after is None:
+                    return
+                wait = max(retry_after, backoff_s(failures, 0.5, 8.0, self._rng)) if reconnect else retry_after
+                failures += 1
+                await asyncio.sleep(wait)
+                continue
+            stats.admits += 1
+            stats.admitted = True
+            failures = 0
+            outcome = await self._listen(stats, grant, storm_at)
+            storm_at = None
+            if outcome == "stop":
+                return
+            if outcome == "storm":
+                reconnect, storm_at = "network", time.monotonic()
+                await asyncio.sleep(backoff_s(0, 0.5, 8.0, self._rng))
+                continue
+            if outcome in ("dropped", "reconnect"):
+                if not patient or stats.slow:
+                    return
+                reconnect = "drain" if outcome == "reconnect" else "network"
+                await asyncio.sleep(backoff_s(failures, 0.5, 8.0, self._rng))
+                failures += 1
+
+    async def _join(self, stats: ClientStats, space: str, reconnect: str | None) -> tuple[dict[str, Any] | None, float | None]:
+        """Send one join; return the grant, or `None` and the Retry-After (None when not retryable)."""
+        assert self._http is not None
+        body: dict[str, Any] = {"user": f"loadgen-{stats.index}", "role": "listener"}
+        if reconnect:
+            body["reconnect"] = reconnect
+        stats.attempts += 1
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(f"/v1/spaces/{space}/join", json=body)
+        except httpx.HTTPError:
+            stats.errors += 1
+            return None, 1.0
+        stats.join_latencies.append(time.perf_counter() - started)
+        if response.status_code == 200:
+            return response.json(), None
+        if response.status_code == 503:
+            stats.sheds += 1
+            header = response.headers.get("Retry-After")
+            if header is None:
+                self._shed_without_retry_after += 1
+            return None, float(header) if header and header.isdigit() else 1.0
+        stats.errors += 1
+        return None, None
+
+    async def _listen(self, stats: ClientStats, grant: dict[str, Any], storm_at: float | None) -> str:
+        """Connect with a grant and receive until the run stops; say how it ended.
+
+        `storm_at` is when the reconnect storm cut this client's previous connection, if it did.
+
+        Returns:
+            `stop` (the run ended), `storm` (the reconnect storm cut the connection), `dropped`
+            (the node closed it), `reconnect` (the node said reconnect), `failed` (no connection).
+        """
+        url = media_url(grant)
+        host = urlsplit(url).hostname or ""
+        if host not in self._checked_hosts:
+            require_loopback(url)
+            self._checked_hosts.add(host)
+        try:
+            sock = None
+            if stats.slow:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RECEIVE_BUFFER)
+                sock.setblocking(False)
+                split = urlsplit(url)
+                await asyncio.get_running_loop().sock_connect(sock, (split.hostname, split.port))
+            async with connect(url, sock=sock, compression=None, max_size=2**22, open_timeout=10,
+                               max_queue=1 if stats.slow else 16) as ws:
+                stats.connected = True
+                if storm_at is not None:
+                    stats.reconnected = True
+                    self._reconnect_times.append(time.monotonic() - storm_at)
+                return await self._receive(stats, ws)
+        except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
+            if stats.connected:
+                stats.drops += 1
+                return "dropped"
+            stats.errors += 1
+            return "failed"
+        finally:
+            stats.connected = False
+
+    async def _receive(self, stats: ClientStats, ws: ClientConnection) -> str:
+        """Receive frames until the run stops, the storm hits, or the node ends the connection."""
+        cut_by: list[str] = []
+
+        async def cut_when_told() -> None:
+            stop = asyncio.create_task(self._stop.wait())
+            storm = asyncio.create_task(self._drop_now.wait())
+            try:
+                await asyncio.wait([stop, storm], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                storm.cancel()
+            cut_by.append("stop" if self._stop.is_set() else "storm")
+            ws.transport.abort()
+
+        watcher = asyncio.create_task(cut_when_told())
+        try:
+            if stats.slow:
+                await ws.recv()  # the welcome, then never read again
+                while True:  # with reading paused, only a write notices that the node hung up
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ws.wait_closed(), 0.5)
+                        break
+                    await ws.ping()
+            else:
+                async for message in ws:
+                    if isinstance(message, bytes):
+                        with contextlib.suppress(ProtocolError):
+                            stats.frames += len(unpack_frames(message))
+                            stats.last_frame_at = time.monotonic()
+                        continue
+                    with contextlib.suppress(ProtocolError):
+                        kind = parse_control(message)["type"]
+                        if kind == "reconnect":
+                            return "reconnect"
+                        if kind == "end":
+                            return "stop"
+        except ConnectionClosed:
+            pass
+        finally:
+            watcher.cancel()
+        if cut_by:
+            return cut_by[0]
+        if self._stop.is_set():
+            return "stop"
+        stats.drops += 1
+        return "dropped"
+
+    async def _drop_later(self) -> None:
+        """For `reconnect-storm`: cut every connection at once a third of the way in."""
+        await asyncio.sleep(self.plan.duration_s / 3)
+        self._progress(f"loadgen {self.plan.scenario}: dropping every connection at once")
+        self._drop_now.set()
+        await asyncio.sleep(0.05)
+        self._drop_now.clear()
+
+    # ----------------------------------------------------------------- reporting
+
+    async def _report_forever(self) -> None:
+        """Print a progress line once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            c = self.clients
+            self._progress(
+                f"loadgen {self.plan.scenario} {time.monotonic() - self._start:5.1f}s  "
+                f"attempted {sum(s.attempts for s in c)}  admitted {sum(s.admitted for s in c)}  "
+                f"shed {sum(s.sheds for s in c)}  connected {sum(s.connected for s in c)}  "
+                f"frames {sum(s.frames for s in c)}  drops {sum(s.drops for s in c)}"
+            )
+
+    def _result(self, space: str, ended_at: float) -> LoadResult:
+        """Sum the clients up."""
+        c = self.clients
+        latencies = [latency for s in c for latency in s.join_latencies]
+        listening = [s for s in c if s.connected and not s.slow]
+        starved = [s for s in listening if ended_at - s.last_frame_at > STARVED_AFTER_S]
+        slow = [s for s in c if s.slow]
+        return LoadResult(
+            scenario=self.plan.scenario,
+            clients=len(c),
+            duration_s=ended_at - self._start,
+            attempted=sum(s.attempts for s in c),
+            admitted=sum(s.admits for s in c),
+            shed=sum(s.sheds for s in c),
+            shed_without_retry_after=self._shed_without_retry_after,
+            errors=sum(s.errors for s in c),
+            p50_join_ms=_percentile(latencies, 50) * 1000,
+            p99_join_ms=_percentile(latencies, 99) * 1000,
+            frames_received=sum(s.frames for s in c),
+            drops=sum(s.drops for s in c if not s.slow),
+            listening=len(listening),
+            starved=len(starved),
+            reconnected=sum(s.reconnected for s in c),
+            p99_reconnect_s=_percentile(self._reconnect_times, 99),
+            slow=len(slow),
+            slow_dropped=sum(1 for s in slow if s.drops),
+            space=space,
+        )

@@ -1,0 +1,192 @@
+"""Deployment facts for the deployment diagram: each service's workload, autoscaler and budget.
+
+The catalog names every service's workload (`workload: chorus-fanout`). When the
+Kubernetes manifests exist (`stack/deploy/kubernetes/`, read through
+`handbook.sources.manifests`), the workload is matched to its object there, and
+so are the HorizontalPodAutoscaler that scales it, the PodDisruptionBudget that
+covers its pods and the Services that route to them. Without manifests the
+workload is known by name only, and `declared` is False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handbook import sources
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """A HorizontalPodAutoscaler aimed at a workload.
+
+    Attributes:
+        name: Its `metadata.name`.
+        min_replicas: `spec.minReplicas` (Kubernetes defaults it to 1).
+        max_replicas: `spec.maxReplicas`.
+        targets: What it scales on, e.g. `cpu 70%`.
+    """
+
+    name: str
+    min_replicas: int
+    max_replicas: int | None
+    targets: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """One line, e.g. `2–20 replicas · cpu 70%`."""
+        span = f"{self.min_replicas}–{self.max_replicas} replicas"
+        return " · ".join((span, *self.targets))
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A PodDisruptionBudget covering a workload's pods.
+
+    Attributes:
+        name: Its `metadata.name`.
+        rule: `minAvailable N` or `maxUnavailable N`, as written.
+    """
+
+    name: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One catalog service's workload.
+
+    Attributes:
+        service: The catalog service name.
+        name: The workload name from the catalog.
+        kind: `Deployment`, `StatefulSet`... from the manifests, or `""` when not declared.
+        namespace: From the manifests, or `""`.
+        replicas: `spec.replicas` from the manifests, if written.
+        autoscaler: The HPA scaling it, if any.
+        budget: The PDB covering its pods, if any.
+        routes: Kubernetes Services routing to it, e.g. `chorus-fanout :8090`.
+        declared: Whether the manifests declare it.
+    """
+
+    service: str
+    name: str
+    kind: str = ""
+    namespace: str = ""
+    replicas: int | None = None
+    autoscaler: Autoscaler | None = None
+    budget: Budget | None = None
+    routes: tuple[str, ...] = ()
+    declared: bool = False
+
+
+def _matches(selector: dict[str, Any] | None, labels: dict[str, Any]) -> bool:
+    """Whether a non-empty `matchLabels`-style selector selects pods with `labels`."""
+    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def _targets(spec: dict[str, Any]) -> tuple[str, ...]:
+    """What an HPA scales on, one short phrase per metric."""
+    found: list[str] = []
+    if "targetCPUUtilizationPercentage" in spec:
+        found.append(f"cpu {spec['targetCPUUtilizationPercentage']}%")
+    for metric in spec.get("metrics") or []:
+        kind = str(metric.get("type", ""))
+        body = metric.get(kind[:1].lower() + kind[1:]) or {}
+        name = body.get("name") or (body.get("metric") or {}).get("name") or kind
+        target = body.get("target") or {}
+        if "averageUtilization" in target:
+            found.append(f"{name} {target['averageUtilization']}%")
+        elif "averageValue" in target:
+            found.append(f"{name} avg {target['averageValue']}")
+        elif "value" in target:
+            found.append(f"{name} {target['value']}")
+        else:
+            found.append(str(name))
+    return tuple(found)
+
+
+def _autoscaler(body: dict[str, Any]) -> Autoscaler:
+    spec = body.get("spec") or {}
+    return Autoscaler(
+        name=str((body.get("metadata") or {}).get("name", "")),
+        min_replicas=int(spec.get("minReplicas", 1)),
+        max_replicas=int(spec["maxReplicas"]) if "maxReplicas" in spec else None,
+        targets=_targets(spec),
+    )
+
+
+def _budget(body: dict[str, Any]) -> Budget:
+    spec = body.get("spec") or {}
+    rule = next((f"{key} {spec[key]}" for key in ("minAvailable", "maxUnavailable") if key in spec), "")
+    return Budget(name=str((body.get("metadata") or {}).get("name", "")), rule=rule)
+
+
+def _route(body: dict[str, Any]) -> str:
+    ports = ((body.get("spec") or {}).get("ports")) or []
+    shown = " ".join(f":{p.get('port')}" for p in ports if isinstance(p, dict))
+    return f"{(body.get('metadata') or {}).get('name', '')} {shown}".strip()
+
+
+def workloads(root: Path) -> list[Workload]:
+    """The workload of every catalog service, completed from the manifests when they exist.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        One workload per catalog service, in catalog order.
+
+    Raises:
+        HandbookError: The catalog or a manifest cannot be read (names file and line).
+    """
+    catalog = sources.catalog(root).data or {}
+    objects = sources.manifests(root)
+    found: list[Workload] = []
+    for entry in catalog.get("services") or []:
+        name = str(entry.get("workload") or entry.get("name"))
+        obj = next((m for m in objects if m.kind in WORKLOAD_KINDS and m.name == name), None)
+        if obj is None:
+            found.append(Workload(service=str(entry["name"]), name=name))
+            continue
+        spec = obj.body.get("spec") or {}
+        pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        hpa = next(
+            (
+                m
+                for m in objects
+                if m.kind == "HorizontalPodAutoscaler"
+                and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name
+                and (not m.namespace or not obj.namespace or m.namespace == obj.namespace)
+            ),
+            None,
+        )
+        pdb = next(
+            (
+                m
+                for m in objects
+                if m.kind == "PodDisruptionBudget"
+                and _matches(((m.body.get("spec") or {}).get("selector") or {}).get("matchLabels"), pod_labels)
+            ),
+            None,
+        )
+        routes = tuple(
+            _route(m.body)
+            for m in objects
+            if m.kind == "Service" and _matches((m.body.get("spec") or {}).get("selector"), pod_labels)
+        )
+        found.append(
+            Workload(
+                service=str(entry["name"]),
+                name=name,
+                kind=obj.kind,
+                namespace=obj.namespace,
+                replicas=int(spec["replicas"]) if "replicas" in spec else None,
+                autoscaler=_autoscaler(hpa.body) if hpa else None,
+                budget=_budget(pdb.body) if pdb else None,
+                routes=routes,
+                declared=True,
+            )
+        )
+    return found
