@@ -448,7 +448,7 @@ class FanoutNode:
         publishers = [c for room in self.rooms.values() for c in room.publishers]
         listeners = [c for room in self.rooms.values() for c in room.listeners]
         broadcast(publishers, message)
-        slices = max(1, int(fanout.drain_spread_s * 10))
+        slices = max(1, int(fanout.drain_spread_s * 10)) if listeners else 0
         size = -(-len(listeners) // slices) if listeners else 0
         for index in range(slices):
             chunk = listeners[index * size : (index + 1) * size]
