@@ -285,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`chorusctl ... | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 # --------------------------------------------------------------------------- helpers
@@ -470,9 +474,17 @@ def _cmd_drain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def display_path(path: Path | str) -> str:
+    """A path as a reader would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _cmd_config_check(args: argparse.Namespace) -> int:
     """`chorusctl config check`."""
-    path = args.config or default_config_path()
+    path = display_path(args.config or default_config_path())
     config = load_config(path)
     try:
         catalog = load_catalog()
