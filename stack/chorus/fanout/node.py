@@ -301,7 +301,7 @@ class FanoutNode:
             self.metrics.token_failures.labels(node=self.node_id, reason=exc.reason).inc()
             log_event(self.log, "token_refused", level=logging.WARNING, node=self.node_id, reason=exc.reason)
             return http_response(401, f"join token refused: {exc.reason}; join again through the gateway\n")
-        if self.role == "edge" and claims.role != "listener":
+        if self.role == "edge" and claims.role not in ("listener", "packager"):
             log_event(self.log, "connection_refused", node=self.node_id, space=claims.space, reason="edge_takes_listeners")
             return http_response(403, f"{self.node_id} is an edge node and takes listeners only, not {claims.role}s\n")
         refusal = None
