@@ -155,7 +155,7 @@ def test_sessions_count_by_space_role_and_node_and_expire() -> None:
     expired = table.expire_pending(2.5)
     assert [s.id for s in expired] == ["b"], "only a pending session admitted before the deadline expires"
     assert [s.id for s in table.remove_where(node="n2")] == ["c"]
-    assert len(table) == 1 and table.by_role() == {"host": 0, "speaker": 0, "listener": 1}
+    assert len(table) == 1 and table.by_role() == {"host": 0, "speaker": 0, "listener": 1, "packager": 0}
 
 
 # ----------------------------------------------------------------------------- audio

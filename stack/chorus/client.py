@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chorus.protocol import CLOSE_ENDED, Frame, ProtocolError, control, pack_frames, parse_control, unpack_frames
+from chorus.tokens import service_token
 
 
 class GatewayError(Exception):
@@ -59,11 +60,23 @@ class GatewayClient:
     Args:
         base_url: E.g. `http://127.0.0.1:8080`.
         timeout_s: Per-request timeout.
+        service: For a Chorus service (the packager): its name, sent with every join as a service
+            token so the gateway grants the service's own role.
+        key: The signing key the service token is signed with (with `service`).
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 5.0, service: str | None = None, key: bytes | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+        self._service = service
+        self._key = key
+        if (service is None) != (key is None):
+            raise ValueError("a service credential needs both the service's name and the signing key")
+
+    @property
+    def service(self) -> str | None:
+        """The service whose credential this client carries (e.g. `packager`), or `None`."""
+        return self._service
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -184,7 +197,8 @@ class GatewayClient:
         Args:
             space_id: The space.
             user: Who.
-            role: `host`, `speaker` or `listener`.
+            role: `host`, `speaker`, `listener`, or `packager` (a client made with the packager's
+                service credential only).
             reconnect: For a join after a lost connection, why (`drain`, `network`, `unknown`).
 
         Returns:
@@ -197,7 +211,10 @@ class GatewayClient:
         body: dict[str, Any] = {"user": user, "role": role}
         if reconnect is not None:
             body["reconnect"] = reconnect
-        return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body)
+        headers = {}
+        if self._service is not None and self._key is not None:
+            headers["Authorization"] = f"Bearer {service_token(self._key, self._service)}"
+        return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body, headers=headers)
 
     async def join_patiently(
         self, space_id: str, user: str, role: str = "listener", max_wait_s: float = 60.0, reconnect: str | None = None
@@ -305,6 +322,7 @@ class Listener:
         user: The listener's name.
         on_frames: Called with each message's frames.
         max_join_wait_s: How long to wait out shed joins before giving up.
+        role: `listener`, or `packager` for the packager (its `gateway` carries the service credential).
     """
 
     def __init__(
@@ -314,8 +332,10 @@ class Listener:
         user: str,
         on_frames: Callable[[list[Frame]], None],
         max_join_wait_s: float = 60.0,
+        role: str = "listener",
     ) -> None:
         self.gateway = gateway
+        self.role = role
         self.space = space
         self.user = user
         self.on_frames = on_frames
@@ -343,7 +363,7 @@ class Listener:
         """Join, receive, and re-join until the space ends."""
         while not self.log.ended:
             try:
-                grant = await self.gateway.join_patiently(self.space, self.user, "listener", self.max_join_wait_s,
+                grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
                                                           self._reconnect_reason)
             except GatewayError as exc:
                 if exc.status == 410:

@@ -181,6 +181,17 @@ class FanoutConfig(_Section):
         description="Most messages a listener's send queue may hold beyond the socket buffer. A "
         "listener past it is dropped and counted, so one slow listener never slows the room.",
     )
+    socket_send_buffer_bytes: int = Field(
+        4096,
+        ge=0,
+        le=4_194_304,
+        description="Kernel send buffer (SO_SNDBUF) of every receiving connection - listeners and edge "
+        "subscriptions - set once connected; Linux doubles it for bookkeeping. Kept small so a listener "
+        "that stops reading fills it in seconds and `send_queue_limit` then drops it: left to the "
+        "kernel's autotuning it grows to megabytes and holds minutes of 20 ms frames. A receiver needs "
+        "only one stream's bandwidth-delay product (32 kbit/s x 1 s RTT is 4 KB). 0 leaves the kernel's "
+        "default.",
+    )
     heartbeat_interval_s: float = Field(
         20.0,
         gt=0,

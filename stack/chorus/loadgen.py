@@ -14,10 +14,10 @@ Scenarios:
   telling the gateway it reconnects (`reconnect: network`).
 - `slow-listeners` - listeners join; a share of them stop reading after they
   connect (with a small receive buffer), as a phone on a bad network does. The
-  fan-out must drop the slow ones and keep the others fed. On loopback the
-  kernel lets a socket buffer megabytes before the node's own send queue grows,
-  so in a space it creates for this scenario the speaker sends
-  `SLOW_SCENARIO_FRAME_BYTES` frames (not audio) to fill them within seconds.
+  fan-out must drop the slow ones and keep the others fed. The speaker sends
+  real 20 ms Opus frames: the node caps every listener socket's kernel send
+  buffer (`fanout.socket_send_buffer_bytes`), so a stalled listener's backlog
+  reaches `fanout.send_queue_limit` within seconds.
 
 Every run is bounded: at most `HARD_MAX_CLIENTS` clients and `HARD_MAX_SECONDS`
 seconds, whatever is asked, and it refuses any target that is not a loopback
@@ -64,10 +64,6 @@ STARVED_AFTER_S = 1.0
 
 SLOW_RECEIVE_BUFFER = 2048
 """Receive buffer (bytes) of a slow listener's socket, so its node's send queue fills quickly."""
-
-SLOW_SCENARIO_FRAME_BYTES = 16384
-"""Frame size the speaker of a `slow-listeners` space sends: loopback sockets buffer megabytes,
-and real 20 ms Opus frames (~100 bytes) would take many minutes to fill them."""
 
 
 class LoadgenError(Exception):
@@ -321,8 +317,6 @@ class LoadRun:
         seconds = min(self.plan.duration_s, HARD_MAX_SECONDS) + 5
         packets = [p for frame in frames_of(reference_signal(seconds, audio.sample_rate), audio.frame_samples)
                    for p in encoder.encode(frame)]
-        if self.plan.scenario == "slow-listeners":
-            packets = [bytes(SLOW_SCENARIO_FRAME_BYTES)] * len(packets)
         speaker = Speaker(gateway, space, "loadgen-host", "host", audio.frame_ms)
         task = asyncio.create_task(speaker.run(packets))
         await asyncio.sleep(0.3)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 JOIN_RESULTS = ("admitted", "shed", "rejected")
 """Values of the `result` label of `chorus_gateway_joins_total`."""
 
-ROLES = ("host", "speaker", "listener")
+ROLES = ("host", "speaker", "listener", "packager")
 """Values of the `role` label."""
 
 TOKEN_FAILURE_REASONS = ("missing", "malformed", "bad_signature", "expired", "not_yet_valid", "wrong_node", "bad_claims")

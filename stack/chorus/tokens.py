@@ -22,9 +22,15 @@ import jwt
 
 from chorus.config import TokenConfig
 
-JOIN_ROLES = ("host", "speaker", "listener", "edge")
+JOIN_ROLES = ("host", "speaker", "listener", "edge", "packager")
 """Roles a join token may grant. `edge` is an edge node's subscription to a space on its origin
-(granted by the gateway to edge nodes only): it receives audio like a listener."""
+(granted by the gateway to edge nodes only): it receives audio like a listener. `packager` is the
+HLS packager's subscription (granted only against its service credential, see `service_token`):
+it receives audio like a listener but is admitted ahead of listeners."""
+
+SERVICE_ROLES = ("packager",)
+"""Services that authenticate to the gateway with a service credential (`service_token`) to join
+in a role of their own; clients, who do not hold the signing key, cannot."""
 
 ALGORITHM = "HS256"
 ISSUER = "chorus-gateway"
@@ -227,6 +233,49 @@ def node_token(key: bytes, node: str, lifetime_s: float = 60.0) -> str:
     now = time.time()
     claims = {"iss": node, "sub": node, "aud": NODE_AUDIENCE, "iat": int(now), "exp": int(now + lifetime_s), "role": "node"}
     return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def service_token(key: bytes, service: str, lifetime_s: float = 60.0) -> str:
+    """Sign a short token with which a Chorus service (the packager) authenticates to the gateway.
+
+    Args:
+        key: The shared HMAC key.
+        service: The service's name, one of `SERVICE_ROLES`.
+        lifetime_s: Validity.
+
+    Returns:
+        The token, sent as `Authorization: Bearer ...`.
+    """
+    now = time.time()
+    claims = {"iss": service, "sub": service, "aud": NODE_AUDIENCE, "iat": int(now), "exp": int(now + lifetime_s),
+              "role": "service"}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def verify_service_token(token: str | None, key: bytes) -> str:
+    """Verify a service's token.
+
+    Args:
+        token: The bearer token.
+        key: The shared HMAC key.
+
+    Returns:
+        The service it authenticates (one of `SERVICE_ROLES`).
+
+    Raises:
+        TokenError: The token is missing or invalid, or names no known service.
+    """
+    if not token:
+        raise TokenError("missing")
+    try:
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
+        )
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+    if claims.get("role") != "service" or claims.get("sub") not in SERVICE_ROLES:
+        raise TokenError("bad_claims", "not a service token")
+    return str(claims["sub"])
 
 
 def verify_node_token(token: str | None, key: bytes) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -300,7 +301,7 @@ class FanoutNode:
             self.metrics.token_failures.labels(node=self.node_id, reason=exc.reason).inc()
             log_event(self.log, "token_refused", level=logging.WARNING, node=self.node_id, reason=exc.reason)
             return http_response(401, f"join token refused: {exc.reason}; join again through the gateway\n")
-        if self.role == "edge" and claims.role != "listener":
+        if self.role == "edge" and claims.role not in ("listener", "packager"):
             log_event(self.log, "connection_refused", node=self.node_id, space=claims.space, reason="edge_takes_listeners")
             return http_response(403, f"{self.node_id} is an edge node and takes listeners only, not {claims.role}s\n")
         refusal = None
@@ -330,6 +331,8 @@ class FanoutNode:
         (room.publishers if claims.publishes else room.listeners)[connection] = None
         if role == "edge":
             self._edges.add(connection)
+        if not claims.publishes:
+            self._cap_send_buffer(connection)
         if self.role == "edge" and claims.space not in self._upstream_tasks:
             self._start_upstream(claims.space, room)
         self._connected.append(claims.session)
@@ -400,6 +403,21 @@ class FanoutNode:
         if upstream is not None:
             self._upstream_reconnects += upstream.reconnects
             log_event(self.log, "upstream_closed", node=self.node_id, space=space, frames=upstream.frames)
+
+    def _cap_send_buffer(self, connection: ServerConnection) -> None:
+        """Set a receiver's kernel send buffer to `fanout.socket_send_buffer_bytes` (0: leave it).
+
+        Past this buffer, frames wait in the connection's own write buffer, which the room
+        measures against `fanout.send_queue_limit`; an autotuned kernel buffer of megabytes would
+        hide a listener that stopped reading for minutes.
+        """
+        size = self.config.fanout.socket_send_buffer_bytes
+        sock = connection.transport.get_extra_info("socket")
+        if size and sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+            except OSError as exc:
+                log_event(self.log, "send_buffer_not_set", level=logging.WARNING, node=self.node_id, error=str(exc))
 
     def _drop_slow(self, space: str, connection: ServerConnection) -> None:
         """Disconnect a listener whose send queue passed the limit, and count it."""

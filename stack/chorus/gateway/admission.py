@@ -2,9 +2,9 @@
 
 A token bucket refills at `gateway.join_rate_per_s` up to `gateway.join_burst`;
 each admitted join takes one token. A share of the bucket
-(`gateway.priority_share`) is reserved for hosts and speakers: listeners are
-shed once the bucket is down to that reserve, hosts and speakers only when it is
-empty. The same share of `gateway.max_sessions` is reserved the same way. A shed
+(`gateway.priority_share`) is reserved for hosts, speakers and the packager:
+listeners are shed once the bucket is down to that reserve, the others only when
+it is empty. The same share of `gateway.max_sessions` is reserved the same way. A shed
 join is told to retry after a jittered delay so that a crowd comes back spread out.
 """
 
@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from chorus.config import GatewayConfig
 
-PRIORITY_ROLES = frozenset({"host", "speaker"})
-"""Roles admitted ahead of listeners."""
+PRIORITY_ROLES = frozenset({"host", "speaker", "packager"})
+"""Roles admitted ahead of listeners: hosts and speakers (without them there is nothing to hear)
+and the packager (without it every HLS listener hears dead air)."""
 
 
 class TokenBucket:

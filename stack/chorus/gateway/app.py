@@ -47,7 +47,7 @@ from chorus.gateway.presence import PresenceHub
 from chorus.gateway.spaces import Space, SpaceError
 from chorus.logs import log_event
 from chorus.metrics import GatewayMetrics, watch_event_loop_lag
-from chorus.tokens import SigningKeyError, TokenError, resolve_signing_key, verify_node_token
+from chorus.tokens import SigningKeyError, TokenError, resolve_signing_key, verify_node_token, verify_service_token
 
 SWEEP_INTERVAL_S = 0.5
 """How often the gateway expires sessions, notices stale nodes and refreshes gauges."""
@@ -165,10 +165,15 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
             **{k: _ERRORS[k] for k in (403, 404, 410)},
         },
     )
-    async def join(space_id: str, body: JoinRequest) -> Any:
+    async def join(
+        space_id: str,
+        body: JoinRequest,
+        authorization: Annotated[str, Header(description="Only for role `packager`: `Bearer` and the packager's "
+                                             "service token.")] = "",
+    ) -> Any:
         """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
-        `503` with a jittered `Retry-After`; hosts and speakers are admitted ahead of listeners."""
-        outcome = gateway.join(space_id, body.user, body.role, body.reconnect)
+        `503` with a jittered `Retry-After`; hosts, speakers and the packager are admitted ahead of listeners."""
+        outcome = gateway.join(space_id, body.user, body.role, body.reconnect, _service(authorization, gateway.key))
         if isinstance(outcome, Grant):
             return JoinGrant(
                 space=space_id, session=outcome.session.id, user=body.user, role=body.role, node=outcome.node.id,
@@ -315,6 +320,15 @@ async def _authenticated_node(
         return verify_node_token(token, request.app.state.gateway.key)
     except TokenError as exc:
         raise HTTPException(401, f"node token refused: {exc}") from None
+
+
+def _service(authorization: str, key: bytes) -> str | None:
+    """The service a request's `Authorization: Bearer` service token authenticates, or `None`."""
+    token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+    try:
+        return verify_service_token(token, key) if token else None
+    except TokenError:
+        return None
 
 
 NodeId = Annotated[str, Depends(_authenticated_node)]

@@ -25,7 +25,7 @@ from chorus.gateway.spaces import Space, SpaceError, SpaceStore
 from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
-from chorus.tokens import TokenIssuer
+from chorus.tokens import SERVICE_ROLES, TokenIssuer
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,9 @@ class Gateway:
 
     # ----------------------------------------------------------------- joins
 
-    def join(self, space_id: str, user: str, role: str, reconnect: str | None = None) -> Grant | Refusal:
+    def join(
+        self, space_id: str, user: str, role: str, reconnect: str | None = None, service: str | None = None
+    ) -> Grant | Refusal:
         """Admit (or not) a join, place it and sign its token.
 
         Args:
@@ -159,6 +161,8 @@ class Gateway:
             role: The role asked for.
             reconnect: Why the client joins again (`drain`, `network`, `unknown`), or `None` for a
                 first join; counted in `chorus_gateway_reconnects_total`.
+            service: The service whose credential the request carried (verified by the caller),
+                or `None`; a service role (`packager`) is granted only to that service.
 
         Returns:
             A grant, or a refusal (shed with 503 or rejected with 4xx).
@@ -166,7 +170,7 @@ class Gateway:
         started = time.perf_counter()
         if reconnect is not None:
             self.metrics.reconnects.labels(reason=reconnect if reconnect in RECONNECT_REASONS else "unknown").inc()
-        outcome = self._join(space_id, user, role)
+        outcome = self._join(space_id, user, role, service)
         result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
         self.metrics.joins.labels(result=result, role=role).inc()
         self.metrics.join_latency.observe(time.perf_counter() - started)
@@ -178,8 +182,11 @@ class Gateway:
                       reason=outcome.reason or outcome.detail, retry_after_s=round(outcome.retry_after_s, 2))
         return outcome
 
-    def _join(self, space_id: str, user: str, role: str) -> Grant | Refusal:
+    def _join(self, space_id: str, user: str, role: str, service: str | None) -> Grant | Refusal:
         """The join decision itself."""
+        if role in SERVICE_ROLES and service != role:
+            return Refusal(403, f"role {role} is only for the {role} service, which joins with its service credential "
+                           "(Authorization: Bearer, signed with the signing key); join as a listener")
         try:
             space = self.spaces.live(space_id)
         except SpaceError as exc:

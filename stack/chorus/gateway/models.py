@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["host", "speaker", "listener"]
+Role = Literal["host", "speaker", "listener", "packager"]
 UserName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="A user name.")
 
 
@@ -80,7 +80,12 @@ class JoinRequest(BaseModel):
     """A request to join a space."""
 
     user: str = UserName
-    role: Role = Field("listener", description="The role asked for: host (the host only), speaker (promoted users), listener.")
+    role: Role = Field(
+        "listener",
+        description="The role asked for: host (the host only), speaker (promoted users), listener; packager is the "
+        "HLS packager's own role, granted only with its service token in `Authorization` (it is admitted ahead of "
+        "listeners, so a join storm cannot cut the HLS feed).",
+    )
     reconnect: ReconnectReason | None = Field(
         None,
         description="Set when the client joins again after losing its media connection, to say why: `drain` "

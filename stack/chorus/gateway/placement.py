@@ -191,6 +191,8 @@ class Placement:
 
         Hosts and speakers go to the space's origin. Listeners go to the candidate with the
         most headroom, and only if it has some: a full or draining node gets no new listeners.
+        The packager is placed like a listener but may also use a full node's headroom, which is
+        kept for exactly such priority connections.
 
         Args:
             space: The space.
@@ -201,7 +203,8 @@ class Placement:
         """
         if role in ("host", "speaker"):
             return self.origin_for(space)
-        open_nodes = [n for n in self.candidates(space) if self.state(n) == "accepting"]
+        states = ("accepting", "full") if role == "packager" else ("accepting",)
+        open_nodes = [n for n in self.candidates(space) if self.state(n) in states]
         serving = [n for n in open_nodes if n.role == "edge" and self._serves(n, space)]
         pool = serving or open_nodes
         return max(pool, key=lambda n: (self.headroom(n), n.id)) if pool else None

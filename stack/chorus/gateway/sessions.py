@@ -37,6 +37,10 @@ class Session:
     connected: bool = False
 
 
+RECEIVING_ROLES = frozenset({"listener", "packager"})
+"""Session roles that take a receiving slot on their node (counted against its headroom)."""
+
+
 class SessionTable:
     """All sessions, with running counts."""
 
@@ -68,7 +72,7 @@ class SessionTable:
         """Update the running counts."""
         self._by_space_role[(session.space, session.role)] += delta
         self._by_role[session.role] += delta
-        if session.role == "listener":
+        if session.role in RECEIVING_ROLES:
             self._listeners_by_node[session.node] += delta
             self._listeners_by_space_node[(session.space, session.node)] += delta
 
@@ -168,6 +172,6 @@ class SessionTable:
         """Sessions per role.
 
         Returns:
-            Role to count, for `host`, `speaker` and `listener`.
+            Role to count, for `host`, `speaker`, `listener` and `packager`.
         """
-        return {role: self._by_role[role] for role in ("host", "speaker", "listener")}
+        return {role: self._by_role[role] for role in ("host", "speaker", "listener", "packager")}

@@ -68,7 +68,7 @@ class Space:
             return user == self.host
         if role == "speaker":
             return user == self.host or user in self.speakers
-        return role == "listener"
+        return role in ("listener", "packager")  # the gateway checks the packager's credential itself
 
 
 class SpaceStore:

@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 after a clean stop, 1 if it could not start, 2 on bad configuration.
     """
     args = build_parser().parse_args(argv)
-    config, _key = load_or_exit(args.config)
+    config, key = load_or_exit(args.config)
     logger = configure_logging(config.logging, "packager")
-    packager = Packager(config, args.gateway or config.gateway_url, args.output_dir, args.space, logger=logger)
+    packager = Packager(config, args.gateway or config.gateway_url, args.output_dir, args.space, logger=logger, key=key)
     server = PackagerServer(packager, host=args.host, port=args.port)
     probe = socket.socket()
     try:

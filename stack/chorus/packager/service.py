@@ -40,6 +40,9 @@ class Packager:
         only_spaces: Package only these spaces; `None` packages every live space.
         registry: Metrics registry; `None` creates one.
         logger: Event logger.
+        key: The signing key: the packager joins with a service token signed with it, in its own
+            role `packager`, which admission control puts ahead of listeners. Without it the
+            packager joins as a plain listener and a join storm can shed it.
 
     Attributes:
         metrics: The packager's metrics.
@@ -57,6 +60,7 @@ class Packager:
         only_spaces: list[str] | None = None,
         registry: CollectorRegistry | None = None,
         logger: logging.Logger | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.config = config
         self.gateway_url = gateway_url
@@ -69,7 +73,7 @@ class Packager:
         configured = output_dir or (Path(config.packager.output_dir) if config.packager.output_dir else None)
         self._temporary = configured is None
         self.output_dir = configured or Path(tempfile.mkdtemp(prefix="chorus-hls-"))
-        self._gateway = GatewayClient(gateway_url)
+        self._gateway = GatewayClient(gateway_url, service="packager", key=key) if key else GatewayClient(gateway_url)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -1,6 +1,7 @@
 """Packaging one space: subscribe like a listener, keep the frame clock, write HLS, count.
 
-Two tasks per space. The subscription is a `chorus.client.Listener`: it joins
+Two tasks per space. The subscription is a `chorus.client.Listener` in role
+`packager` (admitted ahead of listeners, with the packager's service token): it joins
 through the gateway, follows drains and lost connections back through it, and
 hands over every message's frames, which are decoded (Opus, one decoder per
 speaker) and placed on the frame clock. The clock writes one frame per
@@ -158,7 +159,8 @@ class SpacePackager:
         """Listen to the space until it ends, joining again (with backoff) after any failure."""
         failures = 0
         while not self.ended:
-            self.listener = Listener(self.gateway, self.space, self.user, self._on_frames, max_join_wait_s=30.0)
+            self.listener = Listener(self.gateway, self.space, self.user, self._on_frames, max_join_wait_s=30.0,
+                                     role="packager" if self.gateway.service == "packager" else "listener")
             try:
                 log = await self.listener.run(None)
                 if log.ended:
