@@ -33,7 +33,8 @@ def code(text: object) -> str:
 
 
 def text(value: object) -> str:
-    """Plain text safe inside a table cell or a heading: no raw HTML, no line breaks, no bare pipes.
+    """Plain text safe inside a table cell or a heading: no raw HTML, no line breaks, no bare pipes,
+    no braces (a `{...}` would be read as a live value or, in a heading, as an attribute list).
 
     Args:
         value: The text, e.g. a description from a schema.
@@ -42,6 +43,7 @@ def text(value: object) -> str:
         The escaped text.
     """
     escaped = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("{", "&#123;").replace("}", "&#125;")
     return " ".join(escaped.split()).replace("|", "\\|")
 
 
