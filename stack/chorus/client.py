@@ -191,7 +191,9 @@ class GatewayClient:
         """
         return await self.request("POST", f"/v1/spaces/{space_id}/speakers", json={"user": user, "by": by})
 
-    async def join(self, space_id: str, user: str, role: str = "listener", reconnect: str | None = None) -> dict[str, Any]:
+    async def join(
+        self, space_id: str, user: str, role: str = "listener", reconnect: str | None = None, ticket: str | None = None
+    ) -> dict[str, Any]:
         """Ask to join once.
 
         Args:
@@ -200,6 +202,7 @@ class GatewayClient:
             role: `host`, `speaker`, `listener`, or `packager` (a client made with the packager's
                 service credential only).
             reconnect: For a join after a lost connection, why (`drain`, `network`, `unknown`).
+            ticket: The rejoin ticket a draining node handed out, if any.
 
         Returns:
             The grant (`token`, `url`, `node`, `session`...).
@@ -211,13 +214,21 @@ class GatewayClient:
         body: dict[str, Any] = {"user": user, "role": role}
         if reconnect is not None:
             body["reconnect"] = reconnect
+        if ticket is not None:
+            body["ticket"] = ticket
         headers = {}
         if self._service is not None and self._key is not None:
             headers["Authorization"] = f"Bearer {service_token(self._key, self._service)}"
         return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body, headers=headers)
 
     async def join_patiently(
-        self, space_id: str, user: str, role: str = "listener", max_wait_s: float = 60.0, reconnect: str | None = None
+        self,
+        space_id: str,
+        user: str,
+        role: str = "listener",
+        max_wait_s: float = 60.0,
+        reconnect: str | None = None,
+        ticket: str | None = None,
     ) -> dict[str, Any]:
         """Join, waiting out `503`s as the gateway asks, for at most `max_wait_s`.
 
@@ -227,6 +238,7 @@ class GatewayClient:
             role: The role.
             max_wait_s: Give up (re-raising the last `JoinShed`) after waiting this long in total.
             reconnect: For a join after a lost connection, why (`drain`, `network`, `unknown`).
+            ticket: The rejoin ticket a draining node handed out, if any.
 
         Returns:
             The grant.
@@ -234,7 +246,7 @@ class GatewayClient:
         deadline = time.monotonic() + max_wait_s
         while True:
             try:
-                return await self.join(space_id, user, role, reconnect)
+                return await self.join(space_id, user, role, reconnect, ticket)
             except JoinShed as shed:
                 if time.monotonic() + shed.retry_after_s > deadline:
                     raise
@@ -344,6 +356,7 @@ class Listener:
         self.connected = asyncio.Event()
         self._rng = random.Random()
         self._reconnect_reason: str | None = None
+        self._ticket: str | None = None
 
     async def run(self, seconds: float | None = None) -> SessionLog:
         """Listen until the space ends, `seconds` pass, or the task is cancelled.
@@ -364,7 +377,7 @@ class Listener:
         while not self.log.ended:
             try:
                 grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
-                                                          self._reconnect_reason)
+                                                          self._reconnect_reason, self._ticket)
             except GatewayError as exc:
                 if exc.status == 410:
                     self.log.ended = True
@@ -374,6 +387,7 @@ class Listener:
                 await asyncio.sleep(1.0)
                 continue
             self._reconnect_reason = "network"
+            self._ticket = None
             try:
                 socket = await connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10)
                 self.log.nodes.append(grant["node"])
@@ -403,12 +417,14 @@ class Listener:
                 self.on_frames(frames)
                 continue
             try:
-                kind = parse_control(message)["type"]
+                instruction = parse_control(message)
             except ProtocolError:
                 continue
+            kind = instruction["type"]
             if kind == "welcome":
                 self.connected.set()
             elif kind == "reconnect":
+                self._ticket = instruction.get("ticket") if isinstance(instruction.get("ticket"), str) else None
                 return True
             elif kind == "end":
                 self.log.ended = True
@@ -453,6 +469,7 @@ class Speaker:
         self._socket: ClientConnection | None = None
         self._reconnect = asyncio.Event()
         self._reconnect_reason: str | None = None
+        self._ticket: str | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -499,7 +516,8 @@ class Speaker:
     async def _connect(self) -> None:
         """Join through the gateway and open the media connection."""
         grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
-                                                  self._reconnect_reason)
+                                                  self._reconnect_reason, self._ticket)
+        self._ticket = None
         socket = await connect(media_url(grant), compression=None, open_timeout=10)
         self.log.nodes.append(grant["node"])
         if len(self.log.nodes) > 1:
@@ -515,9 +533,12 @@ class Speaker:
             async for message in socket:
                 if isinstance(message, str):
                     with contextlib.suppress(ProtocolError):
-                        kind = parse_control(message)["type"]
+                        instruction = parse_control(message)
+                        kind = instruction["type"]
                         if kind == "reconnect":
                             self._reconnect_reason = "drain"
+                            ticket = instruction.get("ticket")
+                            self._ticket = ticket if isinstance(ticket, str) else None
                             break
                         if kind == "end":
                             self.log.ended = True

@@ -146,6 +146,7 @@ class ClientStats:
         last_frame_at: When it last received audio (monotonic), 0 if never.
         join_latencies: Seconds each join request took.
         errors: Failures other than sheds (refused handshakes, gateway errors).
+        ticket: The rejoin ticket its draining node handed out, sent with its next join.
     """
 
     index: int
@@ -158,6 +159,7 @@ class ClientStats:
     frames: int = 0
     drops: int = 0
     reconnected: bool = False
+    ticket: str | None = None
     last_frame_at: float = 0.0
     join_latencies: list[float] = field(default_factory=list)
     errors: int = 0
@@ -343,6 +345,7 @@ class LoadRun:
                 await asyncio.sleep(wait)
                 continue
             stats.admits += 1
+            stats.ticket = None
             stats.admitted = True
             failures = 0
             outcome = await self._listen(stats, grant, storm_at)
@@ -366,6 +369,8 @@ class LoadRun:
         body: dict[str, Any] = {"user": f"loadgen-{stats.index}", "role": "listener"}
         if reconnect:
             body["reconnect"] = reconnect
+        if stats.ticket:
+            body["ticket"] = stats.ticket
         stats.attempts += 1
         started = time.perf_counter()
         try:
@@ -455,8 +460,11 @@ class LoadRun:
                             stats.last_frame_at = time.monotonic()
                         continue
                     with contextlib.suppress(ProtocolError):
-                        kind = parse_control(message)["type"]
+                        instruction = parse_control(message)
+                        kind = instruction["type"]
                         if kind == "reconnect":
+                            ticket = instruction.get("ticket")
+                            stats.ticket = ticket if isinstance(ticket, str) else None
                             return "reconnect"
                         if kind == "end":
                             return "stop"

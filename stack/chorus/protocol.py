@@ -10,7 +10,8 @@ or re-encodes audio.
 
 Control travels in text WebSocket messages holding one JSON object with a
 `type`: `welcome` (node to client after connecting), `reconnect` (the node is
-draining: join again through the gateway), `end` (the space ended), `eos` (a
+draining: join again through the gateway, passing on the `ticket` it carries so
+the gateway admits the rejoin ahead of new joins), `end` (the space ended), `eos` (a
 speaker finished sending).
 
 The path is `/v1/media?token=JOIN_TOKEN` on every fan-out node.

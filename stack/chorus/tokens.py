@@ -5,7 +5,9 @@ A token says who may connect (`sub`), to which space (`space`), in which role
 (`exp`, with a jittered lifetime). A fan-out node verifies it with the shared key
 and never calls the gateway, so the media path keeps working while the control
 plane is busy. Fan-out nodes also sign short "node" tokens with the same key to
-authenticate their registration and load reports to the gateway.
+authenticate their registration and load reports to the gateway, and, when they
+drain, a "rejoin ticket" per client that the gateway admits ahead of new joins.
+The packager signs a "service" token to join in its own role.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ in a role of their own; clients, who do not hold the signing key, cannot."""
 ALGORITHM = "HS256"
 ISSUER = "chorus-gateway"
 NODE_AUDIENCE = "chorus-gateway"
+REJOIN_AUDIENCE = "chorus-rejoin"
+"""Audience of rejoin tickets, so neither a join token nor a node token passes for one."""
+
+REJOIN_TICKET_S = 60.0
+"""How long a rejoin ticket stays valid after the draining node hands it out."""
 
 
 class SigningKeyError(Exception):
@@ -233,6 +240,73 @@ def node_token(key: bytes, node: str, lifetime_s: float = 60.0) -> str:
     now = time.time()
     claims = {"iss": node, "sub": node, "aud": NODE_AUDIENCE, "iat": int(now), "exp": int(now + lifetime_s), "role": "node"}
     return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+@dataclass(frozen=True)
+class RejoinTicket:
+    """What a verified rejoin ticket says: a draining node vouches that this session was its own.
+
+    Attributes:
+        node: The draining node that issued it (`iss`).
+        user: Who may rejoin (`sub`).
+        space: The space.
+        role: The role the session had.
+        session: The session on the draining node (`jti`); a ticket is good for one rejoin.
+        expires_at: Expiry, seconds since the epoch.
+    """
+
+    node: str
+    user: str
+    space: str
+    role: str
+    session: str
+    expires_at: float
+
+
+def rejoin_ticket(key: bytes, node: str, claims: JoinClaims, lifetime_s: float = REJOIN_TICKET_S) -> str:
+    """Sign a ticket with which a draining node's client rejoins through the gateway ahead of new joins.
+
+    Args:
+        key: The shared HMAC key (clients do not hold it, so they cannot make tickets).
+        node: The draining node's id.
+        claims: The client's join claims on that node.
+        lifetime_s: Validity.
+
+    Returns:
+        The ticket, sent by the client in its join request's `ticket`.
+    """
+    now = time.time()
+    body = {"iss": node, "sub": claims.user, "aud": REJOIN_AUDIENCE, "space": claims.space, "role": claims.role,
+            "jti": claims.session, "iat": int(now), "exp": int(now + lifetime_s)}
+    return jwt.encode(body, key, algorithm=ALGORITHM)
+
+
+def verify_rejoin_ticket(ticket: str, key: bytes) -> RejoinTicket:
+    """Verify a rejoin ticket's signature, audience and expiry.
+
+    Args:
+        ticket: The ticket as received.
+        key: The shared HMAC key.
+
+    Returns:
+        What it says (the caller checks it matches the join and the node is draining).
+
+    Raises:
+        TokenError: It is malformed, forged, expired or not a rejoin ticket.
+    """
+    try:
+        claims = jwt.decode(ticket, key, algorithms=[ALGORITHM], audience=REJOIN_AUDIENCE, leeway=2.0,
+                            options={"require": ["exp", "iss", "sub", "jti"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenError("expired") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("bad_signature") from None
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+    if not isinstance(claims.get("space"), str) or claims.get("role") not in JOIN_ROLES:
+        raise TokenError("bad_claims", "space or role missing")
+    return RejoinTicket(str(claims["iss"]), str(claims["sub"]), claims["space"], claims["role"], str(claims["jti"]),
+                        float(claims["exp"]))
 
 
 def service_token(key: bytes, service: str, lifetime_s: float = 60.0) -> str:

@@ -49,7 +49,7 @@ from chorus.protocol import (
     parse_control,
     split_records,
 )
-from chorus.tokens import JoinClaims, TokenError, verify_join_token
+from chorus.tokens import JoinClaims, TokenError, rejoin_ticket, verify_join_token
 
 ROLES = ("origin", "edge")
 """Roles a node registers with: an `origin` takes speakers (and edges and listeners); an `edge`
@@ -133,6 +133,7 @@ class FanoutNode:
         self._upstream_reconnects_counted = 0
         self._key = key
         self._claims: dict[ServerConnection, JoinClaims] = {}
+        self._served: dict[ServerConnection, JoinClaims] = {}
         self._pending: set[ServerConnection] = set()
         self._connected: list[str] = []
         self._disconnected: list[str] = []
@@ -326,6 +327,7 @@ class FanoutNode:
         self._pending.discard(connection)
         if claims is None:
             return
+        self._served[connection] = claims
         room = self._room(claims.space)
         role = "speaker" if claims.publishes else ("edge" if claims.role == "edge" else "listener")
         (room.publishers if claims.publishes else room.listeners)[connection] = None
@@ -348,6 +350,7 @@ class FanoutNode:
         except ConnectionClosed:
             pass
         finally:
+            self._served.pop(connection, None)
             room.listeners.pop(connection, None)
             room.publishers.pop(connection, None)
             self._edges.discard(connection)
@@ -459,19 +462,36 @@ class FanoutNode:
             self._drain_task = None
         log_event(self.log, "drain_cancelled", node=self.node_id)
 
+    def _reconnect_message(self, connection: ServerConnection) -> str:
+        """The `reconnect` instruction for one client, with its rejoin ticket.
+
+        The ticket (signed with the shared key, for this client's user, space, role and session)
+        lets the gateway admit the rejoin ahead of new joins: a drain moves listeners the gateway
+        already admitted, and must not be shed by the join rate it is spread against. Edge
+        subscriptions get none: edges resubscribe through the gateway's upstream endpoint.
+        """
+        claims = self._served.get(connection)
+        if claims is None or claims.role == "edge":
+            return control("reconnect", reason="drain", node=self.node_id)
+        return control("reconnect", reason="drain", node=self.node_id, ticket=rejoin_ticket(self._key, self.node_id, claims))
+
+    def _send_reconnects(self, connections: list[ServerConnection]) -> None:
+        """Send each connection its own `reconnect` instruction, without waiting for any of them."""
+        for connection in connections:
+            broadcast([connection], self._reconnect_message(connection))
+
     async def _drain(self) -> None:
         """Tell speakers, then listeners, to reconnect, spread over `drain_spread_s`; close stragglers."""
         fanout = self.config.fanout
-        message = control("reconnect", reason="drain", node=self.node_id)
         publishers = [c for room in self.rooms.values() for c in room.publishers]
         listeners = [c for room in self.rooms.values() for c in room.listeners]
-        broadcast(publishers, message)
+        self._send_reconnects(publishers)
         slices = max(1, int(fanout.drain_spread_s * 10)) if listeners else 0
         size = -(-len(listeners) // slices) if listeners else 0
         for index in range(slices):
             chunk = listeners[index * size : (index + 1) * size]
             if chunk:
-                broadcast(chunk, message)
+                self._send_reconnects(chunk)
             if fanout.drain_spread_s and index < slices - 1:
                 await asyncio.sleep(fanout.drain_spread_s / slices)
         log_event(self.log, "drain_notified", node=self.node_id, speakers=len(publishers), listeners=len(listeners))

@@ -173,7 +173,8 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
     ) -> Any:
         """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
         `503` with a jittered `Retry-After`; hosts, speakers and the packager are admitted ahead of listeners."""
-        outcome = gateway.join(space_id, body.user, body.role, body.reconnect, _service(authorization, gateway.key))
+        outcome = gateway.join(space_id, body.user, body.role, body.reconnect, _service(authorization, gateway.key),
+                               body.ticket)
         if isinstance(outcome, Grant):
             return JoinGrant(
                 space=space_id, session=outcome.session.id, user=body.user, role=body.role, node=outcome.node.id,

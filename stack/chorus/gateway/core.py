@@ -25,7 +25,7 @@ from chorus.gateway.spaces import Space, SpaceError, SpaceStore
 from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
-from chorus.tokens import SERVICE_ROLES, TokenIssuer
+from chorus.tokens import SERVICE_ROLES, RejoinTicket, TokenError, TokenIssuer, verify_rejoin_ticket
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,7 @@ class Gateway:
         self._key: bytes | None = None
         self.started = clock()
         self._speaker_spaces: set[str] = set()
+        self._used_tickets: dict[str, float] = {}
 
     def set_key(self, key: bytes) -> None:
         """Set the signing key (join tokens cannot be issued before).
@@ -151,7 +152,13 @@ class Gateway:
     # ----------------------------------------------------------------- joins
 
     def join(
-        self, space_id: str, user: str, role: str, reconnect: str | None = None, service: str | None = None
+        self,
+        space_id: str,
+        user: str,
+        role: str,
+        reconnect: str | None = None,
+        service: str | None = None,
+        ticket: str | None = None,
     ) -> Grant | Refusal:
         """Admit (or not) a join, place it and sign its token.
 
@@ -163,6 +170,7 @@ class Gateway:
                 first join; counted in `chorus_gateway_reconnects_total`.
             service: The service whose credential the request carried (verified by the caller),
                 or `None`; a service role (`packager`) is granted only to that service.
+            ticket: A rejoin ticket from a draining node (see `rejoin`), or `None`.
 
         Returns:
             A grant, or a refusal (shed with 503 or rejected with 4xx).
@@ -170,7 +178,8 @@ class Gateway:
         started = time.perf_counter()
         if reconnect is not None:
             self.metrics.reconnects.labels(reason=reconnect if reconnect in RECONNECT_REASONS else "unknown").inc()
-        outcome = self._join(space_id, user, role, service)
+        rejoin = self.rejoin(ticket, space_id, user, role) if ticket else None
+        outcome = self._join(space_id, user, role, service, rejoin)
         result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
         self.metrics.joins.labels(result=result, role=role).inc()
         self.metrics.join_latency.observe(time.perf_counter() - started)
@@ -182,7 +191,44 @@ class Gateway:
                       reason=outcome.reason or outcome.detail, retry_after_s=round(outcome.retry_after_s, 2))
         return outcome
 
-    def _join(self, space_id: str, user: str, role: str, service: str | None) -> Grant | Refusal:
+    def rejoin(self, ticket: str, space_id: str, user: str, role: str) -> RejoinTicket | None:
+        """Accept a rejoin ticket for this join, or not (the join then goes through admission as usual).
+
+        A ticket is accepted when its signature is the shared key's (only the gateway and the
+        nodes hold it), it is unexpired and unused, it names this user, space and role, and the
+        node that issued it is draining. Accepting it uses it up.
+
+        Args:
+            ticket: The ticket from the join request.
+            space_id: The space joined.
+            user: Who joins.
+            role: The role asked for.
+
+        Returns:
+            The ticket's contents if accepted, else `None`.
+        """
+        try:
+            claims = verify_rejoin_ticket(ticket, self.key)
+        except TokenError as exc:
+            log_event(self.log, "rejoin_ticket_refused", level=logging.WARNING, space=space_id, user=user, reason=exc.reason)
+            return None
+        node = self.placement.nodes.get(claims.node)
+        problem = ""
+        if (claims.space, claims.user, claims.role) != (space_id, user, role):
+            problem = "not_this_join"
+        elif claims.session in self._used_tickets:
+            problem = "used"
+        elif node is None or not (node.drain or node.reported_draining):
+            problem = "node_not_draining"
+        if problem:
+            log_event(self.log, "rejoin_ticket_refused", level=logging.WARNING, space=space_id, user=user,
+                      node=claims.node, reason=problem)
+            return None
+        return claims
+
+    def _join(
+        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None
+    ) -> Grant | Refusal:
         """The join decision itself."""
         if role in SERVICE_ROLES and service != role:
             return Refusal(403, f"role {role} is only for the {role} service, which joins with its service credential "
@@ -194,16 +240,22 @@ class Gateway:
         if not space.may_join_as(user, role):
             hint = "raise a hand and ask the host to promote you" if role == "speaker" else "join as a listener"
             return Refusal(403, f"{user} may not join {space_id} as {role}; {hint}")
-        decision = self.admission.decide(role, len(self.sessions))
-        if not decision.admitted:
-            what = "joins arrive faster than admission allows" if decision.reason == "rate" else "the session cap is reached"
-            return self._shed(decision.reason, f"{what}; retry after the delay")
+        if rejoin is None:
+            decision = self.admission.decide(role, len(self.sessions))
+            if not decision.admitted:
+                what = "joins arrive faster than admission allows" if decision.reason == "rate" else "the session cap is reached"
+                return self._shed(decision.reason, f"{what}; retry after the delay")
         previous = space.node
         node = self.placement.place(space, role)
         if node is None:
             return self._shed("capacity", "no fan-out node has room for this space; retry after the delay")
         if space.node != previous:
             log_event(self.log, "space_placed", space=space.id, node=space.node, previous=previous or "-")
+        if rejoin is not None:
+            # A move, not a new session: the drained session makes way (it is not counted twice),
+            # the ticket is used up, and no admission token is taken.
+            self._used_tickets[rejoin.session] = rejoin.expires_at
+            self.sessions.remove(rejoin.session)
         session = Session(f"se-{secrets.token_hex(8)}", space.id, user, role, node.id, self.clock())
         self.sessions.add(session)
         assert self.issuer is not None, "the signing key is set at start-up"
@@ -357,6 +409,10 @@ class Gateway:
     def sweep(self) -> None:
         """Forget sessions that never connected and sessions on stale nodes; refresh gauges."""
         now = self.clock()
+        wall = time.time()
+        for used, expires_at in list(self._used_tickets.items()):
+            if expires_at < wall - 5:
+                del self._used_tickets[used]
         for session in self.sessions.expire_pending(now - self.config.gateway.session_connect_timeout_s):
             log_event(self.log, "session_expired", space=session.space, node=session.node, session=session.id)
         for node in self.placement.stale():

@@ -92,6 +92,14 @@ class JoinRequest(BaseModel):
         "(its node told it to reconnect), `network` (the connection dropped), `unknown`. Counted in "
         "`chorus_gateway_reconnects_total`; a first join leaves it out.",
     )
+    ticket: str | None = Field(
+        None,
+        max_length=2048,
+        description="The rejoin ticket a draining node handed out with its `reconnect` instruction. A valid, "
+        "unused ticket for this user, space and role from a node that is draining is admitted ahead of new "
+        "joins (no admission token, no session-cap check): a drain moves listeners already admitted. "
+        "Anything else is ignored and the join is admitted as usual.",
+    )
 
 
 class JoinGrant(BaseModel):
