@@ -99,8 +99,8 @@ def test_the_registries_are_what_the_running_services_serve() -> None:
 
 # (text, replacement, code, text starting the line the finding points at)
 BROKEN = [
-    ("expr: max by (node) (chorus_fanout_listeners / chorus_fanout_listener_cap) > 0.9",
-     "expr: max by (node) (chorus_fanout_listeners / chorus_fanout_listener_cap > 0.9", "AR001",
+    ("expr: max by (node) (chorus_fanout_listeners / chorus_fanout_listener_cap) >= 0.9",
+     "expr: max by (node) (chorus_fanout_listeners / chorus_fanout_listener_cap >= 0.9", "AR001",
      "expr: max by (node) (chorus_fanout_listeners /"),
     ("(chorus_fanout_listeners / chorus_fanout_listener_cap)", "(chorus_fanout_listeners / chorus_fanout_listeners_cap)", "AR002",
      "expr: max by (node) (chorus_fanout_listeners /"),

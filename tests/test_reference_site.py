@@ -19,7 +19,8 @@ from handbook.reference.snapshot import Snapshot
 def built(site: Path, uri: str) -> str:
     """The HTML MkDocs built for a docs-relative page path (directory URLs)."""
     stem = uri.removesuffix(".md")
-    path = site / (stem.removesuffix("index") if stem.endswith("index") else stem + "/") / "index.html"
+    is_index = stem == "index" or stem.endswith("/index")
+    path = site / (stem.removesuffix("index") if is_index else stem + "/") / "index.html"
     return path.read_text(encoding="utf-8")
 
 

@@ -184,9 +184,10 @@ def test_build_renders_live_values_and_the_index(tmp_path: Path) -> None:
     result = _build(root)
     assert result.returncode == 0, result.stderr
     html = (root / "site/page/index.html").read_text()
-    assert "Replicas: 12." in html
+    # The generated deployment reference is part of the build, so the value links to its entry.
+    assert 'Replicas: <a href="../reference/deployment/#deployment-chorus-fanout" title="k8s.deployment.chorus-fanout.replicas">12</a>.' in html
     rb = (root / "site/runbooks/fanout-near-cap/index.html").read_text()
-    assert "<p><code>ChorusFanoutNearCap</code> fires when a node has been above 0.9" in rb  # no alert page here: unlinked
+    assert 'fires when a node has been above <a href="../../reference/alerts/#chorusfanoutnearcap"' in rb
     assert "$ kubectl -n chorus get deployment/chorus-fanout\n" in rb
     index = (root / "site/runbooks/index.html").read_text()
     assert 'class="sortable"' in index and "ChorusGatewayDown: the gateway is down" in index

@@ -106,24 +106,3 @@ def test_curl_method_rules() -> None:
     assert curl_call(("-XPUT", "http://h/x")).method == "PUT"  # type: ignore[union-attr]
     assert curl_call(("--request=PATCH", "--url", "http://h/x")).url == "http://h/x"  # type: ignore[union-attr]
     assert curl_call(("-s",)) is None
-
-
-def test_draft_runbooks_are_clean_against_the_stack(tmp_path: Path) -> None:
-    """The task runbooks held in runbooks/drafts/ until the stack landed pass every check against it."""
-    import shutil
-
-    drafts = sorted((ROOT / "runbooks" / "drafts").glob("*.md.draft"))
-    if not drafts:
-        pytest.skip("no drafts left: they have been moved into runbooks/")
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    for name in ("mkdocs.yml", "docs", "runbooks", "stack", "diagrams"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            shutil.copy2(source, tree / name)
-    for draft in drafts:
-        shutil.copy2(draft, tree / "runbooks" / draft.name.removesuffix(".draft"))
-    report = run_checks(Project(tree))
-    assert [p.format(tree) for p in report.problems] == []

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.set_defaults(handler=_cmd_spaces_list)
     show = space_commands.add_parser("show", parents=[client], help="show one space",
                                      description="Show a space: host, speakers, raised hands, node, presence.")
-    show.add_argument("space", metavar="ID", help="the space id, e.g. sp-1a2b3c4d")
+    show.add_argument("space", type=space_id, metavar="ID", help="the space id, e.g. sp-1a2b3c4d")
     show.set_defaults(handler=_cmd_spaces_show)
     create = space_commands.add_parser("create", parents=[client], help="create a space",
                                        description="Create a live space; prints its id.",
@@ -130,20 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_cmd_spaces_create)
     end = space_commands.add_parser("end", parents=[client], help="end a space",
                                     description="End a space; its listeners are told it ended.")
-    end.add_argument("space", metavar="ID", help="the space id")
+    end.add_argument("space", type=space_id, metavar="ID", help="the space id")
     end.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
     end.set_defaults(handler=_cmd_spaces_end)
 
     hand = space_commands.add_parser("hand", parents=[client], help="raise a hand: ask the host to let you speak",
                                      description="Raise USER's hand in a space; the host sees raised hands in order.")
-    hand.add_argument("space", metavar="ID", help="the space id")
+    hand.add_argument("space", type=space_id, metavar="ID", help="the space id")
     hand.add_argument("--user", required=True, help="who raises a hand")
     hand.set_defaults(handler=_cmd_spaces_hand)
     promote = space_commands.add_parser(
         "promote", parents=[client], help="make a user a speaker (the host's call)",
         description="Promote USER to speaker; they can then `chorusctl speak FILE --space ID --user USER`.",
     )
-    promote.add_argument("space", metavar="ID", help="the space id")
+    promote.add_argument("space", type=space_id, metavar="ID", help="the space id")
     promote.add_argument("user", metavar="USER", help="who becomes a speaker")
     promote.add_argument("--by", default=None, help="the host's user name (default: the space's host)")
     promote.set_defaults(handler=_cmd_spaces_promote)
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: chorusctl speak talk.wav --space sp-1a2b3c4d",
     )
     speak.add_argument("file", type=Path, metavar="FILE.wav", help="the audio to send")
-    speak.add_argument("--space", required=True, metavar="ID", help="the space id")
+    speak.add_argument("--space", required=True, type=space_id, metavar="ID", help="the space id")
     speak.add_argument("--user", default=None, help="who speaks (default: the space's host); others must be promoted")
     speak.set_defaults(handler=_cmd_speak)
 
@@ -194,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds, when the space ends, or on Ctrl-C. Re-joins through the gateway when its node drains.",
         epilog="Exit code 1 if no audio was received. Example: chorusctl listen --space sp-1a2b3c4d --out heard.wav --seconds 10",
     )
-    listen.add_argument("--space", required=True, metavar="ID", help="the space id")
+    listen.add_argument("--space", required=True, type=space_id, metavar="ID", help="the space id")
     listen.add_argument("--out", required=True, type=Path, metavar="OUT.wav", help="the WAV file to write")
     listen.add_argument("--seconds", type=float, default=None, metavar="N", help="stop after N seconds (default: until the space ends)")
     listen.add_argument("--user", default=None, help="the listener's name (default: listener-<pid>)")
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "presence", parents=[client], help="follow a space's aggregate presence counts, one line per tick",
         description="Subscribe to a space's presence: one aggregate message per gateway.presence_tick_ms.",
     )
-    presence.add_argument("--space", required=True, metavar="ID", help="the space id")
+    presence.add_argument("--space", required=True, type=space_id, metavar="ID", help="the space id")
     presence.add_argument("--ticks", type=int, default=5, metavar="N", help="stop after N ticks (default: 5)")
     presence.set_defaults(handler=_cmd_presence)
 
@@ -244,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="joins started per second (default: 10x gateway.join_rate_per_s for join-storm, "
                          "gateway.join_rate_per_s otherwise)")
     loadgen.add_argument("--duration", type=float, default=10.0, metavar="S", help="how long the run lasts (default: 10)")
-    loadgen.add_argument("--space", default=None, metavar="ID", help="load this space (default: create one with a speaker)")
+    loadgen.add_argument("--space", default=None, type=space_id, metavar="ID", help="load this space (default: create one with a speaker)")
     loadgen.add_argument("--slow-share", type=float, default=0.5, metavar="F",
                          help="slow-listeners: share of listeners that stop reading (default: 0.5)")
     loadgen.set_defaults(handler=_cmd_loadgen)
@@ -412,8 +413,10 @@ def _cmd_spaces_show(args: argparse.Namespace) -> int:
 def _cmd_spaces_create(args: argparse.Namespace) -> int:
     """`chorusctl spaces create`."""
     space = _with_gateway(args, lambda gateway: gateway.create_space(args.title, args.host))
-    _emit(args, space, f"{space['id']}\n(created {space['title']!r}, host {space['host']}; "
-                       f"speak with: chorusctl speak FILE.wav --space {space['id']})")
+    _emit(args, space, space["id"])
+    if not args.json:  # the id alone on stdout, so `SPACE=$(chorusctl spaces create ...)` works
+        print(f"created {space['title']!r}, host {space['host']}; "
+              f"speak with: chorusctl speak FILE.wav --space {space['id']}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -472,6 +475,20 @@ def _cmd_drain(args: argparse.Namespace) -> int:
                 f"reconnect (follow with `chorusctl status`)")
     _emit(args, node, text)
     return EXIT_OK
+
+
+SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def space_id(text: str) -> str:
+    """An argparse type for a space id: letters, digits, `-` and `_`, as the gateway issues them.
+
+    Raises:
+        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline).
+    """
+    if not SPACE_ID.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a space id (e.g. sp-1a2b3c4d)")
+    return text
 
 
 def display_path(path: Path | str) -> str:

@@ -146,7 +146,7 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             markdown = runbook_index.expand(markdown, runbooks(project), alerts, uri, linkable)
         if SCHEMA_MARKER in markdown:
             markdown = markdown.replace(SCHEMA_MARKER, schema_table())
-        if "{@" not in markdown:
+        if "{@" not in markdown or self._quotes_code(page):
             return markdown
         source = page.file.content_string
         first_line = source[: len(source) - len(markdown)].count("\n") + 1 if source.endswith(markdown) else 1
@@ -159,6 +159,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         for error in errors:
             log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
         return rendered
+
+    @staticmethod
+    def _quotes_code(page: Page) -> bool:
+        """Whether a page is generated from code (the reference), whose text may show `{@...}` literally.
+
+        Live values are for hand-written prose; component pages are generated but carry a
+        hand-written narrative, so they are rendered.
+        """
+        return page.file.generated_by is not None and not page.file.src_uri.startswith("components/")
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         """Forget the facts, so the next build (in `mkdocs serve`) reads the sources afresh."""

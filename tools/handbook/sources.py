@@ -651,7 +651,7 @@ class SiteSettings:
     def page_url(self, docs_path: str) -> str:
         """The absolute URL of a page, e.g. `runbooks/x.md` -> `http://host/runbooks/x/`."""
         stem = docs_path[: -len(".md")] if docs_path.endswith(".md") else docs_path
-        if stem.endswith("index"):
+        if stem == "index" or stem.endswith("/index"):
             return self.site_url + stem[: -len("index")]
         return self.site_url + (stem + "/" if self.use_directory_urls else stem + ".html")
 

@@ -33,7 +33,10 @@ def code(text: object) -> str:
 
 
 def text(value: object) -> str:
-    """Plain text safe inside a table cell or a heading: no raw HTML, no line breaks, no bare pipes.
+    """Plain text safe inside a table cell or a heading: no raw HTML, line breaks, bare pipes or braces.
+
+    Braces are escaped so that text such as `{@NAME}` is neither read as an attribute
+    list (which would swallow a heading's anchor) nor as a live value.
 
     Args:
         value: The text, e.g. a description from a schema.
@@ -42,6 +45,7 @@ def text(value: object) -> str:
         The escaped text.
     """
     escaped = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = escaped.replace("{", "&#123;").replace("}", "&#125;")
     return " ".join(escaped.split()).replace("|", "\\|")
 
 
