@@ -67,7 +67,9 @@ def test_each_catalog_service_has_its_workload_service_and_budget() -> None:
                 assert not objects[("Service", service.workload)]["spec"]["selector"].items() <= other_labels.items()
         ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
         assert ports == service.ports
-        assert ("HorizontalPodAutoscaler", service.workload) in objects or service.name not in AUTOSCALED
+        for name, role in service.workloads():
+            autoscaled = role is not None and AUTOSCALED.get(service.name) == role
+            assert (("HorizontalPodAutoscaler", name) in objects) == autoscaled, (name, role)
 
 
 def test_fanout_grace_period_and_autoscaler_follow_the_configuration() -> None:
@@ -75,8 +77,9 @@ def test_fanout_grace_period_and_autoscaler_follow_the_configuration() -> None:
     objects = {(m.kind, m.name): m.body for m in sources.manifests(ROOT)}
     pod = objects[("Deployment", "chorus-fanout")]["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] >= drain_budget_s(config) + 10
-    hpa = objects[("HorizontalPodAutoscaler", "chorus-fanout")]["spec"]
+    hpa = objects[("HorizontalPodAutoscaler", "chorus-fanout-edge")]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == fanout_replica_bounds(config)
+    assert objects[("Deployment", "chorus-fanout-edge")]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= drain_budget_s(config) + 10
 
 
 def test_the_configmap_carries_the_configuration_unchanged() -> None:
@@ -90,7 +93,7 @@ def test_sync_finds_drift_then_repairs_it(tmp_path: Path, capsys: pytest.Capture
     config_file, kube = tree / sources.CONFIG, tree / K8S
     mutate(tree, sources.CONFIG, "listener_cap: 1000", "listener_cap: 1200")
     drifts = configmap.sync(check=True, config_path=config_file, kubernetes_dir=kube, configmap_file=kube / "configmap.yaml")
-    assert sorted(d.path.name for d in drifts) == ["configmap.yaml", "fanout.yaml", "gateway.yaml", "packager.yaml"]
+    assert sorted(d.path.name for d in drifts) == ["configmap.yaml", "fanout-edge.yaml", "fanout.yaml", "gateway.yaml", "packager.yaml"]
     assert "run `python -m chorus.deploy sync`" in str(drifts[0])
     configmap.sync(config_path=config_file, kubernetes_dir=kube, configmap_file=kube / "configmap.yaml")
     assert configmap.sync(check=True, config_path=config_file, kubernetes_dir=kube, configmap_file=kube / "configmap.yaml") == []
@@ -152,7 +155,7 @@ BROKEN = [
     ("fanout.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 20", "DP009", "fanout.yaml",
      "      terminationGracePeriodSeconds: 20"),
     ("fanout.yaml", "--wait --timeout 30", "--wait --timeout 10", "DP009", "fanout.yaml", "                command:\n                  - sh"),
-    ("fanout.yaml", "  maxReplicas: 11", "  maxReplicas: 40", "DP010", "fanout.yaml", "  maxReplicas: 40"),
+    ("fanout-edge.yaml", "  maxReplicas: 11", "  maxReplicas: 40", "DP010", "fanout-edge.yaml", "  maxReplicas: 40"),
     ("gateway.yaml", "  replicas: 1", "  replicas: 2", "DP010", "gateway.yaml", "spec:\n  replicas: 2"),
     ("configmap.yaml", "    listener_cap: 1000", "    listener_cap: 999", "DP011", "configmap.yaml", "  chorus.yaml: |2"),
     ("gateway.yaml", "            - name: CHORUS_CONFIG\n", "            - name: CHORUS__GATEWAY__JOIN_RATE\n              value: \"5\"\n"

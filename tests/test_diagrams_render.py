@@ -130,7 +130,9 @@ def test_diagram_sources_skip_helpers(tmp_path: Path) -> None:
 def test_deployment_reads_autoscaler_and_budgets_from_manifests(tmp_path: Path) -> None:
     tree = small_tree(tmp_path, ["deployment"])
     shutil.copytree(FIXTURES / "deployment_manifests" / "stack" / "deploy", tree / "stack" / "deploy")
-    found = {w.service: w for w in workloads(tree)}
+    found = {w.service: w for w in workloads(tree) if not w.role}
+    edge = next(w for w in workloads(tree) if w.role == "edge")
+    assert (edge.service, edge.name, edge.declared) == ("fanout", "chorus-fanout-edge", False)  # not in these manifests
     fanout = found["fanout"]
     assert (fanout.kind, fanout.namespace, fanout.replicas) == ("Deployment", "chorus", 3)
     assert fanout.autoscaler is not None and fanout.autoscaler.summary() == (

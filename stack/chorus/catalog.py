@@ -1,8 +1,10 @@
 """The service catalog, `stack/catalog.yaml`: every service, its owners and dependencies.
 
 The catalog is validated by the schema below (unknown keys, unknown teams,
-dependencies on services that do not exist and duplicate names are refused with
-`path:line: key: message`). The services' ports are configuration: the catalog
+dependencies on services that do not exist and duplicate names - of services,
+teams or workloads - are refused with `path:line: key: message`). A service has
+one main `workload` and may have `additional_workloads`, each running it in
+another role (fan-out's `edge` nodes beside its origins). The services' ports are configuration: the catalog
 states them for people, and `port_disagreements` checks the two agree.
 """
 
@@ -47,6 +49,14 @@ class Team(_Entry):
     people: list[Person] = Field(min_length=1, description="The team's members.")
 
 
+class RoleWorkload(_Entry):
+    """A further Kubernetes workload of a service, running it in another role (e.g. fan-out's edges)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="The workload name, e.g. `chorus-fanout-edge`.")
+    role: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="The role its pods run in (`--role`), e.g. `edge`.")
+    purpose: str = Field(min_length=1, description="What this workload does that the service's main workload does not.")
+
+
 class Service(_Entry):
     """One service of Chorus."""
 
@@ -56,7 +66,20 @@ class Service(_Entry):
     tier: int = Field(ge=1, le=3, description="Criticality: 1 is user-facing and pages at once.")
     depends_on: list[str] = Field(default_factory=list, description="Services this one calls.")
     ports: dict[str, int] = Field(min_length=1, description="Named ports, e.g. `http: 8080`.")
-    workload: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="The Kubernetes workload name.")
+    workload: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="The Kubernetes workload name (the service's "
+                          "default role).")
+    additional_workloads: list[RoleWorkload] = Field(
+        default_factory=list,
+        description="Further workloads running the service in another role, e.g. fan-out's edge nodes.",
+    )
+
+    def workloads(self) -> list[tuple[str, str | None]]:
+        """Every workload of the service with its role: the main one first (role `None`: the default).
+
+        Returns:
+            `(workload name, role)` pairs.
+        """
+        return [(self.workload, None), *((w.name, w.role) for w in self.additional_workloads)]
 
 
 class Catalog(_Entry):
@@ -74,6 +97,19 @@ class Catalog(_Entry):
             for index, name in enumerate(names):
                 if name in names[:index]:
                     raise _Refusal((kind, index, "name"), f"duplicate {kind[:-1]} name {name!r}")
+        seen: dict[str, str] = {}
+        for index, service in enumerate(self.services):
+            for extra, (workload, role) in enumerate(service.workloads()):
+                keys: KeyPath = ("services", index, "workload") if role is None else (
+                    "services", index, "additional_workloads", extra - 1, "name")
+                if workload in seen:
+                    raise _Refusal(keys, f"workload {workload!r} is already the workload of service {seen[workload]!r}")
+                seen[workload] = service.name
+            roles = [w.role for w in service.additional_workloads]
+            for extra, role in enumerate(roles):
+                if role in roles[:extra]:
+                    raise _Refusal(("services", index, "additional_workloads", extra, "role"),
+                                   f"role {role!r} has two workloads; one workload per role")
         for index, service in enumerate(self.services):
             if service.team not in team_names:
                 raise _Refusal(("services", index, "team"), f"unknown team {service.team!r}; teams: {', '.join(team_names)}")
@@ -84,6 +120,14 @@ class Catalog(_Entry):
                         f"depends on {dep!r}, which is not another service in the catalog",
                     )
         return self
+
+    def workload_services(self) -> dict[str, Service]:
+        """Every workload name of every service, main and additional, to its service.
+
+        Returns:
+            Workload name to service.
+        """
+        return {name: service for service in self.services for name, _role in service.workloads()}
 
     def service(self, name: str) -> Service:
         """Return the service called `name`.

@@ -15,8 +15,8 @@ Names are dotted and start with their kind:
 | `config` | `config.fanout.listener_cap` (today's value), `env.fanout.listener_cap` (its override variable) |
 | `alert` | `alert.ChorusJoinShedding` (name), `.threshold`, `.for`, `.severity`, `.expr` |
 | `metric` | `metric.chorus_joins_total` |
-| `service`, `team` | `service.fanout.port.ws`, `service.fanout.workload`, `service.fanout.team`, `team.media.oncall` |
-| `k8s` | `k8s.deployment.chorus-fanout` (name), `.namespace`, `.replicas`, `.container.fanout.port.ws`, `k8s.horizontalpodautoscaler.chorus-fanout.max_replicas` |
+| `service`, `team` | `service.fanout.port.ws`, `service.fanout.workload`, `service.fanout.workload.edge` (an additional workload, by role), `service.fanout.team`, `team.media.oncall` |
+| `k8s` | `k8s.deployment.chorus-fanout` (name), `.namespace`, `.replicas`, `.container.fanout.port.ws`, `k8s.horizontalpodautoscaler.chorus-fanout-edge.max_replicas` |
 | `cli` | `cli.chorusctl.capacity` (the command line `chorusctl capacity`) |
 """
 
@@ -264,6 +264,10 @@ def _catalog(root: Path, facts: Facts) -> None:
                 facts.add(Fact(f"{base}.{key}", service[key], anchor, _where(doc.path, doc.line_of("services", s, key)), literal=literal, drift=drift))
         for port, number in (service.get("ports") or {}).items():
             facts.add(Fact(f"{base}.port.{port}", number, anchor, _where(doc.path, doc.line_of("services", s, "ports", port)), drift="number"))
+        for w, extra in enumerate(service.get("additional_workloads") or []):
+            if isinstance(extra, dict) and extra.get("role") and extra.get("name"):
+                where = _where(doc.path, doc.line_of("services", s, "additional_workloads", w, "name"))
+                facts.add(Fact(f"{base}.workload.{extra['role']}", extra["name"], anchor, where, literal=True, drift="name"))
 
 
 def _containers(body: dict[str, Any]) -> list[dict[str, Any]]:

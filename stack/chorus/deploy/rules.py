@@ -12,7 +12,7 @@ AR, alert rules):
 - AR006 a required annotation (`summary`, `description`, `runbook_url`) is missing or empty;
 - AR007 `runbook_url` is not `<site base>runbooks/<runbook>/`;
 - AR008 `for:` is missing or not a PromQL duration;
-- AR009 a `job` matcher names a job that is not a catalog workload;
+- AR009 a `job` matcher (`=`, or `=~` with an alternation of names) names a job that is not a catalog workload;
 - AR010 an alert name is repeated, or is not `Chorus` + CamelCase;
 - AR011 an annotation uses `$labels.X` that the expression's result does not carry;
 - AR012 the description does not quote the `for:` duration (e.g. `5m`) and every compared threshold;
@@ -206,7 +206,7 @@ def _expression_findings(
 ) -> Iterator[Finding]:
     """Metric names, label names and `job` values the expression uses."""
     where = (*keys, "expr")
-    workloads = {s.workload for s in catalog.services}
+    workloads = set(catalog.workload_services())
     used_labels: set[str] = set(TARGET_LABELS)
     for selector in analysis.selectors:
         if selector.name is None:
@@ -221,8 +221,14 @@ def _expression_findings(
             if label not in known:
                 yield Finding("AR003", f"alert {name}: {selector.name} has no label '{label}' "
                               f"(it has: {', '.join(sorted(known - TARGET_LABELS)) or 'none'}, plus target labels)", 0, where)
-            elif label == "job" and op == "=" and value not in workloads:
-                yield Finding("AR009", f"alert {name}: job '{value}' is not a catalog workload ({', '.join(sorted(workloads))})", 0, where)
+            elif label == "job" and op in ("=", "=~"):
+                names = value.split("|") if op == "=~" and re.fullmatch(r"[a-z0-9-]+(\|[a-z0-9-]+)*", value) else [value]
+                if op == "=~" and len(names) == 1 and not re.fullmatch(r"[a-z0-9-]+", value):
+                    continue  # a real pattern: nothing to compare name by name
+                for job in names:
+                    if job not in workloads:
+                        yield Finding("AR009", f"alert {name}: job '{job}' is not a catalog workload "
+                                      f"({', '.join(sorted(workloads))})", 0, where)
     for label in analysis.grouping:
         if label not in used_labels:
             yield Finding("AR003", f"alert {name}: groups by '{label}', which none of its series carries", 0, where)

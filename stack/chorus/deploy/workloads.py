@@ -5,7 +5,8 @@ YAML) and returns a `Finding` per disagreement, with the object and key path at
 fault. Rule codes (family DP, deployment):
 
 - DP001 an object fails the Kubernetes schema (see `chorus.deploy.kubeschema`);
-- DP002 an object a catalog service needs is missing, or a workload object is not in the catalog;
+- DP002 an object a catalog workload needs is missing, a workload object is not in the catalog, or a
+  service lacks a workload role it needs (fan-out's `edge`: the cascade is how a space outgrows a node);
 - DP003 an object is outside the `chorus` namespace, or the namespace is not created first;
 - DP004 an object or pod template lacks the labels that name its service, team and workload;
 - DP005 a selector does not select exactly the workload's pods (Deployment, Service, PDB, HPA target);
@@ -13,10 +14,11 @@ fault. Rule codes (family DP, deployment):
 - DP007 a readiness or liveness probe is missing, or not an HTTP GET of `/readyz` / `/healthz` on a container port;
 - DP008 a container lacks CPU and memory requests and limits, or a request exceeds its limit;
 - DP009 fan-out's termination grace period or preStop drain does not cover the configured drain;
-- DP010 replicas or autoscaling disagree with the service's nature (singleton, autoscaled) or the configuration;
+- DP010 replicas or autoscaling disagree with the workload's nature (singleton, fixed, autoscaled) or the configuration;
 - DP011 the configuration does not reach the pods unchanged (ConfigMap drift, digest, mount, bad override);
 - DP012 the signing key is not taken from its Secret, or a Secret is committed;
-- DP013 a container's command is not the service's module, or its arguments do not parse;
+- DP013 a container's command is not the service's module, its arguments do not parse, or its `--role`
+  is not the workload's catalog role;
 - DP014 the image is not the version of Chorus in this checkout.
 """
 
@@ -69,8 +71,19 @@ SINGLETONS: Mapping[str, str] = {
 }
 """Services that must run exactly one pod, and why."""
 
-AUTOSCALED = frozenset({"fanout"})
-"""Services whose replica count an HPA owns (their Deployment must not set `replicas`)."""
+AUTOSCALED: Mapping[str, str] = {"fanout": "edge"}
+"""Service to the role of its workload that an HPA scales with the audience (that Deployment must
+not set `replicas`). Fan-out's edges take every listener of a cascade; its origins take only
+speakers and one subscription per edge and space, so they run a fixed count
+(`fanout_origin_replicas`)."""
+
+REQUIRED_ROLES: Mapping[str, str] = {
+    "fanout": "without edge nodes there is no cascade, and a space can never grow past one node's listener_cap",
+}
+"""Services that need an additional workload in the role of `AUTOSCALED`, and why."""
+
+DRAINED = frozenset({"fanout"})
+"""Services whose every workload drains through the gateway before a pod stops (preStop)."""
 
 SIGNING_KEY_USERS = frozenset({"gateway", "fanout", "packager"})
 """Services that load the join-token signing key at start (they exit without it)."""
@@ -85,6 +98,51 @@ STOP_MARGIN_S = 10.0
 _SERVICE_URL = re.compile(r"//(chorus-[a-z0-9-]+)(?:\.[a-z0-9.-]+)?:([0-9]+)")
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _CONTAINERS: KeyPath = ("spec", "template", "spec", "containers")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload of a catalog service, as the checks see it.
+
+    Attributes:
+        service: The catalog service.
+        name: The workload name (`metadata.name` of its Deployment, Service, PDB, HPA).
+        role: Its role in the catalog's `additional_workloads`, or `None` for the service's main workload.
+        keys: The key path of its name in the catalog.
+    """
+
+    service: Service
+    name: str
+    role: str | None
+    keys: KeyPath
+
+    @property
+    def autoscaled(self) -> bool:
+        """Whether an HPA owns its replica count."""
+        return self.role is not None and AUTOSCALED.get(self.service.name) == self.role
+
+    @property
+    def what(self) -> str:
+        """`Deployment <name>`, the prefix of findings about it."""
+        return f"Deployment {self.name}"
+
+
+def catalog_workloads(catalog: Catalog) -> list[Workload]:
+    """Every workload of every catalog service, main ones first within a service.
+
+    Args:
+        catalog: The catalog.
+
+    Returns:
+        The workloads, in catalog order.
+    """
+    found: list[Workload] = []
+    for number, service in enumerate(catalog.services):
+        for extra, (name, role) in enumerate(service.workloads()):
+            keys: KeyPath = ("services", number, "workload") if role is None else (
+                "services", number, "additional_workloads", extra - 1, "name")
+            found.append(Workload(service, name, role, keys))
+    return found
 
 
 @dataclass(frozen=True)
@@ -104,28 +162,31 @@ class Probe:
     port: int
 
 
-def expected_labels(service: Service) -> dict[str, str]:
-    """The labels every object and pod of a service carries.
+def expected_labels(service: Service, workload: str | None = None) -> dict[str, str]:
+    """The labels every object and pod of a service's workload carries.
 
     Args:
         service: The catalog service.
+        workload: One of its workload names; `None` is its main workload.
 
     Returns:
         `app.kubernetes.io/name` (the workload), `app.kubernetes.io/part-of`, `chorus.dev/service`, `chorus.dev/team`.
     """
-    return {NAME_LABEL: service.workload, "app.kubernetes.io/part-of": PART_OF, SERVICE_LABEL: service.name, TEAM_LABEL: service.team}
+    return {NAME_LABEL: workload or service.workload, "app.kubernetes.io/part-of": PART_OF, SERVICE_LABEL: service.name,
+            TEAM_LABEL: service.team}
 
 
-def selector_labels(service: Service) -> dict[str, str]:
-    """The labels that select a service's pods (selectors are immutable: keep them to the workload name).
+def selector_labels(service: Service, workload: str | None = None) -> dict[str, str]:
+    """The labels that select a workload's pods (selectors are immutable: keep them to the workload name).
 
     Args:
         service: The catalog service.
+        workload: One of its workload names; `None` is its main workload.
 
     Returns:
         `{app.kubernetes.io/name: <workload>}`.
     """
-    return {NAME_LABEL: service.workload}
+    return {NAME_LABEL: workload or service.workload}
 
 
 def service_ports(service: Service, config: ChorusConfig) -> dict[str, int]:
@@ -163,12 +224,12 @@ def drain_budget_s(config: ChorusConfig) -> float:
 
 
 def fanout_replica_bounds(config: ChorusConfig) -> tuple[int, int]:
-    """The fan-out autoscaler's bounds that follow from the configuration.
+    """The bounds of the edge autoscaler (the fan-out workload that grows with the audience).
 
-    At least two nodes (one can drain while another serves) and at least `fanout.nodes`. At
-    most the nodes the gateway can fill: it admits `max_sessions * (1 - priority_share)`
-    listeners and places `listener_cap * (1 - headroom)` on a node; one more so a node can
-    drain at full load.
+    At least two edges (one can drain while another serves) and at least `fanout.edges`. At
+    most the edges the gateway can fill: it admits `max_sessions * (1 - priority_share)`
+    listeners, all of them on edges in a cascade, and places `listener_cap * (1 - headroom)` on
+    a node; one more so an edge can drain at full load.
 
     Args:
         config: The configuration.
@@ -179,8 +240,24 @@ def fanout_replica_bounds(config: ChorusConfig) -> tuple[int, int]:
     gateway, fanout = config.gateway, config.fanout
     listeners = gateway.max_sessions * (1 - gateway.priority_share)
     per_node = max(1, math.floor(fanout.listener_cap * (1 - fanout.headroom)))
-    low = max(2, fanout.nodes)
+    low = max(2, fanout.edges)
     return low, max(low, math.ceil(listeners / per_node) + 1)
+
+
+def fanout_origin_replicas(config: ChorusConfig) -> int:
+    """How many origin nodes run: a fixed count, `max(2, fanout.nodes)`.
+
+    Origins take a space's speakers and one subscription per edge serving it, not its
+    listeners (they go to edges), so their load does not follow the audience. Two, so one can
+    drain while the other takes new spaces.
+
+    Args:
+        config: The configuration.
+
+    Returns:
+        The origin Deployment's `replicas`.
+    """
+    return max(2, config.fanout.nodes)
 
 
 def fanout_listener_target(config: ChorusConfig) -> int:
@@ -252,7 +329,7 @@ def probes(objects: Sequence[Mapping[str, Any]], catalog: Catalog) -> list[Probe
         The probes, with named ports resolved to numbers.
     """
     found: list[Probe] = []
-    workloads = {s.workload: s for s in catalog.services}
+    workloads = catalog.workload_services()
     for obj in objects:
         service = workloads.get(_name(obj)) if obj.get("kind") == "Deployment" else None
         main = _main_container(obj, service) if service else None
@@ -330,7 +407,7 @@ class _Checker:
         """Every finding."""
         yield from self.namespaces()
         yield from self.configmap()
-        workloads = {s.workload: s for s in self.catalog.services}
+        workloads = self.catalog.workload_services()
         for i, obj in enumerate(self.objects):
             kind = obj.get("kind")
             if kind == "Secret":
@@ -338,7 +415,12 @@ class _Checker:
             if kind in ("Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler") and _name(obj) not in workloads:
                 yield Finding("DP002", f"{kind} {_name(obj)} is not a catalog workload ({', '.join(sorted(workloads))})", i, ("metadata", "name"))
         for number, service in enumerate(self.catalog.services):
-            yield from self.service(service, ("services", number))
+            role = AUTOSCALED.get(service.name)
+            if service.name in REQUIRED_ROLES and role not in {w.role for w in service.additional_workloads}:
+                yield Finding("DP002", f"service {service.name} needs an additional workload with role {role}: "
+                              f"{REQUIRED_ROLES[service.name]}", None, ("services", number, "workload"))
+        for workload in catalog_workloads(self.catalog):
+            yield from self.workload(workload)
 
     # ------------------------------------------------------------------ cluster-wide
 
@@ -370,29 +452,33 @@ class _Checker:
 
     # ------------------------------------------------------------------ per service
 
-    def service(self, service: Service, entry: KeyPath) -> Iterator[Finding]:
-        """Every object of one catalog service (`entry`: its key path in the catalog)."""
-        labels = expected_labels(service)
+    def workload(self, workload: Workload) -> Iterator[Finding]:
+        """Every object of one catalog workload."""
+        service, name = workload.service, workload.name
+        labels = expected_labels(service, name)
+        what = f"service {service.name}" + (f" (role {workload.role})" if workload.role else "")
         for kind in ("Deployment", "Service", "PodDisruptionBudget"):
-            i = self.find(kind, service.workload)
+            i = self.find(kind, name)
             if i is None:
-                yield Finding("DP002", f"service {service.name} has no {kind} named {service.workload} (its catalog workload)",
-                              None, (*entry, "workload"))
+                yield Finding("DP002", f"{what} has no {kind} named {name} (its catalog workload)", None, workload.keys)
                 continue
             obj = self.objects[i]
-            yield from self.labels(i, ("metadata", "labels"), obj, labels, f"{kind} {service.workload}")
+            yield from self.labels(i, ("metadata", "labels"), obj, labels, f"{kind} {name}")
             if kind == "Deployment":
-                yield from self.deployment(i, obj, service)
+                yield from self.deployment(i, obj, workload)
             elif kind == "Service":
-                yield from self.service_object(i, obj, service)
+                yield from self.service_object(i, obj, workload)
             else:
-                yield from self.selects(i, ("spec", "selector", "matchLabels"), _get(obj, "spec", "selector"), service, kind)
-        hpa = self.find("HorizontalPodAutoscaler", service.workload)
-        if service.name in AUTOSCALED and hpa is None:
-            yield Finding("DP002", f"service {service.name} is autoscaled but has no HorizontalPodAutoscaler {service.workload}",
-                          None, (*entry, "workload"))
+                yield from self.selects(i, ("spec", "selector", "matchLabels"), _get(obj, "spec", "selector"), workload, kind)
+        hpa = self.find("HorizontalPodAutoscaler", name)
+        if workload.autoscaled and hpa is None:
+            yield Finding("DP002", f"{what} is autoscaled but has no HorizontalPodAutoscaler {name}", None, workload.keys)
+        elif hpa is not None and service.name in AUTOSCALED and not workload.autoscaled:
+            yield Finding("DP010", f"HorizontalPodAutoscaler {name}: {name} runs a fixed number of pods; the workload of "
+                          f"{service.name} that scales with the audience is its {AUTOSCALED[service.name]} workload",
+                          hpa, ("metadata", "name"))
         elif hpa is not None:
-            yield from self.autoscaler(hpa, self.objects[hpa], service)
+            yield from self.autoscaler(hpa, self.objects[hpa], workload)
 
     def labels(self, i: int, keys: KeyPath, obj: Mapping[str, Any], wanted: Mapping[str, str], what: str) -> Iterator[Finding]:
         """`obj` at `keys` carries every wanted label with its value."""
@@ -402,20 +488,21 @@ class _Checker:
             shown = ", ".join(f"{k}: {v}" for k, v in wrong.items())
             yield Finding("DP004", f"{what}: labels must include {shown}", i, keys)
 
-    def selects(self, i: int, keys: KeyPath, selector: Any, service: Service, kind: str) -> Iterator[Finding]:
-        """A label selector is exactly the service's selector labels."""
-        wanted = selector_labels(service)
+    def selects(self, i: int, keys: KeyPath, selector: Any, workload: Workload, kind: str) -> Iterator[Finding]:
+        """A label selector is exactly the workload's selector labels."""
+        wanted = selector_labels(workload.service, workload.name)
         match = _get(selector, "matchLabels") if kind != "Service" else selector
         if match != wanted or (kind != "Service" and _get(selector, "matchExpressions")):
-            yield Finding("DP005", f"{kind} {service.workload}: selector must be exactly {wanted} (it selects the "
+            yield Finding("DP005", f"{kind} {workload.name}: selector must be exactly {wanted} (it selects the "
                           f"workload's pods and nothing else); found {match}", i, keys)
 
-    def deployment(self, i: int, obj: Mapping[str, Any], service: Service) -> Iterator[Finding]:
-        """A service's Deployment."""
-        what = f"Deployment {service.workload}"
+    def deployment(self, i: int, obj: Mapping[str, Any], workload: Workload) -> Iterator[Finding]:
+        """A workload's Deployment."""
+        service = workload.service
+        what = workload.what
         template = ("spec", "template", "metadata")
-        yield from self.labels(i, (*template, "labels"), obj, expected_labels(service), f"{what} pod template")
-        yield from self.selects(i, ("spec", "selector", "matchLabels"), _get(obj, "spec", "selector"), service, "Deployment")
+        yield from self.labels(i, (*template, "labels"), obj, expected_labels(service, workload.name), f"{what} pod template")
+        yield from self.selects(i, ("spec", "selector", "matchLabels"), _get(obj, "spec", "selector"), workload, "Deployment")
         annotations = _get(obj, *template, "annotations") or {}
         digest = config_digest(self.config_text)
         if annotations.get(CONFIG_HASH_ANNOTATION) != digest:
@@ -426,7 +513,7 @@ class _Checker:
         wrong = {k: v for k, v in scrape.items() if str(annotations.get(k)) != v}
         if wrong:
             yield Finding("DP006", f"{what}: scrape annotations must be {wrong} (the port that serves /metrics)", i, (*template, "annotations"))
-        yield from self.replicas(i, obj, service)
+        yield from self.replicas(i, obj, workload)
         main = _main_container(obj, service)
         if main is None:
             yield Finding("DP013", f"{what}: no container named {service.name} (runbooks use `-c {service.name}`)", i, _CONTAINERS)
@@ -439,24 +526,31 @@ class _Checker:
             yield from self.resources(i, (*_CONTAINERS, index), each, what)
         yield from self.config_delivery(i, obj, where, container, what)
         yield from self.signing_key(i, where, container, service, what)
-        yield from self.command(i, where, container, service, what)
+        yield from self.command(i, where, container, workload)
         image = str(container.get("image", ""))
         if not image.endswith(f":{__version__}"):
             yield Finding("DP014", f"{what}: image {image} is not tagged with this checkout's Chorus version {__version__}", i, (*where, "image"))
-        if service.name in AUTOSCALED:
+        if service.name in DRAINED:
             yield from self.drain(i, obj, where, container, what)
 
-    def replicas(self, i: int, obj: Mapping[str, Any], service: Service) -> Iterator[Finding]:
-        """Singletons run one pod and are replaced, not rolled; autoscaled services leave replicas to the HPA."""
-        what = f"Deployment {service.workload}"
+    def replicas(self, i: int, obj: Mapping[str, Any], workload: Workload) -> Iterator[Finding]:
+        """Singletons run one pod and are replaced, not rolled; autoscaled workloads leave replicas to the HPA;
+        the other workloads of an autoscaled service (fan-out's origins) run the fixed count the configuration implies."""
+        service, what = workload.service, workload.what
         spec = obj.get("spec") or {}
-        if service.name in SINGLETONS:
+        if service.name in SINGLETONS and workload.role is None:
             if spec.get("replicas") != 1 or _get(spec, "strategy", "type") != "Recreate":
                 yield Finding("DP010", f"{what}: must have replicas: 1 and strategy Recreate, because "
                               f"{SINGLETONS[service.name]}", i, ("spec",))
-        if service.name in AUTOSCALED and "replicas" in spec:
+        if workload.autoscaled and "replicas" in spec:
             yield Finding("DP010", f"{what}: must not set replicas (its HorizontalPodAutoscaler owns them; "
                           "`kubectl apply` would reset a scaled-up fleet)", i, ("spec", "replicas"))
+        elif service.name == "fanout" and not workload.autoscaled:
+            wanted = fanout_origin_replicas(self.config)
+            if spec.get("replicas") != wanted:
+                yield Finding("DP010", f"{what}: origins run a fixed count: replicas must be {wanted} (max(2, fanout.nodes "
+                              f"{self.config.fanout.nodes})); listeners go to the edges, which the autoscaler grows",
+                              i, ("spec", "replicas") if "replicas" in spec else ("spec",))
 
     def container_ports(self, i: int, where: KeyPath, container: Mapping[str, Any], service: Service, ports: Mapping[str, int]) -> Iterator[Finding]:
         """The container declares exactly the catalog's ports, with the configuration's numbers."""
@@ -518,8 +612,9 @@ class _Checker:
             yield Finding("DP012", f"{what}: {name} must come from secretKeyRef {SIGNING_KEY_SECRET}/{SIGNING_KEY_SECRET_KEY}, "
                           "never a literal", i, (*where, "env"))
 
-    def command(self, i: int, where: KeyPath, container: Mapping[str, Any], service: Service, what: str) -> Iterator[Finding]:
-        """The container runs the service's module with arguments its parser accepts."""
+    def command(self, i: int, where: KeyPath, container: Mapping[str, Any], workload: Workload) -> Iterator[Finding]:
+        """The container runs the service's module with arguments its parser accepts, in the workload's role."""
+        service, what = workload.service, workload.what
         module = f"chorus.{service.name}"
         if list(container.get("command") or []) != ["python", "-m", module]:
             yield Finding("DP013", f"{what}: command must be [python, -m, {module}]", i, (*where, "command"))
@@ -539,11 +634,18 @@ class _Checker:
         problem = _parse_problem(parser, args)
         if problem is not None:
             yield Finding("DP013", f"{what}: arguments do not parse for `python -m {module}`: {problem}", i, (*where, "args"))
+            return
         yield from self.urls(i, (*where, "args"), args, what)
+        role = getattr(parser.parse_args(args), "role", None)
+        wanted = workload.role if workload.role is not None else parser.get_default("role")
+        if role != wanted:
+            said = f"--role {workload.role}" if workload.role else "no --role (the default role)"
+            yield Finding("DP013", f"{what}: the catalog runs this workload with {said}; its arguments give role {role}",
+                          i, (*where, "args"))
 
     def urls(self, i: int, keys: KeyPath, words: Sequence[str], what: str) -> Iterator[Finding]:
         """URLs of Chorus Services (`http://chorus-gateway...:8080`) name a catalog workload and its port."""
-        by_workload = {s.workload: s for s in self.catalog.services}
+        by_workload = self.catalog.workload_services()
         for word in words:
             for workload, port in _SERVICE_URL.findall(word):
                 service = by_workload.get(workload)
@@ -588,32 +690,34 @@ class _Checker:
 
     # ------------------------------------------------------------------ other kinds
 
-    def service_object(self, i: int, obj: Mapping[str, Any], service: Service) -> Iterator[Finding]:
+    def service_object(self, i: int, obj: Mapping[str, Any], workload: Workload) -> Iterator[Finding]:
         """A Service selects the workload's pods and exposes the catalog's ports."""
-        yield from self.selects(i, ("spec", "selector"), _get(obj, "spec", "selector"), service, "Service")
+        service = workload.service
+        yield from self.selects(i, ("spec", "selector"), _get(obj, "spec", "selector"), workload, "Service")
         wanted = service_ports(service, self.config)
         found = {str(p.get("name")): p for p in _get(obj, "spec", "ports") or []}
         for name, number in wanted.items():
             port = found.get(name)
             if port is None or port.get("port") != number or port.get("targetPort") not in (name, number):
-                yield Finding("DP006", f"Service {service.workload}: needs port {name}: {number} with targetPort {name}", i, ("spec", "ports"))
+                yield Finding("DP006", f"Service {workload.name}: needs port {name}: {number} with targetPort {name}", i, ("spec", "ports"))
         for name in sorted(set(found) - set(wanted)):
-            yield Finding("DP006", f"Service {service.workload}: port {name} is not a catalog port of {service.name}", i, ("spec", "ports"))
+            yield Finding("DP006", f"Service {workload.name}: port {name} is not a catalog port of {service.name}", i, ("spec", "ports"))
 
-    def autoscaler(self, i: int, obj: Mapping[str, Any], service: Service) -> Iterator[Finding]:
-        """The HPA scales the service's Deployment within the bounds the configuration implies."""
+    def autoscaler(self, i: int, obj: Mapping[str, Any], workload: Workload) -> Iterator[Finding]:
+        """The HPA scales the workload's Deployment within the bounds the configuration implies."""
+        service, name = workload.service, workload.name
         target = _get(obj, "spec", "scaleTargetRef") or {}
-        if (target.get("apiVersion"), target.get("kind"), target.get("name")) != ("apps/v1", "Deployment", service.workload):
-            yield Finding("DP005", f"HorizontalPodAutoscaler {service.workload}: must target apps/v1 Deployment {service.workload}", i, ("spec", "scaleTargetRef"))
+        if (target.get("apiVersion"), target.get("kind"), target.get("name")) != ("apps/v1", "Deployment", name):
+            yield Finding("DP005", f"HorizontalPodAutoscaler {name}: must target apps/v1 Deployment {name}", i, ("spec", "scaleTargetRef"))
         for m, metric in enumerate(_get(obj, "spec", "metrics") or []):
-            name = _get(metric, "pods", "metric", "name") or _get(metric, "object", "metric", "name")
-            if name is not None and self.series is not None and name not in self.series:
-                yield Finding("DP010", f"HorizontalPodAutoscaler {service.workload}: metric {name} is not exported by any service",
+            metric_name = _get(metric, "pods", "metric", "name") or _get(metric, "object", "metric", "name")
+            if metric_name is not None and self.series is not None and metric_name not in self.series:
+                yield Finding("DP010", f"HorizontalPodAutoscaler {name}: metric {metric_name} is not exported by any service",
                               i, ("spec", "metrics", m))
-            if name == "chorus_fanout_listeners":
+            if metric_name == "chorus_fanout_listeners":
                 target = fanout_listener_target(self.config)
                 if str(_get(metric, "pods", "target", "averageValue")) != str(target):
-                    yield Finding("DP010", f"HorizontalPodAutoscaler {service.workload}: listener target must be {target} "
+                    yield Finding("DP010", f"HorizontalPodAutoscaler {name}: listener target must be {target} "
                                   "(80% of listener_cap x (1 - headroom))", i, ("spec", "metrics", m))
         if service.name != "fanout":
             return
@@ -621,7 +725,7 @@ class _Checker:
         spec = obj.get("spec") or {}
         if (spec.get("minReplicas"), spec.get("maxReplicas")) != (low, high):
             gateway, fanout = self.config.gateway, self.config.fanout
-            yield Finding("DP010", f"HorizontalPodAutoscaler {service.workload}: bounds must be minReplicas {low} (max(2, fanout.nodes)) "
+            yield Finding("DP010", f"HorizontalPodAutoscaler {name}: bounds must be minReplicas {low} (max(2, fanout.edges)) "
                           f"and maxReplicas {high} (ceil(gateway.max_sessions {gateway.max_sessions} x (1 - priority_share "
                           f"{gateway.priority_share:g}) / floor(listener_cap {fanout.listener_cap} x (1 - headroom {fanout.headroom:g}))) + 1)",
                           i, ("spec", "minReplicas" if spec.get("minReplicas") != low else "maxReplicas"))

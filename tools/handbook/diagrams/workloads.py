@@ -1,6 +1,8 @@
 """Deployment facts for the deployment diagram: each service's workload, autoscaler and budget.
 
-The catalog names every service's workload (`workload: chorus-fanout`). When the
+The catalog names every service's workload (`workload: chorus-fanout`) and any
+additional workloads that run it in another role (`additional_workloads:`, e.g.
+fan-out's edges in `chorus-fanout-edge`). When the
 Kubernetes manifests exist (`stack/deploy/kubernetes/`, read through
 `handbook.sources.manifests`), the workload is matched to its object there, and
 so are the HorizontalPodAutoscaler that scales it, the PodDisruptionBudget that
@@ -61,6 +63,7 @@ class Workload:
     Attributes:
         service: The catalog service name.
         name: The workload name from the catalog.
+        role: Its role for an additional workload (e.g. `edge`), `""` for the service's main workload.
         kind: `Deployment`, `StatefulSet`... from the manifests, or `""` when not declared.
         namespace: From the manifests, or `""`.
         replicas: `spec.replicas` from the manifests, if written.
@@ -72,6 +75,7 @@ class Workload:
 
     service: str
     name: str
+    role: str = ""
     kind: str = ""
     namespace: str = ""
     replicas: int | None = None
@@ -129,14 +133,28 @@ def _route(body: dict[str, Any]) -> str:
     return f"{(body.get('metadata') or {}).get('name', '')} {shown}".strip()
 
 
+def catalog_workloads(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """A catalog service entry's workloads: `(name, role)`, the main one first with role `""`.
+
+    Args:
+        entry: The service's entry in the catalog, as loaded YAML.
+
+    Returns:
+        The pairs.
+    """
+    main = (str(entry.get("workload") or entry.get("name")), "")
+    extra = [(str(w.get("name")), str(w.get("role", ""))) for w in entry.get("additional_workloads") or [] if isinstance(w, dict)]
+    return [main, *extra]
+
+
 def workloads(root: Path) -> list[Workload]:
-    """The workload of every catalog service, completed from the manifests when they exist.
+    """Every workload of every catalog service, completed from the manifests when they exist.
 
     Args:
         root: The project root.
 
     Returns:
-        One workload per catalog service, in catalog order.
+        The workloads, in catalog order (a service's main workload first, then its additional ones).
 
     Raises:
         HandbookError: The catalog or a manifest cannot be read (names file and line).
@@ -145,48 +163,51 @@ def workloads(root: Path) -> list[Workload]:
     objects = sources.manifests(root)
     found: list[Workload] = []
     for entry in catalog.get("services") or []:
-        name = str(entry.get("workload") or entry.get("name"))
-        obj = next((m for m in objects if m.kind in WORKLOAD_KINDS and m.name == name), None)
-        if obj is None:
-            found.append(Workload(service=str(entry["name"]), name=name))
-            continue
-        spec = obj.body.get("spec") or {}
-        pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        hpa = next(
-            (
-                m
-                for m in objects
-                if m.kind == "HorizontalPodAutoscaler"
-                and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name
-                and (not m.namespace or not obj.namespace or m.namespace == obj.namespace)
-            ),
-            None,
-        )
-        pdb = next(
-            (
-                m
-                for m in objects
-                if m.kind == "PodDisruptionBudget"
-                and _matches(((m.body.get("spec") or {}).get("selector") or {}).get("matchLabels"), pod_labels)
-            ),
-            None,
-        )
-        routes = tuple(
-            _route(m.body)
-            for m in objects
-            if m.kind == "Service" and _matches((m.body.get("spec") or {}).get("selector"), pod_labels)
-        )
-        found.append(
-            Workload(
-                service=str(entry["name"]),
-                name=name,
-                kind=obj.kind,
-                namespace=obj.namespace,
-                replicas=int(spec["replicas"]) if "replicas" in spec else None,
-                autoscaler=_autoscaler(hpa.body) if hpa else None,
-                budget=_budget(pdb.body) if pdb else None,
-                routes=routes,
-                declared=True,
-            )
-        )
+        for name, role in catalog_workloads(entry):
+            found.append(_workload(str(entry["name"]), name, role, objects))
     return found
+
+
+def _workload(service: str, name: str, role: str, objects: list[Any]) -> Workload:
+    """One workload, matched to its objects in the manifests."""
+    obj = next((m for m in objects if m.kind in WORKLOAD_KINDS and m.name == name), None)
+    if obj is None:
+        return Workload(service=service, name=name, role=role)
+    spec = obj.body.get("spec") or {}
+    pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    hpa = next(
+        (
+            m
+            for m in objects
+            if m.kind == "HorizontalPodAutoscaler"
+            and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name
+            and (not m.namespace or not obj.namespace or m.namespace == obj.namespace)
+        ),
+        None,
+    )
+    pdb = next(
+        (
+            m
+            for m in objects
+            if m.kind == "PodDisruptionBudget"
+            and _matches(((m.body.get("spec") or {}).get("selector") or {}).get("matchLabels"), pod_labels)
+        ),
+        None,
+    )
+    routes = tuple(
+        _route(m.body)
+        for m in objects
+        if m.kind == "Service" and _matches((m.body.get("spec") or {}).get("selector"), pod_labels)
+    )
+    return Workload(
+        service=service,
+        name=name,
+        role=role,
+        kind=obj.kind,
+        namespace=obj.namespace,
+        replicas=int(spec["replicas"]) if "replicas" in spec else None,
+        autoscaler=_autoscaler(hpa.body) if hpa else None,
+        budget=_budget(pdb.body) if pdb else None,
+        routes=routes,
+        declared=True,
+    )

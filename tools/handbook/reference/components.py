@@ -64,6 +64,14 @@ def read_narrative(text: str) -> Narrative:
     return Narrative(meta, title, "\n".join(lines).strip("\n"))
 
 
+def _workload_text(workload: str, page: str, snap: Snapshot) -> str:
+    """A workload name as a link to its manifest entry (or a note that the manifests lack it)."""
+    objects = [m for m in snap.get("manifests") if m.name == workload and m.kind in ("Deployment", "StatefulSet", "DaemonSet")]
+    if objects:
+        return ", ".join(f"[{md.code(f'{m.kind}/{m.name}')}]({md.link(page, anchors.workload(m.kind, m.name))})" for m in objects)
+    return f"{md.code(workload or 'none')} (no manifest for it in this tree)"
+
+
 def _team_text(team_name: str, snap: Snapshot) -> str:
     team = snap.teams.get(team_name)
     if team is None:
@@ -119,11 +127,12 @@ def header(service: dict[str, Any], snap: Snapshot) -> str:
     ports = service.get("ports") or {}
     facts.append("- **Ports:** " + (", ".join(f"{md.text(k)} {md.code(v)}" for k, v in ports.items()) or "none"))
     workload = str(service.get("workload", ""))
-    objects = [m for m in snap.get("manifests") if m.name == workload and m.kind in ("Deployment", "StatefulSet", "DaemonSet")]
-    if objects:
-        facts.append("- **Workload:** " + ", ".join(f"[{md.code(f'{m.kind}/{m.name}')}]({md.link(page, anchors.workload(m.kind, m.name))})" for m in objects))
-    else:
-        facts.append(f"- **Workload:** {md.code(workload or 'none')} (no manifest for it in this tree)")
+    facts.append("- **Workload:** " + _workload_text(workload, page, snap))
+    for extra in service.get("additional_workloads") or []:
+        if isinstance(extra, dict):
+            role = md.text(extra.get("role", ""))
+            facts.append(f"- **Workload, role {role}:** " + _workload_text(str(extra.get("name", "")), page, snap)
+                         + (f" — {md.text(extra['purpose'])}" if extra.get("purpose") else ""))
     keys = snap.get_or_none("config")
     if keys is None:
         facts.append("- **Configuration:** the configuration schema does not exist in this tree yet")
