@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, load_config
-from chorus_support import CONFIG_FILE, clean_env, real_stack, stack_env
+from chorus_support import CONFIG_FILE, KEY, clean_env, real_stack, stack_env
 from conftest import BIN, ROOT
 
 CATALOG_FILE = ROOT / "stack" / "catalog.yaml"
@@ -148,6 +148,26 @@ def test_chorusctl_config_check(tmp_path: Path) -> None:
                             env=clean_env(), capture_output=True, text=True)
     assert result.returncode == 1
     assert "service fanout: catalog says port 8090, configuration fanout.port says 9090" in result.stdout
+
+
+def test_chorusctl_config_check_reports_an_unusable_signing_key_and_fails(tmp_path: Path) -> None:
+    def check(**key: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in clean_env().items() if k != "CHORUS_SIGNING_KEY"} | key
+        return subprocess.run([str(BIN / "chorusctl"), "config", "check"], env=env, capture_output=True, text=True,
+                              timeout=30)
+
+    short = check(CHORUS_SIGNING_KEY="short")
+    assert short.returncode == 2, short.stdout + short.stderr
+    assert ("signing key: unusable: the signing key in environment variable CHORUS_SIGNING_KEY is 5 bytes; "
+            "use at least 32; the services refuse to start with it") in short.stdout.splitlines()
+    assert "not set" not in short.stdout
+    unreadable = check(CHORUS__GATEWAY__TOKEN__KEY_FILE=str(tmp_path / "missing.key"))
+    assert unreadable.returncode == 2 and "signing key: unusable: cannot read the signing key file" in unreadable.stdout
+    missing = check()
+    assert missing.returncode == 0, missing.stdout + missing.stderr
+    assert "signing key: not set (CHORUS_SIGNING_KEY); `chorusctl up` generates one per run" in missing.stdout
+    found = check(CHORUS_SIGNING_KEY=KEY.decode())
+    assert found.returncode == 0 and "signing key: found (CHORUS_SIGNING_KEY or key_file)" in found.stdout
 
 
 def test_catalog_and_config_ports_agree() -> None:

@@ -31,7 +31,7 @@ from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
 from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
 from chorus.protocol import Frame
-from chorus.tokens import SigningKeyError, resolve_signing_key
+from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_key
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -167,9 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands.required = True
     check = config_commands.add_parser(
         "check", parents=[output], help="validate the configuration and its agreement with the catalog",
-        description="Validate the configuration (with environment overrides) and check its ports agree with "
-        "stack/catalog.yaml. A bad file prints one line: path:line: key: message.",
-        epilog="Exit codes: 0 valid, 1 ports disagree with the catalog, 2 invalid configuration.",
+        description="Validate the configuration (with environment overrides), check its ports agree with "
+        "stack/catalog.yaml, and check the token signing key the services will load (found, not set, or "
+        "unusable and why). A bad file prints one line: path:line: key: message.",
+        epilog="Exit codes: 0 valid (a signing key that is not set is reported, not an error: `chorusctl up` "
+        "generates one per run), 1 ports disagree with the catalog, 2 invalid configuration or a signing key "
+        "the services would refuse to start with (shorter than gateway.token.min_key_bytes, or an unreadable "
+        "gateway.token.key_file).",
     )
     check.set_defaults(handler=_cmd_config_check)
     show_config = config_commands.add_parser(
@@ -508,11 +512,15 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     disagreements = port_disagreements(catalog, config)
+    key_problem: str | None = None
     try:
         resolve_signing_key(config.gateway.token)
         key = f"found ({config.gateway.token.key_env} or key_file)"
-    except SigningKeyError:
+    except SigningKeyMissing:
         key = f"not set ({config.gateway.token.key_env}); `chorusctl up` generates one per run"
+    except SigningKeyError as exc:  # set, but the services would refuse it: too short, unreadable file
+        key_problem = str(exc)
+        key = f"unusable: {key_problem}; the services refuse to start with it"
     result = {
         "config": str(path),
         "valid": True,
@@ -520,11 +528,14 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
         "compared": compared_services(catalog, config),
         "disagreements": [str(d) for d in disagreements],
         "signing_key": key,
+        "signing_key_usable": key_problem is None,
     }
     lines = [f"{path}: valid"]
     lines += [f"{path}: {d}" for d in disagreements] or [f"ports agree with the catalog ({', '.join(result['compared'])})"]
     lines.append(f"signing key: {key}")
     _emit(args, result, "\n".join(lines))
+    if key_problem is not None:
+        return EXIT_USAGE
     return EXIT_FAILED if disagreements else EXIT_OK
 
 

@@ -48,6 +48,10 @@ class SigningKeyError(Exception):
     """No usable signing key; the message says where the key is looked for."""
 
 
+class SigningKeyMissing(SigningKeyError):
+    """No signing key is set at all (as opposed to one that is set but unusable: too short, unreadable)."""
+
+
 class TokenError(Exception):
     """A token failed verification.
 
@@ -97,7 +101,8 @@ def resolve_signing_key(config: TokenConfig, env: Mapping[str, str] | None = Non
         The key.
 
     Raises:
-        SigningKeyError: Neither holds a key, the file cannot be read, or the key is too short.
+        SigningKeyMissing: Neither holds a key.
+        SigningKeyError: The file cannot be read, or the key is too short.
     """
     env = os.environ if env is None else env
     key = env.get(config.key_env, "").strip().encode()
@@ -109,7 +114,7 @@ def resolve_signing_key(config: TokenConfig, env: Mapping[str, str] | None = Non
         except OSError as exc:
             raise SigningKeyError(f"cannot read the signing key {where}: {exc.strerror}") from None
     if not key:
-        raise SigningKeyError(
+        raise SigningKeyMissing(
             f"no signing key: set the environment variable {config.key_env} (at least "
             f"{config.min_key_bytes} bytes, e.g. `openssl rand -hex 32`) or gateway.token.key_file"
         )
