@@ -177,6 +177,13 @@ class LocalStack:
     gateway: GatewayServer
     nodes: list[FanoutNode]
     links: list[GatewayLink]
+    link_tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def kill_node(self, index: int) -> None:
+        """Stop node `index` as a dead pod stops: no more reports, its port closed."""
+        self.link_tasks[index].cancel()
+        await asyncio.gather(self.link_tasks[index], return_exceptions=True)
+        await self.nodes[index].stop()
 
     @property
     def url(self) -> str:
@@ -211,7 +218,7 @@ async def local_stack(config: ChorusConfig, nodes: int = 1) -> AsyncIterator[Loc
             link = GatewayLink(node, gateway.url, KEY, interval_s=0.1)
             links.append(link)
             tasks.append(asyncio.create_task(link.run()))
-        stack = LocalStack(config, gateway, fanouts, links)
+        stack = LocalStack(config, gateway, fanouts, links, tasks)
         await async_wait_until(lambda: all(n.registered for n in fanouts), 5, "nodes to register")
         yield stack
     finally:

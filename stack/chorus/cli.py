@@ -5,7 +5,8 @@ document for scripts. Client commands talk to the gateway named by `--gateway`
 (default: `gateway.host` and `gateway.port` of the configuration).
 
 Exit codes: 0 success, 1 the operation failed (service unreachable, refused,
-nothing received), 2 bad usage or bad configuration.
+nothing received), 2 bad usage or bad configuration; `status` also exits 3 when
+the stack serves but is degraded (a node stale or not ready).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_ke
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_DEGRADED = 3
+"""`chorusctl status`: the stack serves, but a node is stale or not ready."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Chorus, the live-audio spaces stack, on this machine and drive it: start the "
         "services, create spaces, speak and listen with real audio, drain fan-out nodes, check the "
         "configuration.",
-        epilog="Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad configuration. "
+        epilog="Exit codes: 0 success, 1 the operation failed, 2 bad usage or bad configuration (`status` also "
+        "3: degraded, see its help). "
         f"Any configuration key can be overridden from the environment, e.g. {ENV_PREFIX}FANOUT__LISTENER_CAP=10.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -106,8 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
-        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness.",
-        epilog="Exit code 1 if the gateway or any node is not ready.",
+        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. A node "
+        "that stopped reporting is listed as stale until the gateway forgets it, gateway.node_expiry_s after it "
+        "went stale.",
+        epilog="Exit codes: 0 healthy (the gateway is ready and every node is ready, or draining on purpose); "
+        "1 down (the gateway is unreachable or not ready, or no origin node is ready, so no space can be "
+        "placed); 2 bad usage or bad configuration; 3 degraded (it serves, but a node is stale or not ready: "
+        "look at the STATE and READY columns).",
     )
     status.set_defaults(handler=_cmd_status)
 
@@ -368,7 +377,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     for node in status["nodes"]:
         node["ready"] = _http_ready(node["url"].replace("ws://", "http://", 1)) if node["state"] != "stale" else False
     status["gateway"] = {"url": url, "ready": gateway_ready}
-    healthy = gateway_ready and all(n["ready"] or n["state"] == "draining" for n in status["nodes"]) and status["nodes"]
+    code = status_exit_code(gateway_ready, status["nodes"])
+    status["health"] = {EXIT_OK: "healthy", EXIT_FAILED: "down", EXIT_DEGRADED: "degraded"}[code]
     sessions = status["sessions"]
     lines = [
         f"gateway  {url}  {'ready' if gateway_ready else 'NOT READY'}  up {status['uptime_s']:.0f} s",
@@ -386,7 +396,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
     else:
         lines.append("no fan-out nodes registered - start them with `chorusctl up`")
     _emit(args, status, "\n".join(lines))
-    return EXIT_OK if healthy else EXIT_FAILED
+    return code
+
+
+def status_exit_code(gateway_ready: bool, nodes: list[dict[str, Any]]) -> int:
+    """`chorusctl status`'s exit code for what it saw.
+
+    Args:
+        gateway_ready: Whether the gateway's `/readyz` answered 200.
+        nodes: The gateway's nodes, each with `role`, `state` and the `ready` the command probed.
+
+    Returns:
+        `EXIT_FAILED` (down: gateway not ready, or no origin node ready to take a space), `EXIT_DEGRADED`
+        (a node is stale or not ready, and it is not draining), else `EXIT_OK`.
+    """
+    if not gateway_ready or not any(n["role"] == "origin" and n["ready"] and n["state"] in ("accepting", "full")
+                                   for n in nodes):
+        return EXIT_FAILED
+    if any(not n["ready"] and n["state"] != "draining" for n in nodes):
+        return EXIT_DEGRADED
+    return EXIT_OK
 
 
 def _cmd_spaces_list(args: argparse.Namespace) -> int:

@@ -138,6 +138,15 @@ class GatewayConfig(_Section):
         description="A fan-out node that has not reported for this many seconds gets no new "
         "listeners and its sessions are forgotten.",
     )
+    node_expiry_s: float = Field(
+        120.0,
+        gt=0,
+        le=86_400,
+        description="A node that has stayed stale this many seconds longer (no report for "
+        "`node_timeout_s + node_expiry_s`) is forgotten: it leaves the node list, `chorusctl status` "
+        "and the node metrics, so a replaced pod does not stay listed. If it reports again it "
+        "registers again as a new node (an operator's drain request on it is lost).",
+    )
     token: TokenConfig = Field(default_factory=TokenConfig, description="Join tokens.")
 
 

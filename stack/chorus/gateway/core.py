@@ -6,6 +6,7 @@ its answers into responses; everything here can be driven directly by tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import secrets
@@ -121,7 +122,8 @@ class Gateway:
         self.rng = rng or random.Random()
         self.spaces = SpaceStore()
         self.sessions = SessionTable()
-        self.placement = Placement(self.sessions, config.fanout.headroom, config.gateway.node_timeout_s, clock)
+        self.placement = Placement(self.sessions, config.fanout.headroom, config.gateway.node_timeout_s, clock,
+                                   node_expiry_s=config.gateway.node_expiry_s)
         self.admission = Admission(config.gateway, clock, self.rng)
         self.issuer: TokenIssuer | None = None
         self._key: bytes | None = None
@@ -407,7 +409,7 @@ class Gateway:
     # ----------------------------------------------------------------- housekeeping
 
     def sweep(self) -> None:
-        """Forget sessions that never connected and sessions on stale nodes; refresh gauges."""
+        """Forget sessions that never connected, sessions on stale nodes and long-stale nodes; refresh gauges."""
         now = self.clock()
         wall = time.time()
         for used, expires_at in list(self._used_tickets.items()):
@@ -419,6 +421,11 @@ class Gateway:
             removed = self.sessions.remove_where(node=node.id)
             if removed:
                 log_event(self.log, "node_stale", level=logging.WARNING, node=node.id, sessions_forgotten=len(removed))
+        for node in self.placement.expire():
+            with contextlib.suppress(KeyError):
+                self.metrics.node_listeners.remove(node.id)
+            log_event(self.log, "node_expired", level=logging.WARNING, node=node.id, role=node.role,
+                      silent_s=round(now - node.last_report, 1))
         self.refresh_metrics()
 
     def refresh_metrics(self) -> None:

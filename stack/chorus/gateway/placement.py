@@ -2,7 +2,9 @@
 
 Nodes register with a role and report their load. A node is `accepting`,
 `full` (less free room than `fanout.headroom` of its cap), `draining` (told to
-drain by an operator) or `stale` (no report for `gateway.node_timeout_s`).
+drain by an operator) or `stale` (no report for `gateway.node_timeout_s`). A node
+stale for `gateway.node_expiry_s` more is forgotten (`Placement.expire`), so a
+replaced pod does not stay listed for the gateway's lifetime.
 
 Placement works per space. The speakers of a space meet on the space's
 **origin** node: the first join picks the accepting origin node with the most
@@ -76,15 +78,23 @@ class Placement:
         headroom: Share of each node's cap kept free (`fanout.headroom`).
         node_timeout_s: A node silent this long is stale (`gateway.node_timeout_s`).
         clock: Monotonic clock.
+        node_expiry_s: A node stale this much longer is forgotten by `expire` (`gateway.node_expiry_s`);
+            `None` never forgets one.
     """
 
     def __init__(
-        self, sessions: SessionTable, headroom: float, node_timeout_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        sessions: SessionTable,
+        headroom: float,
+        node_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        node_expiry_s: float | None = None,
     ) -> None:
         self.nodes: dict[str, Node] = {}
         self._sessions = sessions
         self._headroom = headroom
         self._timeout = node_timeout_s
+        self._expiry = node_expiry_s
         self._clock = clock
 
     def register(self, node_id: str, role: str, url: str, listener_cap: int) -> Node:
@@ -220,3 +230,17 @@ class Placement:
             The stale nodes.
         """
         return [n for n in self.nodes.values() if self.state(n) == "stale"]
+
+    def expire(self) -> list[Node]:
+        """Forget nodes that have been stale for `node_expiry_s` (no report for `node_timeout_s + node_expiry_s`).
+
+        Returns:
+            The nodes forgotten (removed from `nodes`).
+        """
+        if self._expiry is None:
+            return []
+        deadline = self._clock() - self._timeout - self._expiry
+        expired = [n for n in self.nodes.values() if n.last_report < deadline]
+        for node in expired:
+            del self.nodes[node.id]
+        return expired
