@@ -5,7 +5,11 @@ clients behave as a well-mannered app should: a shed join waits the jittered
 `Retry-After` the gateway gave; a `reconnect` instruction (the node is
 draining) or a lost connection sends them back through the gateway, which
 places them again (the join says why: `reconnect` is `drain` or `network`); an
-ended space stops them.
+ended space stops them. Every rejoin waits a jittered exponential backoff
+(`ReconnectBackoff`: full jitter from `RECONNECT_BASE_S`, capped at
+`RECONNECT_MAX_S`, and never less than a `Retry-After`), so clients of a dead
+node - which the gateway keeps naming until it marks the node stale - do not
+hammer the gateway with joins.
 """
 
 from __future__ import annotations
@@ -22,8 +26,61 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from chorus.fanout.upstream import backoff_s
 from chorus.protocol import CLOSE_ENDED, Frame, ProtocolError, control, pack_frames, parse_control, unpack_frames
 from chorus.tokens import service_token
+
+RECONNECT_BASE_S = 0.25
+"""Ceiling of the first rejoin's random delay; it doubles with every failed attempt."""
+
+RECONNECT_MAX_S = 5.0
+"""Largest ceiling of a rejoin's random delay (about `gateway.node_timeout_s`: by then the gateway
+has marked a dead node stale and places the client elsewhere)."""
+
+RECONNECT_STABLE_S = 2.0
+"""A connection that lasted this long resets the backoff; one that drops sooner counts as a failure."""
+
+
+class ReconnectBackoff:
+    """When a media client may try again: jittered exponential backoff, honouring `Retry-After`.
+
+    Args:
+        base_s: The first ceiling.
+        cap_s: The largest ceiling.
+        rng: Random source.
+
+    Attributes:
+        failures: Failed attempts since the last stable connection.
+    """
+
+    def __init__(self, base_s: float = RECONNECT_BASE_S, cap_s: float = RECONNECT_MAX_S,
+                 rng: random.Random | None = None) -> None:
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def delay_s(self, retry_after_s: float = 0.0) -> float:
+        """The wait before the next attempt (full jitter, at least `retry_after_s`); counts a failure.
+
+        Args:
+            retry_after_s: The gateway's `Retry-After`, if it gave one.
+
+        Returns:
+            Seconds to wait.
+        """
+        delay = max(retry_after_s, backoff_s(self.failures, self.base_s, self.cap_s, self._rng))
+        self.failures += 1
+        return delay
+
+    def connected_for(self, seconds: float) -> None:
+        """Record how long a connection lasted: a stable one resets the backoff.
+
+        Args:
+            seconds: How long it was open.
+        """
+        if seconds >= RECONNECT_STABLE_S:
+            self.failures = 0
 
 
 class GatewayError(Exception):
@@ -312,6 +369,7 @@ class SessionLog:
 
     Attributes:
         nodes: The node of each connection, in order.
+        joins: Times it asked the gateway to join, the first included (waiting out sheds counts once).
         reconnects: Connections after the first.
         ended: Whether the space ended.
         frames: Frames sent (speaker) or received (listener).
@@ -319,6 +377,7 @@ class SessionLog:
     """
 
     nodes: list[str] = field(default_factory=list)
+    joins: int = 0
     reconnects: int = 0
     ended: bool = False
     frames: int = 0
@@ -354,7 +413,7 @@ class Listener:
         self.max_join_wait_s = max_join_wait_s
         self.log = SessionLog()
         self.connected = asyncio.Event()
-        self._rng = random.Random()
+        self._backoff = ReconnectBackoff()
         self._reconnect_reason: str | None = None
         self._ticket: str | None = None
 
@@ -373,9 +432,10 @@ class Listener:
         return self.log
 
     async def _listen(self) -> None:
-        """Join, receive, and re-join until the space ends."""
+        """Join, receive, and re-join (with backoff) until the space ends."""
         while not self.log.ended:
             try:
+                self.log.joins += 1
                 grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
                                                           self._reconnect_reason, self._ticket)
             except GatewayError as exc:
@@ -384,12 +444,14 @@ class Listener:
                     return
                 if exc.status != 0 or not self.log.nodes:
                     raise
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(self._backoff.delay_s(1.0))
                 continue
             self._reconnect_reason = "network"
             self._ticket = None
+            opened_at: float | None = None
             try:
                 socket = await connect(media_url(grant), compression=None, max_size=2**22, open_timeout=10)
+                opened_at = time.monotonic()
                 self.log.nodes.append(grant["node"])
                 if len(self.log.nodes) > 1:
                     self.log.reconnects += 1
@@ -404,8 +466,10 @@ class Listener:
                     return
             finally:
                 self.connected.clear()
+            if opened_at is not None:
+                self._backoff.connected_for(time.monotonic() - opened_at)
             if not self.log.ended:
-                await asyncio.sleep(self._rng.uniform(0.05, 0.3))
+                await asyncio.sleep(self._backoff.delay_s())
 
     async def _receive(self, socket: ClientConnection) -> bool:
         """Receive until the node says reconnect or end, or the connection closes; return whether told to reconnect."""
@@ -436,7 +500,9 @@ class Speaker:
     """Sends encoded audio frames to a space in real time, re-joining whenever told to.
 
     Frames are sent on an absolute clock (frame `i` at start + `i * frame_ms`), so
-    time spent re-joining is lost audio, not delay - as in a live call.
+    time spent re-joining is lost audio, not delay - as in a live call. One
+    background task at a time re-joins, waiting a `ReconnectBackoff` delay before
+    each attempt; a join refused for good (e.g. `403`) stops the run with that error.
 
     Args:
         gateway: The gateway client.
@@ -472,6 +538,8 @@ class Speaker:
         self._ticket: str | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._backoff = ReconnectBackoff()
+        self._refused: GatewayError | None = None
 
     async def run(self, packets: Sequence[bytes]) -> SessionLog:
         """Send every packet, one per frame, in real time; then say end-of-stream and leave.
@@ -494,8 +562,11 @@ class Speaker:
                 if self._reconnect.is_set() and self._socket is not None:
                     await self._drop_socket()
                 if self._socket is None:
+                    if self._refused is not None:
+                        raise self._refused
                     if self._connecting is None or self._connecting.done():
-                        self._connecting = asyncio.create_task(self._connect())
+                        self._tasks = [task for task in self._tasks if not task.done()]
+                        self._connecting = asyncio.create_task(self._rejoin())
                         self._tasks.append(self._connecting)
                     continue
                 frame = Frame(self.source, seq, time.time_ns() // 1000, packet)
@@ -510,11 +581,32 @@ class Speaker:
         finally:
             for task in self._tasks:
                 task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._drop_socket()
         return self.log
 
+    async def _rejoin(self) -> None:
+        """Re-join until connected, the space ends or a join is refused for good, backing off between attempts."""
+        retry_after = 0.0
+        while self._socket is None and not self.log.ended:
+            await asyncio.sleep(self._backoff.delay_s(retry_after))
+            retry_after = 0.0
+            try:
+                await self._connect()
+            except JoinShed as shed:
+                retry_after = shed.retry_after_s
+            except GatewayError as exc:
+                if exc.status == 410:
+                    self.log.ended = True
+                elif exc.status not in (0, 429) and exc.status < 500:
+                    self._refused = exc
+                    return
+            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
+                continue
+
     async def _connect(self) -> None:
         """Join through the gateway and open the media connection."""
+        self.log.joins += 1
         grant = await self.gateway.join_patiently(self.space, self.user, self.role, self.max_join_wait_s,
                                                   self._reconnect_reason, self._ticket)
         self._ticket = None
@@ -529,6 +621,7 @@ class Speaker:
 
     async def _watch(self, socket: ClientConnection) -> None:
         """Read control messages; flag a reconnect when told to or when the connection drops."""
+        opened_at = time.monotonic()
         try:
             async for message in socket:
                 if isinstance(message, str):
@@ -546,6 +639,7 @@ class Speaker:
         except ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code == CLOSE_ENDED:
                 self.log.ended = True
+        self._backoff.connected_for(time.monotonic() - opened_at)
         if socket is self._socket:
             self._reconnect.set()
 
