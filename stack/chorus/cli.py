@@ -248,8 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
         "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
         "stderr once a second.",
         epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
-        "addresses only. Exit code 1 if an admitted listener lost its audio (dropped or starved, slow "
-        "listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
+        "addresses only. The summary accounts for every join (admitted, shed, refused, timed out, connection "
+        "error, unanswered at the end) and says INCOMPLETE when the run did not measure what was asked: a client "
+        "never sent its join, or a join got no answer. Exit code 1 if the run was incomplete, an admitted listener "
+        "lost its audio (dropped or starved, slow listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
         "--clients 500 --duration 10",
     )
     loadgen.add_argument("scenario", choices=SCENARIOS, metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")
@@ -701,5 +703,8 @@ def _cmd_loadgen(args: argparse.Namespace) -> int:
     except LoadgenError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     _emit(args, result.to_json(), result.table())
-    healthy = result.drops == 0 and result.starved == 0 and result.shed_without_retry_after == 0
+    if not result.complete:
+        print(f"error: loadgen {plan.scenario} did not complete: {'; '.join(result.incomplete_reasons)}",
+              file=sys.stderr)
+    healthy = result.drops == 0 and result.starved == 0 and result.shed_without_retry_after == 0 and result.complete
     return EXIT_OK if healthy else EXIT_FAILED

@@ -23,6 +23,14 @@ Every run is bounded: at most `HARD_MAX_CLIENTS` clients and `HARD_MAX_SECONDS`
 seconds, whatever is asked, and it refuses any target that is not a loopback
 address (the gateway and every fan-out node it is sent to). Progress goes to
 stderr once a second; the result is a `LoadResult` with a summary table.
+
+The summary accounts for every join request: each one was admitted, shed,
+refused with another status, timed out, failed to connect, or was still
+unanswered when the run ended. A run in which a client never got to send its
+first join, or a join went unanswered, timed out or could not connect, did not
+measure what it was asked to: `LoadResult.complete` is false and the table
+says why (on a small machine, a large crowd at a high rate can outrun the
+client itself).
 """
 
 from __future__ import annotations
@@ -145,7 +153,12 @@ class ClientStats:
         reconnected: Whether it connected again after the reconnect storm's drop.
         last_frame_at: When it last received audio (monotonic), 0 if never.
         join_latencies: Seconds each join request took.
-        errors: Failures other than sheds (refused handshakes, gateway errors).
+        started: Whether its start time came before the run ended (it sent, or was sending, a join).
+        joining: Whether a join request is in flight now.
+        refused: Join requests answered with a status other than 200 and 503.
+        timeouts: Join requests that timed out (connecting, waiting for a pooled connection, or the answer).
+        connection_errors: Join requests that failed otherwise before an answer (refused connection...).
+        media_errors: Media connections that failed (refused handshake, unreachable node).
         ticket: The rejoin ticket its draining node handed out, sent with its next join.
     """
 
@@ -162,7 +175,17 @@ class ClientStats:
     ticket: str | None = None
     last_frame_at: float = 0.0
     join_latencies: list[float] = field(default_factory=list)
-    errors: int = 0
+    started: bool = False
+    joining: bool = False
+    refused: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    media_errors: int = 0
+
+    @property
+    def errors(self) -> int:
+        """Failures other than sheds: refused joins, join timeouts and connection errors, media errors."""
+        return self.refused + self.timeouts + self.connection_errors + self.media_errors
 
 
 @dataclass
@@ -177,7 +200,7 @@ class LoadResult:
         admitted: Join requests admitted.
         shed: Join requests shed with `503`.
         shed_without_retry_after: Sheds that lacked a `Retry-After` header (a defect).
-        errors: Other failures.
+        errors: Other failures: `refused + timeouts + connection_errors + media_errors`.
         p50_join_ms: Median join latency.
         p99_join_ms: 99th percentile join latency.
         frames_received: Frames received by all listeners.
@@ -189,6 +212,12 @@ class LoadResult:
         slow: For `slow-listeners`, listeners that stopped reading.
         slow_dropped: For `slow-listeners`, slow listeners the node dropped.
         space: The space used.
+        refused: Join requests answered with a status other than 200 and 503.
+        timeouts: Join requests that timed out.
+        connection_errors: Join requests that failed before an answer for another reason.
+        unanswered: Join requests still in flight when the run ended.
+        media_errors: Media connections that failed.
+        not_started: Clients whose first join was due after the run ended (never sent).
     """
 
     scenario: str
@@ -210,14 +239,51 @@ class LoadResult:
     slow: int = 0
     slow_dropped: int = 0
     space: str = ""
+    refused: int = 0
+    timeouts: int = 0
+    connection_errors: int = 0
+    unanswered: int = 0
+    media_errors: int = 0
+    not_started: int = 0
+
+    @property
+    def unaccounted(self) -> int:
+        """Join requests in none of the outcomes (0 unless the accounting itself is wrong)."""
+        return self.attempted - (self.admitted + self.shed + self.refused + self.timeouts + self.connection_errors
+                                 + self.unanswered)
+
+    @property
+    def incomplete_reasons(self) -> list[str]:
+        """Why the run did not measure what it was asked to (empty when it did).
+
+        Returns:
+            One phrase per reason.
+        """
+        reasons = []
+        if self.not_started:
+            reasons.append(f"{self.not_started} of {self.clients} clients never sent a join before the run ended")
+        if self.unanswered:
+            reasons.append(f"{self.unanswered} of {self.attempted} joins were still unanswered at the end")
+        if self.timeouts:
+            reasons.append(f"{self.timeouts} joins timed out")
+        if self.connection_errors:
+            reasons.append(f"{self.connection_errors} joins could not connect to the gateway")
+        if self.unaccounted:
+            reasons.append(f"{self.unaccounted} joins are unaccounted for")
+        return reasons
+
+    @property
+    def complete(self) -> bool:
+        """Whether every client sent its join and every join got an answer from the gateway."""
+        return not self.incomplete_reasons
 
     def to_json(self) -> dict[str, Any]:
         """The result as a JSON-ready mapping.
 
         Returns:
-            The result.
+            The result, with `complete` and `incomplete_reasons`.
         """
-        return asdict(self)
+        return {**asdict(self), "complete": self.complete, "incomplete_reasons": self.incomplete_reasons}
 
     def table(self) -> str:
         """The summary table for people.
@@ -227,8 +293,11 @@ class LoadResult:
         """
         rows = [
             ("scenario", self.scenario), ("space", self.space), ("clients", self.clients),
-            ("duration s", f"{self.duration_s:.1f}"), ("attempted", self.attempted), ("admitted", self.admitted),
-            ("shed (503)", self.shed), ("shed without Retry-After", self.shed_without_retry_after),
+            ("clients not started", self.not_started), ("duration s", f"{self.duration_s:.1f}"),
+            ("attempted", self.attempted), ("  admitted", self.admitted), ("  shed (503)", self.shed),
+            ("  refused (other status)", self.refused), ("  timed out", self.timeouts),
+            ("  connection errors", self.connection_errors), ("  unanswered at end", self.unanswered),
+            ("shed without Retry-After", self.shed_without_retry_after), ("media errors", self.media_errors),
             ("errors", self.errors), ("p50 join ms", f"{self.p50_join_ms:.1f}"), ("p99 join ms", f"{self.p99_join_ms:.1f}"),
             ("frames received", self.frames_received), ("drops", self.drops), ("listening at end", self.listening),
             ("starved at end", self.starved),
@@ -237,6 +306,11 @@ class LoadResult:
             rows += [("reconnected", self.reconnected), ("p99 reconnect s", f"{self.p99_reconnect_s:.2f}")]
         if self.scenario == "slow-listeners":
             rows += [("slow listeners", self.slow), ("slow listeners dropped", self.slow_dropped)]
+        if self.complete:
+            rows.append(("run", "complete: every join was answered"))
+        else:
+            rows.append(("run", "INCOMPLETE - did not measure what was asked: " + "; ".join(self.incomplete_reasons)
+                         + " (fewer --clients, a lower --rate or a longer --duration)"))
         width = max(len(name) for name, _ in rows)
         return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
@@ -330,6 +404,9 @@ class LoadRun:
         """One listener's life in the scenario."""
         plan = self.plan
         await asyncio.sleep(stats.index / plan.rate_per_s)
+        if self._stop.is_set():
+            return
+        stats.started = True
         patient = plan.scenario != "join-storm"
         stats.slow = plan.scenario == "slow-listeners" and stats.index < round(plan.clients * plan.slow_share)
         reconnect: str | None = None
@@ -372,12 +449,19 @@ class LoadRun:
         if stats.ticket:
             body["ticket"] = stats.ticket
         stats.attempts += 1
+        stats.joining = True
         started = time.perf_counter()
         try:
             response = await self._http.post(f"/v1/spaces/{space}/join", json=body)
-        except httpx.HTTPError:
-            stats.errors += 1
+        except httpx.TimeoutException:
+            stats.joining = False
+            stats.timeouts += 1
             return None, 1.0
+        except httpx.HTTPError:
+            stats.joining = False
+            stats.connection_errors += 1
+            return None, 1.0
+        stats.joining = False
         stats.join_latencies.append(time.perf_counter() - started)
         if response.status_code == 200:
             return response.json(), None
@@ -387,7 +471,7 @@ class LoadRun:
             if header is None:
                 self._shed_without_retry_after += 1
             return None, float(header) if header and header.isdigit() else 1.0
-        stats.errors += 1
+        stats.refused += 1
         return None, None
 
     async def _listen(self, stats: ClientStats, grant: dict[str, Any], storm_at: float | None) -> str:
@@ -423,7 +507,7 @@ class LoadRun:
             if stats.connected:
                 stats.drops += 1
                 return "dropped"
-            stats.errors += 1
+            stats.media_errors += 1
             return "failed"
         finally:
             stats.connected = False
@@ -497,7 +581,8 @@ class LoadRun:
             self._progress(
                 f"loadgen {self.plan.scenario} {time.monotonic() - self._start:5.1f}s  "
                 f"attempted {sum(s.attempts for s in c)}  admitted {sum(s.admitted for s in c)}  "
-                f"shed {sum(s.sheds for s in c)}  connected {sum(s.connected for s in c)}  "
+                f"shed {sum(s.sheds for s in c)}  in flight {sum(s.joining for s in c)}  "
+                f"errors {sum(s.errors for s in c)}  connected {sum(s.connected for s in c)}  "
                 f"frames {sum(s.frames for s in c)}  drops {sum(s.drops for s in c)}"
             )
 
@@ -528,4 +613,10 @@ class LoadRun:
             slow=len(slow),
             slow_dropped=sum(1 for s in slow if s.drops),
             space=space,
+            refused=sum(s.refused for s in c),
+            timeouts=sum(s.timeouts for s in c),
+            connection_errors=sum(s.connection_errors for s in c),
+            unanswered=sum(s.joining for s in c),
+            media_errors=sum(s.media_errors for s in c),
+            not_started=sum(not s.started for s in c),
         )
