@@ -290,6 +290,7 @@ class PackagerMetrics:
         playlist_age: `chorus_packager_playlist_age_seconds{space}`.
         upstream_connected: `chorus_packager_upstream_connected{space}`.
         upstream_reconnects: `chorus_packager_upstream_reconnects_total{space}`.
+        write_errors: `chorus_packager_write_errors_total{space}`.
         spaces: `chorus_packager_spaces`.
         requests: `chorus_packager_requests_total{kind,status}`.
         ready: `chorus_packager_ready`.
@@ -338,6 +339,13 @@ class PackagerMetrics:
             ["space"],
             registry=registry,
         )
+        self.write_errors = Counter(
+            "chorus_packager_write_errors_total",
+            "Failed attempts to write the space's HLS files (a segment, the playlist, or opening them "
+            "again): the space's playlist does not advance until a retry succeeds.",
+            ["space"],
+            registry=registry,
+        )
         self.spaces = Gauge("chorus_packager_spaces", "Spaces the packager is writing HLS for.", registry=registry)
         self.requests = Counter(
             "chorus_packager_requests_total",
@@ -347,7 +355,8 @@ class PackagerMetrics:
         )
         self.ready = Gauge(
             "chorus_packager_ready",
-            "1 when the packager is connected to the gateway and every space it packages has a playlist, else 0.",
+            "1 when the gateway answered the packager's last poll, else 0. A space whose playlist cannot be "
+            "written does not change it (see chorus_packager_write_errors_total).",
             registry=registry,
         )
         self.event_loop_lag = _event_loop_lag(registry)

@@ -6,7 +6,9 @@
   immutable` (long: a segment never changes, and its name is never reused);
 - errors (404, 503) carry `max-age=packager.error_cache_s`, so a CDN does not keep
   a miss that is about to become a hit;
-- `/v1/status`, `/metrics`, `/healthz` (live), `/readyz` (ready: the gateway answers).
+- `/v1/status`, `/metrics`, `/healthz` (live), `/readyz` (ready: the gateway answers;
+  `200` also while some space's playlist cannot be written, which its body names -
+  see `chorus.packager.service` for why).
 
 Every HLS response allows any origin (`Access-Control-Allow-Origin: *`), so web
 players on other hosts can fetch it.
@@ -104,10 +106,20 @@ def create_app(packager: Packager) -> FastAPI:
     @app.get("/readyz", response_class=PlainTextResponse, tags=["operations"], summary="Readiness",
              responses={503: {"description": "Not ready: the gateway did not answer the last poll."}})
     async def readyz() -> Response:
-        """Ready while the gateway answers the packager's polls."""
+        """Ready while the gateway answers the packager's polls.
+
+        A space whose playlist cannot be written does not make the packager unready (one pod serves
+        every space's HLS); the body names such spaces after `ready;`.
+        """
         ready = packager.ready
-        return PlainTextResponse("ready\n" if ready else "not ready: gateway unreachable\n",
-                                 status_code=200 if ready else 503,
+        failing = packager.failing_spaces
+        if not ready:
+            text = "not ready: gateway unreachable\n"
+        elif failing:
+            text = f"ready; playlist not writable for {len(failing)} space(s): {', '.join(failing)} (see /v1/status)\n"
+        else:
+            text = "ready\n"
+        return PlainTextResponse(text, status_code=200 if ready else 503,
                                  headers={} if ready else {"Cache-Control": error_cache})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")

@@ -3,7 +3,16 @@
 Every `packager.poll_interval_s` the packager lists live spaces at the gateway,
 starts packaging the new ones (all of them, or the ones named on the command
 line) and stops the ones that ended, whose playlists then end with
-`#EXT-X-ENDLIST`. It is ready while the gateway answers.
+`#EXT-X-ENDLIST`.
+
+It is ready while the gateway answers. A space whose playlist cannot be written
+does not make it unready, on purpose: there is one packager pod, and an unready
+pod leaves the CDN's Service with no endpoint, taking every space's HLS down for
+one space's fault (and a full volume is not cured by routing elsewhere). Such a
+space is logged (`hls_write_failed`), counted
+(`chorus_packager_write_errors_total`), retried until it recovers, named in
+`/readyz`'s body and in `/v1/status` (`write_error`), and its growing playlist
+age fires ChorusHlsPlaylistStale.
 """
 
 from __future__ import annotations
@@ -102,6 +111,15 @@ class Packager:
     def ready(self) -> bool:
         """Whether the packager can do its job: the gateway answered the last poll."""
         return self.gateway_ok
+
+    @property
+    def failing_spaces(self) -> list[str]:
+        """Spaces whose HLS files cannot be written now (their playlists do not advance).
+
+        Returns:
+            The space ids, sorted.
+        """
+        return sorted(space for space, packager in self.spaces.items() if packager.write_error is not None)
 
     def space_dir(self, space: str) -> Path:
         """A space's output directory.
