@@ -41,7 +41,10 @@ def test_packager_rejoins_during_a_join_storm_that_sheds_listeners() -> None:
             await async_wait_until(lambda: outcomes["shed"] >= 20, 10, "the storm to empty the bucket")
 
             async with GatewayClient(stack.url, service="packager", key=KEY) as service_gateway:
-                packager = Listener(service_gateway, space, "packager", lambda frames: None, max_join_wait_s=2.0,
+                # Its own joins share the priority reserve (one token here, refilled at 5/s): a rejoin
+                # right after its first join may be shed once with a Retry-After of up to 5 s, which
+                # it waits out, as the real packager does.
+                packager = Listener(service_gateway, space, "packager", lambda frames: None, max_join_wait_s=8.0,
                                     role="packager")
                 tasks.append(asyncio.create_task(packager.run(30)))
                 await async_wait_until(packager.connected.is_set, 5, "the packager to join during the storm")
@@ -52,7 +55,7 @@ def test_packager_rejoins_during_a_join_storm_that_sheds_listeners() -> None:
                 (room,) = node.rooms.values()
                 (connection,) = room.listeners  # admitted storm listeners never connect: this is the packager
                 connection.transport.abort()
-                await async_wait_until(lambda: packager.log.reconnects >= 1 and packager.connected.is_set(), 10,
+                await async_wait_until(lambda: packager.log.reconnects >= 1 and packager.connected.is_set(), 15,
                                        "the packager to rejoin during the storm")
                 assert outcomes["shed"] > shed_before, "listeners were still being shed while the packager rejoined"
             stop.set()
