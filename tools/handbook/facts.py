@@ -13,7 +13,7 @@ Names are dotted and start with their kind:
 | kind | examples |
 |---|---|
 | `config` | `config.fanout.listener_cap` (today's value), `env.fanout.listener_cap` (its override variable) |
-| `alert` | `alert.ChorusJoinShedding` (name), `.threshold`, `.for`, `.severity`, `.expr` |
+| `alert` | `alert.ChorusJoinShedding` (name), `.threshold`, `.for`, `.severity`, `.expr`, `.description` |
 | `metric` | `metric.chorus_joins_total` |
 | `service`, `team` | `service.fanout.port.ws`, `service.fanout.workload`, `service.fanout.team`, `team.media.oncall` |
 | `k8s` | `k8s.deployment.chorus-fanout` (name), `.namespace`, `.replicas`, `.container.fanout.port.ws`, `k8s.horizontalpodautoscaler.chorus-fanout.max_replicas` |
@@ -230,6 +230,10 @@ def _alerts(root: Path, facts: Facts) -> None:
             facts.add(Fact(f"{base}.threshold", threshold, anchor, where, drift="number"))
         for label, value in rule.labels.items():
             facts.add(Fact(f"{base}.label.{label}", value, anchor, where))
+        description = " ".join(rule.annotations.get("description", "").split())
+        if description:
+            # Rendered as plain text, not as a paragraph-long link: it is quoted, whole, from the rule.
+            facts.add(Fact(f"{base}.description", description, None, where))
 
 
 def _metrics(facts: Facts) -> None:
