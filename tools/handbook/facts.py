@@ -176,7 +176,9 @@ def _config(root: Path, facts: Facts) -> None:
         if isinstance(value, bool) or value is None:
             drift = ""
         elif isinstance(value, (int, float)):
-            drift = "duration" if key.key.endswith(("_seconds", "_s", "_ms")) else "number"
+            # `join_rate_per_s` is a rate, not a duration: "200 seconds" in prose is not it.
+            is_duration = key.key.endswith(("_seconds", "_s", "_ms")) and not key.key.endswith(("_per_s", "_per_ms"))
+            drift = "duration" if is_duration else "number"
         else:
             drift = ""
         unit = ("ms" if key.key.endswith("_ms") else "s") if drift == "duration" else ""
