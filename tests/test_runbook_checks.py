@@ -300,6 +300,53 @@ def test_hv_silencer_prints_its_reason_and_hv002(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
+HTTP_CONFIG = "gateway:\n  join_rate_per_s: 200\n  max_sessions: 503\n"
+
+
+def hv_problems(tmp_path: Path, prose: str, config: str | None = None) -> list[tuple[int, int, str, str]]:
+    """`(line, col, code, value)` of each HV problem for a task runbook whose first section is `prose` (from line 12)."""
+    files = {"runbooks/task.md": task(SECTIONS.replace("Something.", prose))}
+    if config is not None:
+        files["stack/config/chorus.yaml"] = config
+    return [(p.line, p.col, p.code, p.message.split("'")[1]) for p in check(make_tree(tmp_path, files), "HV")]
+
+
+def test_hv_http_status_codes_are_not_settings(tmp_path: Path) -> None:
+    prose = (
+        "The packager answers HTTP 200 and a `503` response; curl shows `200 OK`.\n"  # 12: none
+        "It serves the old playlist with `200`, as `curl -I` shows.\n"  # 13: none (alone in code, line speaks HTTP)
+        "The playlist answered `404` for about 3 s, then `200`:\n"  # 14: none
+        "Shed joins fail with 503 Service Unavailable; status 503, a 503 error.\n"  # 15: none
+        "The gateway admits 200 joins a second and answers 503 sessions at most.\n"  # 16: 200 and 503 are counts
+        "The cap is `503`, and 200 is the rate.\n"  # 17: no HTTP on the line
+    )
+    assert hv_problems(tmp_path, prose, HTTP_CONFIG) == [
+        (16, 20, "HV001", "200"),
+        (16, 51, "HV001", "503"),
+        (17, 13, "HV001", "503"),
+        (17, 23, "HV001", "200"),
+    ]
+
+
+def test_hv_promql_range_windows_are_not_durations(tmp_path: Path) -> None:
+    prose = (
+        "The shed ratio over 5 minutes, `rate(x[5m])` and `max_over_time(x[5m:1m])` stay below it.\n"  # 12: none
+        "Count them per 5m, in the last 5 minutes, over the past 5m, in a 5m window, at `offset 5m`.\n"  # 13: none
+        "It fires when that has held for 5 minutes, or for over 5m.\n"  # 14: both are the alert's for:
+        "Listeners reconnect within 5 minutes.\n"  # 15: not a window
+    )
+    assert hv_problems(tmp_path, prose) == [
+        (14, 33, "HV001", "5 minutes"),
+        (14, 56, "HV001", "5m"),
+        (15, 28, "HV001", "5 minutes"),
+    ]
+
+
+def test_hv_a_rate_key_is_not_a_duration(tmp_path: Path) -> None:
+    """`join_rate_per_s: 200` is a rate: "200 s" does not match it, "200" still does."""
+    assert hv_problems(tmp_path, "A 200 s timeout; 200 is the admission rate.", HTTP_CONFIG) == [(12, 18, "HV001", "200")]
+
+
 # --- all problems in one run -----------------------------------------------------------------------
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, FIXTURES, mkdocs_env
+from conftest import BIN, FIXTURES, ROOT, mkdocs_env
 from handbook import facts as facts_mod
-from handbook import livevalues, runbook_index, scaffold
+from handbook import livevalues, runbook_index, scaffold, sources
 from handbook.facts import alert_threshold, duration_seconds
 from handbook.project import Project
 from handbook.runbook import runbooks
@@ -126,11 +127,84 @@ def test_new_runbook_for_an_alert_is_bound_to_it(tmp_path: Path) -> None:
     assert 'alerts: ["ChorusFanoutNearCap"]' in text and "severity: warning" in text and "owner: media" in text
     assert f"last_reviewed: {dt.date.today().isoformat()}" in text
     assert "```promql\n{@alert.ChorusFanoutNearCap.expr}\n```" in text
+    assert (
+        "{@alert.ChorusFanoutNearCap} fires when this query has held for {@alert.ChorusFanoutNearCap.for} "
+        "(threshold {@alert.ChorusFanoutNearCap.threshold}, severity {@alert.ChorusFanoutNearCap.severity}):"
+    ) in text
+    assert ".description}" not in text  # this rule has no description: nothing to quote
     assert "kubectl -n {@k8s.deployment.chorus-fanout.namespace} get deployment/{@service.fanout.workload} -o wide" in text
     assert "Page {@team.media.oncall} and post in {@team.media.chat}" in text
     report = run_checks(Project(root))
     bound = [p for p in report.problems if "cannot be checked" not in p.message]  # metrics: until the stack has them
     assert {p.code for p in bound} == {"RB006"}, [p.format() for p in report.problems]
+
+
+def test_description_fact_is_the_rules_text_whitespace_collapsed(fixture_facts: facts_mod.Facts) -> None:
+    fact = fixture_facts.get("alert.ChorusGatewayDown.description")
+    assert fact is not None and fact.anchor is None and fact.drift == ""
+    assert fact.text == (
+        "No chorus-gateway target has answered a scrape (up == 0) for 1m; "
+        "nobody can join, and listeners above 0.9 of a node's cap are not moved."
+    )
+    assert fixture_facts.get("alert.ChorusFanoutNearCap.description") is None
+
+
+def test_pasting_the_description_is_what_hv_catches(tmp_path: Path) -> None:
+    """The old scaffold pasted the description as prose; that is HV001 at the pasted line, the live value is not."""
+    root = copy_tree(tmp_path)
+    (root / "runbooks/gateway-down.md").unlink()
+    path = scaffold.new_runbook(root, "gateway-down", "ChorusGatewayDown")
+    text = path.read_text()
+    line = text.splitlines().index("> {@alert.ChorusGatewayDown.description}") + 1
+    assert [p.format() for p in run_checks(Project(root), ["HV"]).problems] == []
+    pasted = facts_mod.build(root).get("alert.ChorusGatewayDown.description").text  # type: ignore[union-attr]
+    path.write_text(text.replace("{@alert.ChorusGatewayDown.description}", pasted))
+    problems = run_checks(Project(root), ["HV"]).problems
+    assert [(p.line, p.col, p.code) for p in problems] == [(line, 6, "HV001"), (line, 64, "HV001"), (line, 105, "HV001")]
+    assert [p.message.split("'")[1] for p in problems] == ["chorus-gateway", "1m", "0.9"]
+
+
+def _copy_real_tree(tmp_path: Path) -> Path:
+    """A copy of the real handbook (sources, pages, runbooks, tools) without caches, builds or tests."""
+    root = tmp_path / "real"
+    root.mkdir()
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", ".cache", "site")
+    for name in ("mkdocs.yml", "pyproject.toml", "docs", "runbooks", "stack", "diagrams", "tools"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=skip)
+        elif source.exists():
+            shutil.copy2(source, root / name)
+    return root
+
+
+def test_scaffold_of_every_real_alert_only_leaves_its_todos(tmp_path: Path) -> None:
+    """Each alert's runbook, replaced by a fresh scaffold of that alert, fails `handbook check` with RB006 only.
+
+    A runbook answering several alerts is scaffolded once per alert (in rounds), keeping its
+    full `alerts:` list so the alert checks still see every alert answered once.
+    """
+    root = _copy_real_tree(tmp_path)
+    rules = {rule.name: rule for rule in sources.alert_rules(root)}
+    assert len(rules) >= 10
+    answering = {book.path: list(book.meta.alerts) for book in runbooks(Project(root)) if book.meta and book.meta.alerts}
+    scaffolded: set[str] = set()
+    for round_ in range(max(len(alerts) for alerts in answering.values())):
+        written = []
+        for path, alerts in answering.items():
+            if round_ and round_ >= len(alerts):
+                continue
+            alert = alerts[min(round_, len(alerts) - 1)]
+            path.unlink()
+            scaffold.new_runbook(root, path.stem, alert)
+            text = path.read_text()
+            path.write_text(text.replace(f'alerts: ["{alert}"]', "alerts: " + json.dumps(alerts), 1))
+            scaffolded.add(alert)
+            written.append(path)
+        problems = run_checks(Project(root)).problems
+        assert [p.format() for p in problems if p.code != "RB006"] == []
+        assert {root / p.path for p in problems} == set(answering)
+    assert scaffolded == set(rules)
 
 
 def test_new_task_runbook_and_never_overwrite(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ Names are dotted and start with their kind:
 | kind | examples |
 |---|---|
 | `config` | `config.fanout.listener_cap` (today's value), `env.fanout.listener_cap` (its override variable) |
-| `alert` | `alert.ChorusJoinShedding` (name), `.threshold`, `.for`, `.severity`, `.expr` |
+| `alert` | `alert.ChorusJoinShedding` (name), `.threshold`, `.for`, `.severity`, `.expr`, `.description` |
 | `metric` | `metric.chorus_joins_total` |
 | `service`, `team` | `service.fanout.port.ws`, `service.fanout.workload`, `service.fanout.workload.edge` (an additional workload, by role), `service.fanout.team`, `team.media.oncall` |
 | `k8s` | `k8s.deployment.chorus-fanout` (name), `.namespace`, `.replicas`, `.container.fanout.port.ws`, `k8s.horizontalpodautoscaler.chorus-fanout-edge.max_replicas` |
@@ -176,7 +176,9 @@ def _config(root: Path, facts: Facts) -> None:
         if isinstance(value, bool) or value is None:
             drift = ""
         elif isinstance(value, (int, float)):
-            drift = "duration" if key.key.endswith(("_seconds", "_s", "_ms")) else "number"
+            # `join_rate_per_s` is a rate, not a duration: "200 seconds" in prose is not it.
+            is_duration = key.key.endswith(("_seconds", "_s", "_ms")) and not key.key.endswith(("_per_s", "_per_ms"))
+            drift = "duration" if is_duration else "number"
         else:
             drift = ""
         unit = ("ms" if key.key.endswith("_ms") else "s") if drift == "duration" else ""
@@ -230,6 +232,10 @@ def _alerts(root: Path, facts: Facts) -> None:
             facts.add(Fact(f"{base}.threshold", threshold, anchor, where, drift="number"))
         for label, value in rule.labels.items():
             facts.add(Fact(f"{base}.label.{label}", value, anchor, where))
+        description = " ".join(rule.annotations.get("description", "").split())
+        if description:
+            # Rendered as plain text, not as a paragraph-long link: it is quoted, whole, from the rule.
+            facts.add(Fact(f"{base}.description", description, None, where))
 
 
 def _metrics(facts: Facts) -> None:

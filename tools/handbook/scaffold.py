@@ -1,9 +1,13 @@
 """`handbook new runbook NAME [--alert ALERT]`: start a runbook from the template.
 
 With `--alert`, the alert's facts are filled in as live values - its expression,
-`for:` duration, severity, service, owning team and on-call rotation - so the new
-runbook is bound to the rules from its first line. An existing file is never
-overwritten.
+`for:` duration, threshold, severity, description, service, owning team and
+on-call rotation - so the new runbook is bound to the rules from its first line
+and passes `handbook check` except for its `TODO`s (RB006). Nothing is copied
+from the rule as text: its `description` annotation states thresholds and
+durations, which would be hand-typed values (HV001) the moment they were pasted,
+so it is quoted as the live value `{@alert.NAME.description}` and always shows
+today's text. An existing file is never overwritten.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from handbook import facts as facts_mod
 from handbook import sources
 from handbook.errors import HandbookError
 from handbook.runbook import RUNBOOKS_DIR, SEVERITIES
@@ -114,8 +119,12 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
             "\n\nThe workload:\n\n```bash\n"
             f"kubectl {'-n ' + ns + ' ' if ns else ''}get {kind.lower()}/{{@service.{service}.workload}} -o wide\n```"
         )
-    for_clause = f" for {{@alert.{alert}.for}}" if rule.for_ else ""
-    description = " ".join(re.sub(r"\{\{.*?\}\}", "…", rule.annotations.get("description", "")).split())
+    facts = facts_mod.build(root)
+    for_clause = f" for {{@alert.{alert}.for}}" if facts.get(f"alert.{alert}.for") else ""
+    details = [f"severity {{@alert.{alert}.severity}}"]
+    if facts.get(f"alert.{alert}.threshold"):
+        details.insert(0, f"threshold {{@alert.{alert}.threshold}}")
+    described = facts.get(f"alert.{alert}.description") is not None
     values.update(
         {
             "TITLE": title.replace('"', "'"),
@@ -125,9 +134,14 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
             "OWNER": team,
             "BOOST": "3",
             "WHAT": (
-                f"{{@alert.{alert}}} fires when this query has held{for_clause}:\n\n"
+                f"{{@alert.{alert}}} fires when this query has held{for_clause} ({', '.join(details)}):\n\n"
                 f"```promql\n{{@alert.{alert}.expr}}\n```\n\n"
-                + (f"{description}\n\n" if description else "")
+                + (
+                    f"Its rule describes it as follows (the `description` annotation, rendered from the rules file):\n\n"
+                    f"> {{@alert.{alert}.description}}\n\n"
+                    if described
+                    else ""
+                )
                 + "TODO: say in plain words what that means for Chorus."
             ),
             "DIAGNOSE": (

@@ -7,9 +7,27 @@ page shows today's value. Which values count:
 - numbers of 10 or more, and any non-integer (0.05; `5%` counts as 0.05): small
   integers are ordinary words ("step 2", "3 nodes");
 - durations (`5m`, `90s`, `5 minutes`, `20 ms`) compared in seconds with alert
-  `for:` durations and `*_seconds` / `*_ms` configuration keys;
+  `for:` durations and `*_seconds` / `*_s` / `*_ms` configuration keys (not the
+  rates `*_per_s`);
 - distinctive names: metrics, alerts, workloads, environment variables,
   on-call rotations and chat channels.
+
+Two kinds of value only look like facts and are not compared, so that a
+silencer is left for the rare real exception:
+
+- an HTTP status code: a whole number from 100 to 599 that is not followed by a
+  word naming what it counts ("200 joins"), and that either stands right after
+  `HTTP`, `status`, `code` or a verb of answering ("answers 503", "returned a
+  `404`"), or right before a reason phrase or `response`/`status`/`error`
+  ("200 OK", "a 503 response"), or is alone in a code span (`` `200` ``) on a
+  line that speaks HTTP (`HTTP`, `status`, `answer`, `return`, `respond`,
+  `reply`, `request`, `curl`);
+- a PromQL range window: a duration in brackets (`[5m]`, `[5m:1m]`), after
+  `offset`, or after `over`, `across`, `per`, `window of`, `in/during/within
+  the last` ("the shed ratio over 5 minutes") - but not "for over 5m", which
+  is how long something holds, as an alert's `for:` does. A window is chosen by
+  whoever writes the query; no source of truth holds it, so it can only ever
+  match a fact by coincidence.
 
 Prose is everything outside fenced code blocks (inline code included) except
 live values, link targets and HTML comments. A value that only looks like a
@@ -20,6 +38,7 @@ reason, or with no hand-typed value before it, is an error.
 
 from __future__ import annotations
 
+import http
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +65,24 @@ NUMBER = re.compile(
     r"(?:[ \u00a0]?(?P<unit>[a-zA-Z]+))?(?![\w:/\-]|\.\d)"
 )
 WORD = re.compile(r"(?<![\w\-/.])#?[A-Za-z_][A-Za-z0-9_\-]*(?![\w\-])")
+HTTP_REASONS = tuple(sorted({status.phrase.lower() for status in http.HTTPStatus}, key=len, reverse=True))
+HTTP_BEFORE = re.compile(
+    r"(?:\bHTTP(?:/[\d.]+)?|\bstatus(?:\s+code)?|\bcode|"
+    r"\b(?:answer(?:s|ed)?|return(?:s|ed)?|respond(?:s|ed)?|repl(?:y|ies|ied)|fail(?:s|ed)?)(?:\s+with)?(?:\s+an?)?)"
+    r"[\s`]*$",
+    re.IGNORECASE,
+)
+HTTP_NOUN_AFTER = re.compile(r"(?:status|response|reply|answer|error|code)s?\b", re.IGNORECASE)
+HTTP_LINE = re.compile(r"\b(?:HTTP|status|answer\w*|return\w*|respon\w*|repl(?:y|ies|ied)|request\w*|curl)\b", re.IGNORECASE)
+NOT_A_COUNTED_NOUN = frozenset(
+    "and or then for with when while if until to from on in at after before because but so as instead again".split()
+)
+WINDOW_BEFORE = re.compile(
+    r"(?:\b(?:over|across)(?:\s+the\s+(?:last|past))?|\b(?:in|during|within)\s+the\s+(?:last|past)|\bper|\bwindow\s+of|\boffset)[\s`]*$",
+    re.IGNORECASE,
+)
+HELD_FOR = re.compile(r"\bfor\s+(?:just\s+|well\s+)?(?:over|across)[\s`]*$", re.IGNORECASE)
+WINDOW_AFTER = re.compile(r"[\s`-]*window\b", re.IGNORECASE)
 SILENCER = re.compile(r"<!--\s*literal\s*:?(?P<reason>.*?)-->")
 SILENCER_ANY = re.compile(r"<!--\s*literal\b")
 
@@ -112,6 +149,55 @@ def _masked(text: str) -> str:
     return text
 
 
+def is_http_status(text: str, start: int, end: int) -> bool:
+    """Whether the whole number at `text[start:end]` is an HTTP status code in its context.
+
+    Args:
+        text: The (masked) prose line.
+        start: Offset of the number's first digit.
+        end: Offset just after its last digit.
+
+    Returns:
+        True for "HTTP 200", "answers `503`", "200 OK", "a 503 response", or a `` `200` `` code span
+        on a line that speaks HTTP; False when a word follows that says what it counts ("200 joins").
+    """
+    digits = text[start:end]
+    if not (digits.isdigit() and len(digits) == 3 and 100 <= int(digits) <= 599):
+        return False
+    after = text[end:]
+    following = after.lstrip("` \u00a0")
+    word = re.match(r"[A-Za-z]+", following)
+    if word is not None:
+        if following.lower().startswith(HTTP_REASONS) or HTTP_NOUN_AFTER.match(following):
+            return True
+        if word[0].lower() not in NOT_A_COUNTED_NOUN:
+            return False
+    if HTTP_BEFORE.search(text, 0, start):
+        return True
+    alone_in_code = start > 0 and text[start - 1] == "`" and after.startswith("`")
+    return alone_in_code and HTTP_LINE.search(text) is not None
+
+
+def is_range_window(text: str, start: int, end: int) -> bool:
+    """Whether the duration at `text[start:end]` is a PromQL range window ("[5m]", "over 5 minutes").
+
+    Args:
+        text: The (masked) prose line.
+        start: Offset of the duration.
+        end: Offset just after it.
+
+    Returns:
+        True for a bracketed range or subquery, an `offset`, or a duration after `over`/`per`/`in the
+        last`... or before `window`; False for "for over 5m", a holding time like an alert's `for:`.
+    """
+    before = text[:start]
+    if before.endswith("[") and text[end:end + 1] in ("]", ":"):
+        return True
+    if HELD_FOR.search(before):
+        return False
+    return bool(WINDOW_BEFORE.search(before) or WINDOW_AFTER.match(text, end))
+
+
 def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     """Every hand-typed fact value in one prose line.
 
@@ -128,7 +214,9 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     taken: list[tuple[int, int]] = []
     for match in COMPACT_DURATION.finditer(text):
         secs = facts_mod.duration_seconds(match[1])
-        if secs is not None and round(secs, 6) in pool.seconds:
+        if secs is not None and is_range_window(text, match.start(1), match.end(1)):
+            taken.append((match.start(), match.end()))
+        elif secs is not None and round(secs, 6) in pool.seconds:
             taken.append((match.start(), match.end()))
             yield Finding(match.start(1), match.end(1), match[1], tuple(pool.seconds[round(secs, 6)]))
     for match in NUMBER.finditer(text):
@@ -139,10 +227,14 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
         value = float(match["num"].replace(",", ""))
         unit = UNIT_WORDS.get((match["unit"] or "").lower())
         if unit is not None:
+            if is_range_window(text, match.start(), match.end()):
+                continue
             secs = value * DURATION_UNITS[unit]
             hits = pool.seconds.get(round(secs, 6))
             if hits:
                 yield Finding(match.start(), match.end(), match[0], tuple(hits))
+            continue
+        if not match["pct"] and is_http_status(text, match.start("num"), match.end("num")):
             continue
         candidates = [value / 100] if match["pct"] else [value]
         for candidate in candidates:
