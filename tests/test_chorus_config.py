@@ -220,3 +220,16 @@ def test_changing_the_listener_cap_in_a_copy_changes_what_the_running_stack_admi
         metrics = httpx.get(node["url"].replace("ws://", "http://") + "/metrics").text
         assert 'chorus_fanout_listener_cap{node="fanout-1"} 4.0' in metrics
     assert stack.process.returncode == 0 and "chorus up: stopped" in "".join(stack.output), "SIGTERM stops it cleanly"
+
+
+def test_up_refuses_a_signing_key_that_is_set_but_too_short() -> None:
+    """`chorusctl up` must not swap a bad key for a random one: the real services would refuse it."""
+    import subprocess
+
+    from chorus_support import BIN, clean_env, free_port
+
+    env = {**clean_env(), "CHORUS_SIGNING_KEY": "short", "CHORUS__GATEWAY__PORT": str(free_port())}
+    result = subprocess.run([str(BIN / "chorusctl"), "up"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "signing key unusable" in result.stderr and "CHORUS_SIGNING_KEY" in result.stderr
+    assert "random one" not in result.stderr

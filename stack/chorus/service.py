@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -42,6 +43,33 @@ def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
         print(f"error: {exc}" if isinstance(exc, SigningKeyError) else str(exc), file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
     return config, key
+
+
+def port_free_or_explain(service: str, host: str, port: int) -> bool:
+    """Check that `host:port` can be bound before starting, and say why not in one line.
+
+    Servers that bind deep inside their framework report a taken port as a
+    traceback; probing first turns it into a line a person can act on.
+
+    Args:
+        service: The service's name, for the message.
+        host: The address it will bind.
+        port: The port it will bind.
+
+    Returns:
+        Whether the port is free; when not, one line has been printed on stderr.
+    """
+    probe = socket.socket()
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        print(f"error: {service}: cannot listen on {host}:{port}: {exc.strerror}; "
+              "is another Chorus running? (chorusctl status)", file=sys.stderr)
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 async def run_until_signal(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:

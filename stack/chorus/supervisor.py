@@ -27,7 +27,7 @@ from types import FrameType
 import httpx
 
 from chorus.config import ChorusConfig
-from chorus.tokens import SigningKeyError, new_signing_key, resolve_signing_key
+from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -129,16 +129,24 @@ class Supervisor:
     def environment(self) -> dict[str, str]:
         """The services' environment: this one, plus a signing key for the run if none is configured.
 
+        A key that is set but unusable (too short, an unreadable key file) is an error,
+        not a reason to quietly use another one: the services elsewhere would refuse it.
+
         Returns:
             The environment.
+
+        Raises:
+            UpError: The configured signing key is unusable.
         """
         env = dict(os.environ)
         try:
             resolve_signing_key(self.config.gateway.token, env)
-        except SigningKeyError:
+        except SigningKeyMissing:
             env[self.config.gateway.token.key_env] = new_signing_key()
             self._say(f"chorus up: no signing key configured; using a random one for this run "
                       f"(set {self.config.gateway.token.key_env} to choose it)")
+        except SigningKeyError as exc:
+            raise UpError(f"signing key unusable: {exc}") from None
         return env
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import sys
 from pathlib import Path
 
 from chorus.gateway.server import GatewayServer
 from chorus.logs import configure_logging, log_event
-from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit
+from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit, port_free_or_explain
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,16 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     config, key = load_or_exit(args.config)
     logger = configure_logging(config.logging, "gateway")
     server = GatewayServer(config, key, host=args.host, port=args.port)
-    probe = socket.socket()
-    try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((server.host, server.port))
-    except OSError as exc:
-        print(f"error: gateway: cannot listen on {server.host}:{server.port}: {exc.strerror}; "
-              "is another Chorus running? (chorusctl status)", file=sys.stderr)
+    if not port_free_or_explain("gateway", server.host, server.port):
         return EXIT_FAILED
-    finally:
-        probe.close()
     asyncio.run(server.serve(lambda served: log_event(logger, "gateway_listening", url=served.url)))
     log_event(logger, "gateway_stopped")
     return EXIT_OK

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import sys
 from pathlib import Path
 
 from chorus.logs import configure_logging, log_event
 from chorus.packager.server import PackagerServer
 from chorus.packager.service import Packager
-from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit
+from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit, port_free_or_explain
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,16 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     logger = configure_logging(config.logging, "packager")
     packager = Packager(config, args.gateway or config.gateway_url, args.output_dir, args.space, logger=logger, key=key)
     server = PackagerServer(packager, host=args.host, port=args.port)
-    probe = socket.socket()
-    try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((server.host, server.port))
-    except OSError as exc:
-        print(f"error: packager: cannot listen on {server.host}:{server.port}: {exc.strerror}; "
-              "is another Chorus running? (chorusctl status)", file=sys.stderr)
+    if not port_free_or_explain("packager", server.host, server.port):
         return EXIT_FAILED
-    finally:
-        probe.close()
     log_event(logger, "packager_listening", url=server.url)
     asyncio.run(server.serve())
     log_event(logger, "packager_stopped")
