@@ -48,6 +48,14 @@ def live_values(project: Project) -> Iterator[Problem]:
                 yield Problem(path.relative_to(project.root), error.line, error.col, error.code, error.message)
 
 
+def published_diagrams(project: Project) -> set[str]:
+    """The docs-relative paths the build publishes rendered diagrams at, e.g. `diagrams/media-path.png`."""
+    from handbook.diagrams.render import diagram_sources
+    from handbook.plugin import DIAGRAMS_URI
+
+    return {f"{DIAGRAMS_URI}/{source.stem}.png" for source in diagram_sources(project.root)}
+
+
 def docs_path(project: Project, rel: Path) -> str:
     """Where a project file is on the site, docs-relative (`runbooks/x.md` stays `runbooks/x.md`)."""
     parts = rel.parts
@@ -99,7 +107,7 @@ def runbook_links(project: Project) -> Iterator[Problem]:
             if page_part.endswith("/") or (page_part and not posixpath.splitext(page_part)[1]):
                 page = posixpath.join(page, "index.md")
             if link.image or not page.endswith(".md"):
-                if source_of(project, page) is None:
+                if source_of(project, page) is None and page not in published_diagrams(project):
                     yield Problem(rb.rel, link.line, link.col, "RF003", f"link target {target} does not exist")
                 continue
             source = source_of(project, page)
