@@ -30,7 +30,10 @@ with diagram(title, direction="LR"):
             with Cluster(service_name):
                 for w in (w for w in found if w.service == service_name):
                     if w.declared:
-                        replicas = f"{w.replicas} replicas" if w.replicas is not None else "replicas: default"
+                        if w.replicas is not None:
+                            replicas = f"{w.replicas} replica" + ("" if w.replicas == 1 else "s")
+                        else:
+                            replicas = "replicas: set by its autoscaler" if w.autoscaler is not None else "replicas: default"
                         note = f"{w.kind} {w.name}\n{replicas}"
                     else:
                         note = f"workload {w.name}\n(not in the manifests yet)"
