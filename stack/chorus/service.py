@@ -3,7 +3,8 @@
 A service's `main` loads the configuration and the signing key first and exits
 with code 2 and one line on stderr if either is bad, so a broken configuration
 never starts a half-working service. Then it runs its coroutine until SIGINT or
-SIGTERM, and stops cleanly.
+SIGTERM, and stops cleanly. The HTTP services (gateway, packager) serve their
+app through one `UvicornServer`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
 
 from chorus.config import ChorusConfig, ConfigError, load_config
 from chorus.tokens import SigningKeyError, resolve_signing_key
@@ -94,3 +99,77 @@ async def run_until_signal(start: Callable[[], Awaitable[None]], stop: Callable[
         await stopping.wait()
     finally:
         await stop()
+
+
+class UvicornServer:
+    """An ASGI app served by uvicorn on a port, until a signal or in a task of the running loop.
+
+    The gateway's and the packager's servers are this with their own app and address.
+
+    Args:
+        name: The service's name, for messages.
+        app: The app to serve.
+        host: Address to bind.
+        port: Port to bind (0 takes any free port; the real one is known once listening).
+        **options: Further `uvicorn.Config` options (e.g. `ws`).
+    """
+
+    def __init__(self, name: str, app: ASGIApp, host: str, port: int, **options: Any) -> None:
+        self.name = name
+        self.app = app
+        self.host = host
+        self.port = port
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_config=None, access_log=False,
+                lifespan="on", timeout_graceful_shutdown=3, **options,
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. `http://127.0.0.1:8080`."""
+        return f"http://{self.host}:{self.port}"
+
+    def _take_bound_port(self) -> None:
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    async def serve(self, on_started: Callable[[UvicornServer], None] | None = None) -> None:
+        """Serve until SIGINT or SIGTERM (uvicorn handles both and shuts down gracefully).
+
+        Args:
+            on_started: Called with this server once listening (with the real port if it was 0).
+        """
+
+        async def announce() -> None:
+            while not self._server.started:
+                await asyncio.sleep(0.01)
+            self._take_bound_port()
+            if on_started is not None:
+                on_started(self)
+
+        watcher = asyncio.create_task(announce())
+        try:
+            await self._server.serve()
+        finally:
+            watcher.cancel()
+
+    async def start(self) -> None:
+        """Start serving in a task and return once listening (with the real port if it was 0).
+
+        Raises:
+            RuntimeError: The server stopped during start-up (e.g. its port is taken).
+        """
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                raise RuntimeError(f"the {self.name} did not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+        self._take_bound_port()
+
+    async def stop(self) -> None:
+        """Stop serving and wait for the task."""
+        self._server.should_exit = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
