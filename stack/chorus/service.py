@@ -9,7 +9,9 @@ app through one `UvicornServer`.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import signal
 import socket
 import sys
@@ -21,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from chorus.config import ChorusConfig, ConfigError, load_config
+from chorus.logs import log_event
 from chorus.tokens import SigningKeyError, resolve_signing_key
 
 EXIT_OK = 0
@@ -30,6 +33,33 @@ EXIT_BAD_INPUT = 2
 
 class StartupError(Exception):
     """The service cannot start; the message is one line saying why and what to do."""
+
+
+def service_parser(
+    service: str, description: str, *, host_help: str = "address to bind", gateway_option: bool = False
+) -> argparse.ArgumentParser:
+    """The parser of `python -m chorus.<service>`, with the options every service takes.
+
+    Every service takes `--config`, `--host` and `--port` (defaults from its own
+    configuration section, named like the service); a service that talks to the
+    gateway also takes `--gateway`.
+
+    Args:
+        service: The service's name, which is also its configuration section (`gateway`, `fanout`, `packager`).
+        description: One line saying what the command runs.
+        host_help: What `--host` is for, before its default.
+        gateway_option: Whether to add `--gateway`, the gateway's URL.
+
+    Returns:
+        The parser, for the service to add its own options to.
+    """
+    parser = argparse.ArgumentParser(prog=f"python -m chorus.{service}", description=description)
+    parser.add_argument("--config", type=Path, default=None, help="configuration file (default: stack/config/chorus.yaml)")
+    parser.add_argument("--host", default=None, help=f"{host_help} (default: {service}.host)")
+    parser.add_argument("--port", type=int, default=None, help=f"port to bind (default: {service}.port; 0: any free port)")
+    if gateway_option:
+        parser.add_argument("--gateway", default=None, help="the gateway's URL (default: from gateway.host and gateway.port)")
+    return parser
 
 
 def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
@@ -173,3 +203,24 @@ class UvicornServer:
         self._server.should_exit = True
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+def serve_http_service(server: UvicornServer, logger: logging.Logger) -> int:
+    """Run an HTTP service in this process until SIGINT or SIGTERM.
+
+    Its port is probed first, so a taken port is one line on stderr rather than
+    a traceback. `<name>_listening` (with the real URL) is logged once it
+    listens, and `<name>_stopped` once serving returns.
+
+    Args:
+        server: The service's server, not yet started.
+        logger: The service's logger.
+
+    Returns:
+        The exit code: 0 after a clean stop, 1 if its port is taken.
+    """
+    if not port_free_or_explain(server.name, server.host, server.port):
+        return EXIT_FAILED
+    asyncio.run(server.serve(lambda served: log_event(logger, f"{served.name}_listening", url=served.url)))
+    log_event(logger, f"{server.name}_stopped")
+    return EXIT_OK
