@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, load_pcm, similarity, reference_signal
+from chorus.audio import Timeline, load_pcm, reference_packets, similarity
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
@@ -113,9 +113,7 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
 
 def test_draining_a_node_moves_its_listeners_and_speaker(stack: RealStack) -> None:
     space = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))["id"]
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    packets = [p for f in frames_of(reference_signal(12), audio.frame_samples) for p in encoder.encode(f)]
+    packets = reference_packets(AudioConfig(), 12)
 
     async def scenario() -> None:
         async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:

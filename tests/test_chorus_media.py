@@ -13,18 +13,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.audio import reference_packets
 from chorus.client import GatewayClient, JoinShed, Listener, Speaker, media_url
 from chorus.config import AudioConfig
 from chorus.protocol import Frame, pack_frames
 from chorus.tokens import TokenIssuer
 from chorus_support import KEY, LocalStack, async_wait_until, background, config_with, local_stack
-
-
-def _packets(seconds: float) -> list[bytes]:
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
 
 
 async def _space(stack: LocalStack, host: str = "hana") -> str:
@@ -149,7 +143,7 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
             tasks += [asyncio.create_task(l.run(20)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "early listeners")
             speaker = Speaker(gateway, space, "host1", "host")
-            tasks.append(asyncio.create_task(speaker.run(_packets(4))))
+            tasks.append(asyncio.create_task(speaker.run(reference_packets(AudioConfig(), 4))))
             await async_wait_until(lambda: min(counts) > 10, 5, "audio to flow")
 
             async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, similarity, reference_signal
+from chorus.audio import Timeline, reference_packets, reference_signal, similarity
 from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
@@ -127,8 +127,7 @@ def _decode_hls(base: str, space: str) -> tuple[np.ndarray, httpx.Response, http
 def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_feed(cascade: Cascade) -> None:
     audio = AudioConfig()
     reference = reference_signal(3.0, audio.sample_rate)
-    encoder = OpusEncoder(audio)
-    packets = [p for frame in frames_of(reference, audio.frame_samples) for p in encoder.encode(frame)]
+    packets = reference_packets(audio, 3.0)
     listeners_wanted = EDGE_CAP + 2
 
     async def scenario() -> dict[str, object]:

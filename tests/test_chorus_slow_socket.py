@@ -13,7 +13,7 @@ import time
 
 from websockets.asyncio.client import connect
 
-from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.audio import reference_packets
 from chorus.client import GatewayClient, Listener, Speaker, media_url
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
@@ -23,15 +23,9 @@ DROP_WITHIN_S = 8.0
 """How long a non-reading listener may stay connected while real audio flows."""
 
 
-def _packets(seconds: float) -> list[bytes]:
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
-
-
 def test_non_reading_listener_is_dropped_within_seconds_with_real_frames() -> None:
     config = config_with()  # today's send_queue_limit, frames_per_message and socket send buffer
-    packets = _packets(DROP_WITHIN_S + 4)
+    packets = reference_packets(AudioConfig(), DROP_WITHIN_S + 4)
     assert max(len(p) for p in packets) < 400, "real Opus frames, not inflated ones"
 
     async def scenario() -> None:

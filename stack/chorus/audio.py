@@ -193,6 +193,21 @@ def frames_of(samples: np.ndarray, frame_samples: int) -> list[np.ndarray]:
     return [padded[i * frame_samples : (i + 1) * frame_samples] for i in range(count)]
 
 
+def reference_packets(config: AudioConfig, seconds: float) -> list[bytes]:
+    """The reference signal encoded as a speaker sends it: one Opus packet per frame.
+
+    Args:
+        config: The `audio` configuration section (rate, frame length, bitrate).
+        seconds: Duration.
+
+    Returns:
+        The packets, in order.
+    """
+    encoder = OpusEncoder(config)
+    samples = reference_signal(seconds, config.sample_rate)
+    return [packet for frame in frames_of(samples, config.frame_samples) for packet in encoder.encode(frame)]
+
+
 class Timeline:
     """Assembles received frames into one recording: each speaker's frames in sequence, gaps as silence.
 
