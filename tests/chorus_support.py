@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -245,3 +246,13 @@ async def connect_non_reading_listener(gateway: GatewayClient, space: str, user:
     host, port = grant["url"].removeprefix("ws://").split("/")[0].split(":")
     await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
     return await connect(media_url(grant), sock=raw, compression=None, max_queue=1)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` in a Prometheus text exposition whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
