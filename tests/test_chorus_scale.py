@@ -29,21 +29,13 @@ from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
 from chorus.protocol import Frame, control, pack_frames
-from chorus_support import RealStack, metric_sum, real_stack
+from chorus_support import RealStack, async_wait_until, metric_sum, real_stack
 
 MATCH_THRESHOLD = 0.8
 """Normalised cross-correlation a recording must reach (Opus and AAC both score about 0.97)."""
 EDGE_CAP = 30
 JOIN_RATE = 20
 SEGMENT_S = 1
-
-
-async def _until(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -129,11 +121,11 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
 
             listeners = [Listener(gateway, space, f"fan{i}", recorder(timelines[i])) for i in range(listeners_wanted)]
             tasks = [asyncio.create_task(listener.run(40)) for listener in listeners]
-            await _until(lambda: all(l.connected.is_set() for l in listeners), 20, "every listener to connect")
+            await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 20, "every listener to connect")
             packager_status = lambda: httpx.get(f"{cascade.packager}/v1/status", timeout=5).json()  # noqa: E731
-            await _until(lambda: any(s["space"] == space and s["upstream_connected"]
+            await async_wait_until(lambda: any(s["space"] == space and s["upstream_connected"]
                                      for s in packager_status()["spaces"]), 10, "the packager to subscribe")
-            await _until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")
+            await async_wait_until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")
             nodes_during = cascade.nodes()
 
             speaker = StallingSpeaker(gateway, space, "ada", packets)
