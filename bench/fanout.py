@@ -113,13 +113,11 @@ async def publish(url: str) -> None:
     """Send real Opus frames at 50 frames/s on an absolute clock, stamped with their capture time."""
     from websockets.asyncio.client import connect
 
-    from chorus.audio import OpusEncoder, frames_of, reference_signal
+    from chorus.audio import reference_packets
     from chorus.config import AudioConfig
     from chorus.protocol import Frame, pack_frames
 
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    packets = [p for f in frames_of(reference_signal(4.0), audio.frame_samples) for p in encoder.encode(f)]
+    packets = reference_packets(AudioConfig(), 4.0)
     running = asyncio.Event()  # SIGUSR2 runs, SIGUSR1 pauses; the process keeps answering pings meanwhile
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, running.clear)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from websockets.asyncio.client import ClientConnection, connect
 
+from chorus.client import GatewayClient, media_url
 from chorus.config import ChorusConfig, load_config
 from chorus.fanout.link import GatewayLink
 from chorus.fanout.node import FanoutNode
@@ -228,3 +231,28 @@ async def local_stack(config: ChorusConfig, nodes: int = 1) -> AsyncIterator[Loc
         for node in fanouts:
             await node.stop()
         await gateway.stop()
+
+
+async def connect_non_reading_listener(gateway: GatewayClient, space: str, user: str) -> ClientConnection:
+    """Join `space` as a listener that never reads, to test the fan-out's slow-listener drop.
+
+    Its socket has a 4 KiB receive buffer and websockets stops reading after one
+    queued message, so what the node sends piles up on the node's side.
+    """
+    grant = await gateway.join(space, user)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    host, port = grant["url"].removeprefix("ws://").split("/")[0].split(":")
+    await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
+    return await connect(media_url(grant), sock=raw, compression=None, max_queue=1)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` in a Prometheus text exposition whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(\{{[^}}]*\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, load_pcm, similarity, reference_signal
+from chorus.audio import Timeline, load_pcm, reference_packets, similarity
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
-from chorus_support import RealStack, async_wait_until, background, real_stack
+from chorus_support import RealStack, async_wait_until, background, metric_sum, real_stack
 from conftest import BIN
 
 MATCH_THRESHOLD = 0.8
@@ -33,16 +32,6 @@ def stack() -> RealStack:
 def _json(result: object) -> object:
     assert result.returncode == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
     return json.loads(result.stdout)  # type: ignore[attr-defined]
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}(\{{[^}}]*\}})? (\S+)$", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path: Path) -> None:
@@ -104,18 +93,16 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
     assert min(scores) > MATCH_THRESHOLD, sorted(scores)[:5]
 
     metrics = httpx.get(f"{stack.gateway_url}/metrics").text
-    assert _metric(metrics, "chorus_gateway_joins_total", result="admitted", role="listener") >= 50
-    assert _metric(metrics, "chorus_gateway_joins_total", result="admitted", role="host") >= 1
+    assert metric_sum(metrics, "chorus_gateway_joins_total", result="admitted", role="listener") >= 50
+    assert metric_sum(metrics, "chorus_gateway_joins_total", result="admitted", role="host") >= 1
     node_metrics = "".join(httpx.get(n["url"].replace("ws://", "http://") + "/metrics").text for n in stack.nodes())
-    assert _metric(node_metrics, "chorus_fanout_frames_in_total") >= 100
-    assert _metric(node_metrics, "chorus_fanout_frames_out_total") >= 100 * 50
+    assert metric_sum(node_metrics, "chorus_fanout_frames_in_total") >= 100
+    assert metric_sum(node_metrics, "chorus_fanout_frames_out_total") >= 100 * 50
 
 
 def test_draining_a_node_moves_its_listeners_and_speaker(stack: RealStack) -> None:
     space = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))["id"]
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    packets = [p for f in frames_of(reference_signal(12), audio.frame_samples) for p in encoder.encode(f)]
+    packets = reference_packets(AudioConfig(), 12)
 
     async def scenario() -> None:
         async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:

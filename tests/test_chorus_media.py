@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
 import time
 
 import httpx
@@ -13,18 +12,20 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.audio import reference_packets
 from chorus.client import GatewayClient, JoinShed, Listener, Speaker, media_url
 from chorus.config import AudioConfig
 from chorus.protocol import Frame, pack_frames
 from chorus.tokens import TokenIssuer
-from chorus_support import KEY, LocalStack, async_wait_until, background, config_with, local_stack
-
-
-def _packets(seconds: float) -> list[bytes]:
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
+from chorus_support import (
+    KEY,
+    LocalStack,
+    async_wait_until,
+    background,
+    config_with,
+    connect_non_reading_listener,
+    local_stack,
+)
 
 
 async def _space(stack: LocalStack, host: str = "hana") -> str:
@@ -59,14 +60,7 @@ def test_slow_listener_is_dropped_and_the_others_keep_up() -> None:
             tasks += [asyncio.create_task(l.run(30)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "listeners")
 
-            # A listener that never reads: tiny receive buffer, and websockets stops reading after one message.
-            grant = await gateway.join(space, "sloth")
-            raw = socket.socket()
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            raw.setblocking(False)
-            host, port = grant["url"].removeprefix("ws://").split("/")[0].split(":")
-            await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
-            sloth = await connect(media_url(grant), sock=raw, compression=None, max_queue=1)
+            sloth = await connect_non_reading_listener(gateway, space, "sloth")
             node = stack.nodes[0]
             await async_wait_until(lambda: node.listener_count == 6, 5, "the slow listener to connect")
 
@@ -149,7 +143,7 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
             tasks += [asyncio.create_task(l.run(20)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "early listeners")
             speaker = Speaker(gateway, space, "host1", "host")
-            tasks.append(asyncio.create_task(speaker.run(_packets(4))))
+            tasks.append(asyncio.create_task(speaker.run(reference_packets(AudioConfig(), 4))))
             await async_wait_until(lambda: min(counts) > 10, 5, "audio to flow")
 
             async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:

@@ -9,16 +9,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.audio import reference_packets
 from chorus.client import RECONNECT_MAX_S, GatewayClient, ReconnectBackoff, Speaker
 from chorus.config import AudioConfig
 from chorus_support import async_wait_until, background, config_with, local_stack
-
-
-def _packets(seconds: float) -> list[bytes]:
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
 
 
 def test_speaker_of_a_dead_node_rejoins_with_backoff_and_lands_on_another_node() -> None:
@@ -29,7 +23,7 @@ def test_speaker_of_a_dead_node_rejoins_with_backoff_and_lands_on_another_node()
             core = stack.gateway.gateway
             space = (await gateway.create_space("backoff", "hana"))["id"]
             speaker = Speaker(gateway, space, "hana", "host")
-            tasks.append(asyncio.create_task(speaker.run(_packets(20))))
+            tasks.append(asyncio.create_task(speaker.run(reference_packets(AudioConfig(), 20))))
             await async_wait_until(lambda: len(speaker.log.nodes) == 1 and speaker.log.frames > 10, 5, "the speaker")
             first = speaker.log.nodes[0]
             issued = core.metrics.registry.get_sample_value("chorus_gateway_tokens_issued_total")

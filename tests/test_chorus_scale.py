@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,36 +24,18 @@ import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, similarity, reference_signal
+from chorus.audio import Timeline, reference_packets, reference_signal, similarity
 from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
 from chorus.protocol import Frame, control, pack_frames
-from chorus_support import RealStack, real_stack
+from chorus_support import RealStack, async_wait_until, metric_sum, real_stack
 
 MATCH_THRESHOLD = 0.8
 """Normalised cross-correlation a recording must reach (Opus and AAC both score about 0.97)."""
 EDGE_CAP = 30
 JOIN_RATE = 20
 SEGMENT_S = 1
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        match = re.match(rf"^{name}(\{{[^}}]*\}})? (\S+)$", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
-
-
-async def _until(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -127,8 +108,7 @@ def _decode_hls(base: str, space: str) -> tuple[np.ndarray, httpx.Response, http
 def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_feed(cascade: Cascade) -> None:
     audio = AudioConfig()
     reference = reference_signal(3.0, audio.sample_rate)
-    encoder = OpusEncoder(audio)
-    packets = [p for frame in frames_of(reference, audio.frame_samples) for p in encoder.encode(frame)]
+    packets = reference_packets(audio, 3.0)
     listeners_wanted = EDGE_CAP + 2
 
     async def scenario() -> dict[str, object]:
@@ -141,11 +121,11 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
 
             listeners = [Listener(gateway, space, f"fan{i}", recorder(timelines[i])) for i in range(listeners_wanted)]
             tasks = [asyncio.create_task(listener.run(40)) for listener in listeners]
-            await _until(lambda: all(l.connected.is_set() for l in listeners), 20, "every listener to connect")
+            await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 20, "every listener to connect")
             packager_status = lambda: httpx.get(f"{cascade.packager}/v1/status", timeout=5).json()  # noqa: E731
-            await _until(lambda: any(s["space"] == space and s["upstream_connected"]
+            await async_wait_until(lambda: any(s["space"] == space and s["upstream_connected"]
                                      for s in packager_status()["spaces"]), 10, "the packager to subscribe")
-            await _until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")
+            await async_wait_until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")
             nodes_during = cascade.nodes()
 
             speaker = StallingSpeaker(gateway, space, "ada", packets)
@@ -184,20 +164,20 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
         assert min(scores) > MATCH_THRESHOLD, f"a listener on {node} did not hear the speaker: {sorted(scores)[:3]}"
 
     # The dead-air signal: a speaker is live while the packager counts silence.
-    assert _metric(result["gateway_metrics"], "chorus_gateway_space_speakers", space=space) == 1
+    assert metric_sum(result["gateway_metrics"], "chorus_gateway_space_speakers", space=space) == 1
 
     # A stalled feed: the playlist kept advancing on silence, ~50 silence frames a second.
     before, after = result["before"], result["after"]
-    silence = _metric(after, "chorus_packager_silence_frames_total", space=space) - \
-        _metric(before, "chorus_packager_silence_frames_total", space=space)
-    frames = _metric(after, "chorus_packager_frames_total", space=space) - \
-        _metric(before, "chorus_packager_frames_total", space=space)
-    segments = _metric(after, "chorus_packager_segments_total", space=space) - \
-        _metric(before, "chorus_packager_segments_total", space=space)
+    silence = metric_sum(after, "chorus_packager_silence_frames_total", space=space) - \
+        metric_sum(before, "chorus_packager_silence_frames_total", space=space)
+    frames = metric_sum(after, "chorus_packager_frames_total", space=space) - \
+        metric_sum(before, "chorus_packager_frames_total", space=space)
+    segments = metric_sum(after, "chorus_packager_segments_total", space=space) - \
+        metric_sum(before, "chorus_packager_segments_total", space=space)
     assert 100 <= frames <= 150, f"the packager wrote {frames} frames in 2.5 s"
     assert silence >= frames - 5, f"{silence} of {frames} frames were silence while the feed stalled"
     assert segments >= 2, f"the playlist gained {segments} segments in 2.5 s of stall"
-    assert _metric(after, "chorus_packager_playlist_age_seconds", space=space) < 2 * SEGMENT_S + 0.5
+    assert metric_sum(after, "chorus_packager_playlist_age_seconds", space=space) < 2 * SEGMENT_S + 0.5
 
     # HLS played back: the speaker's signal is in the segments, served with CDN cache headers.
     score = similarity(reference, result["hls"])
@@ -226,7 +206,7 @@ def test_join_storm_at_ten_times_the_rate_sheds_cleanly_and_admitted_listeners_k
     assert result["frames_received"] >= result["admitted"] * 50, "admitted listeners received about 2 s of audio each"
 
     after = httpx.get(f"{cascade.gateway}/metrics", timeout=5).text
-    shed = _metric(after, "chorus_gateway_joins_total", result="shed") - _metric(before, "chorus_gateway_joins_total", result="shed")
+    shed = metric_sum(after, "chorus_gateway_joins_total", result="shed") - metric_sum(before, "chorus_gateway_joins_total", result="shed")
     assert shed == result["shed"]
     assert cascade.process.poll() is None, "chorusctl up is still running: no service crashed"
     assert httpx.get(f"{cascade.gateway}/readyz", timeout=5).status_code == 200
@@ -242,6 +222,6 @@ def test_reconnect_storm_every_listener_comes_back_and_says_why(cascade: Cascade
     assert result["reconnected"] == 20 and result["listening"] == 20, result
     assert result["drops"] == 0 and result["starved"] == 0 and result["errors"] == 0, result
     after = httpx.get(f"{cascade.gateway}/metrics", timeout=5).text
-    said_network = _metric(after, "chorus_gateway_reconnects_total", reason="network") - \
-        _metric(before, "chorus_gateway_reconnects_total", reason="network")
+    said_network = metric_sum(after, "chorus_gateway_reconnects_total", reason="network") - \
+        metric_sum(before, "chorus_gateway_reconnects_total", reason="network")
     assert said_network >= 20, "every rejoin told the gateway it was a reconnect after a network loss"

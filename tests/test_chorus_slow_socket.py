@@ -8,30 +8,21 @@ minutes of audio before `fanout.send_queue_limit` ever applies.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 
-from websockets.asyncio.client import connect
-
-from chorus.audio import OpusEncoder, frames_of, reference_signal
-from chorus.client import GatewayClient, Listener, Speaker, media_url
+from chorus.audio import reference_packets
+from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
-from chorus_support import async_wait_until, background, config_with, local_stack
+from chorus_support import async_wait_until, background, config_with, connect_non_reading_listener, local_stack
 
 DROP_WITHIN_S = 8.0
 """How long a non-reading listener may stay connected while real audio flows."""
 
 
-def _packets(seconds: float) -> list[bytes]:
-    audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    return [p for f in frames_of(reference_signal(seconds), audio.frame_samples) for p in encoder.encode(f)]
-
-
 def test_non_reading_listener_is_dropped_within_seconds_with_real_frames() -> None:
     config = config_with()  # today's send_queue_limit, frames_per_message and socket send buffer
-    packets = _packets(DROP_WITHIN_S + 4)
+    packets = reference_packets(AudioConfig(), DROP_WITHIN_S + 4)
     assert max(len(p) for p in packets) < 400, "real Opus frames, not inflated ones"
 
     async def scenario() -> None:
@@ -49,14 +40,8 @@ def test_non_reading_listener_is_dropped_within_seconds_with_real_frames() -> No
             tasks += [asyncio.create_task(l.run(60)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "listeners")
 
-            # A listener that never reads (a phone that froze): small receive buffer, one message queued.
-            grant = await gateway.join(space, "sloth")
-            raw = socket.socket()
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            raw.setblocking(False)
-            host, port = grant["url"].removeprefix("ws://").split("/")[0].split(":")
-            await asyncio.get_running_loop().sock_connect(raw, (host, int(port)))
-            sloth = await connect(media_url(grant), sock=raw, compression=None, max_queue=1)
+            # A phone that froze.
+            sloth = await connect_non_reading_listener(gateway, space, "sloth")
             await async_wait_until(lambda: node.listener_count == 4, 5, "the slow listener to connect")
 
             speaker = Speaker(gateway, space, "hana", "host", config.audio.frame_ms)

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from chorus.audio import OpusDecoder, OpusEncoder, Timeline, frames_of, reference_signal, similarity
+from chorus.audio import OpusDecoder, OpusEncoder, Timeline, frames_of, reference_packets, reference_signal, similarity
 from chorus.catalog import load_catalog
 from chorus.cli import build_parser, main
 from chorus.config import AudioConfig, GatewayConfig
@@ -175,8 +175,7 @@ def test_opus_round_trip_matches_the_source_and_noise_does_not() -> None:
 
 def test_timeline_places_frames_by_sequence_and_leaves_gaps_silent() -> None:
     audio = AudioConfig()
-    encoder = OpusEncoder(audio)
-    packets = [p for f in frames_of(reference_signal(0.2), audio.frame_samples) for p in encoder.encode(f)]
+    packets = reference_packets(audio, 0.2)
     timeline = Timeline(audio)
     for seq in (0, 1, 2, 5):
         timeline.add(9, seq, 0, packets[seq])

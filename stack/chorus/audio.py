@@ -99,6 +99,26 @@ def reference_signal(seconds: float, sample_rate: int = 48000, seed: int = 7) ->
     return (0.5 * 32767 * (0.6 * chirp + 0.4 * tones)).astype(np.int16)
 
 
+def mono_frame(samples: np.ndarray, sample_rate: int, pts: int) -> av.AudioFrame:
+    """Wrap mono `int16` samples as an FFmpeg audio frame for an encoder.
+
+    Args:
+        samples: The samples.
+        sample_rate: Rate in Hz (the time base is one sample).
+        pts: The frame's first sample, counted from the start of the stream.
+
+    Returns:
+        The frame.
+    """
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
+    )
+    frame.sample_rate = sample_rate
+    frame.time_base = Fraction(1, sample_rate)
+    frame.pts = pts
+    return frame
+
+
 class OpusEncoder:
     """Encodes fixed-size frames of mono samples into Opus packets, one packet per frame.
 
@@ -128,12 +148,7 @@ class OpusEncoder:
         Returns:
             The packets the encoder produced (one per frame once it is running).
         """
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = self.sample_rate
-        frame.time_base = Fraction(1, self.sample_rate)
-        frame.pts = self._pts
+        frame = mono_frame(samples, self.sample_rate, self._pts)
         self._pts += len(samples)
         return [bytes(packet) for packet in self._context.encode(frame)]
 
@@ -191,6 +206,21 @@ def frames_of(samples: np.ndarray, frame_samples: int) -> list[np.ndarray]:
     padded = np.zeros(count * frame_samples, dtype=np.int16)
     padded[: len(samples)] = samples
     return [padded[i * frame_samples : (i + 1) * frame_samples] for i in range(count)]
+
+
+def reference_packets(config: AudioConfig, seconds: float) -> list[bytes]:
+    """The reference signal encoded as a speaker sends it: one Opus packet per frame.
+
+    Args:
+        config: The `audio` configuration section (rate, frame length, bitrate).
+        seconds: Duration.
+
+    Returns:
+        The packets, in order.
+    """
+    encoder = OpusEncoder(config)
+    samples = reference_signal(seconds, config.sample_rate)
+    return [packet for frame in frames_of(samples, config.frame_samples) for packet in encoder.encode(frame)]
 
 
 class Timeline:

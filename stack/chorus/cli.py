@@ -85,12 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the configuration file (default: $CHORUS_CONFIG, else stack/config/chorus.yaml)",
     )
+    # Options shared by commands, as parent parsers: `client` for those that talk to the gateway, `output`
+    # for those that only print; both take `--json`.
     client = argparse.ArgumentParser(add_help=False)
     client.add_argument("--gateway", metavar="URL", default=None,
                         help="the gateway's URL (default: http://gateway.host:gateway.port from the configuration)")
-    client.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    for shared in (client, output):
+        shared.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True

@@ -52,7 +52,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from chorus.audio import OpusEncoder, frames_of, reference_signal
+from chorus.audio import reference_packets
 from chorus.client import GatewayClient, Speaker, media_url
 from chorus.config import ChorusConfig
 from chorus.fanout.upstream import backoff_s
@@ -389,10 +389,7 @@ class LoadRun:
             return self.plan.space, None
         space = (await gateway.create_space(f"loadgen {self.plan.scenario}", "loadgen-host"))["id"]
         audio = self.config.audio
-        encoder = OpusEncoder(audio)
-        seconds = min(self.plan.duration_s, HARD_MAX_SECONDS) + 5
-        packets = [p for frame in frames_of(reference_signal(seconds, audio.sample_rate), audio.frame_samples)
-                   for p in encoder.encode(frame)]
+        packets = reference_packets(audio, min(self.plan.duration_s, HARD_MAX_SECONDS) + 5)
         speaker = Speaker(gateway, space, "loadgen-host", "host", audio.frame_ms)
         task = asyncio.create_task(speaker.run(packets))
         await asyncio.sleep(0.3)

@@ -17,6 +17,7 @@ import random
 import secrets
 import time
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,6 +332,22 @@ def service_token(key: bytes, service: str, lifetime_s: float = 60.0) -> str:
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
+def _gateway_bearer_claims(token: str | None, key: bytes) -> dict[str, Any]:
+    """The claims of a bearer token addressed to the gateway (a node's or a service's), checked.
+
+    Raises:
+        TokenError: The token is missing, or its signature, audience, expiry or subject is wrong.
+    """
+    if not token:
+        raise TokenError("missing")
+    try:
+        return jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
+        )
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("bad_claims", str(exc)) from None
+
+
 def verify_service_token(token: str | None, key: bytes) -> str:
     """Verify a service's token.
 
@@ -344,14 +361,7 @@ def verify_service_token(token: str | None, key: bytes) -> str:
     Raises:
         TokenError: The token is missing or invalid, or names no known service.
     """
-    if not token:
-        raise TokenError("missing")
-    try:
-        claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
-        )
-    except jwt.InvalidTokenError as exc:
-        raise TokenError("bad_claims", str(exc)) from None
+    claims = _gateway_bearer_claims(token, key)
     if claims.get("role") != "service" or claims.get("sub") not in SERVICE_ROLES:
         raise TokenError("bad_claims", "not a service token")
     return str(claims["sub"])
@@ -370,14 +380,7 @@ def verify_node_token(token: str | None, key: bytes) -> str:
     Raises:
         TokenError: The token is missing or invalid.
     """
-    if not token:
-        raise TokenError("missing")
-    try:
-        claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
-        )
-    except jwt.InvalidTokenError as exc:
-        raise TokenError("bad_claims", str(exc)) from None
+    claims = _gateway_bearer_claims(token, key)
     if claims.get("role") != "node":
         raise TokenError("bad_claims", "not a node token")
     return str(claims["sub"])

@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from pathlib import Path
 
 from chorus.fanout.link import GatewayLink
 from chorus.fanout.node import ROLES, FanoutNode
 from chorus.logs import configure_logging
-from chorus.service import EXIT_FAILED, EXIT_OK, StartupError, load_or_exit, run_until_signal
+from chorus.service import EXIT_FAILED, EXIT_OK, StartupError, load_or_exit, run_until_signal, service_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,13 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser.
     """
-    parser = argparse.ArgumentParser(prog="python -m chorus.fanout", description="Run one Chorus fan-out node.")
-    parser.add_argument("--config", type=Path, default=None, help="configuration file (default: stack/config/chorus.yaml)")
+    parser = service_parser("fanout", "Run one Chorus fan-out node.", host_help="address to bind and advertise",
+                            gateway_option=True)
     parser.add_argument("--node-id", default="fanout-1", help="the node's id, named in join tokens (default: fanout-1)")
-    parser.add_argument("--host", default=None, help="address to bind and advertise (default: fanout.host)")
-    parser.add_argument("--port", type=int, default=None, help="port to bind (default: fanout.port; 0: any free port)")
     parser.add_argument("--role", choices=ROLES, default="origin", help="the node's role (default: origin)")
-    parser.add_argument("--gateway", default=None, help="the gateway's URL (default: from gateway.host and gateway.port)")
     return parser
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from pathlib import Path
 
 from chorus.gateway.server import GatewayServer
-from chorus.logs import configure_logging, log_event
-from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit, port_free_or_explain
+from chorus.logs import configure_logging
+from chorus.service import load_or_exit, serve_http_service, service_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,11 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser.
     """
-    parser = argparse.ArgumentParser(prog="python -m chorus.gateway", description="Run the Chorus gateway.")
-    parser.add_argument("--config", type=Path, default=None, help="configuration file (default: stack/config/chorus.yaml)")
-    parser.add_argument("--host", default=None, help="address to bind (default: gateway.host)")
-    parser.add_argument("--port", type=int, default=None, help="port to bind (default: gateway.port)")
-    return parser
+    return service_parser("gateway", "Run the Chorus gateway.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config, key = load_or_exit(args.config)
     logger = configure_logging(config.logging, "gateway")
-    server = GatewayServer(config, key, host=args.host, port=args.port)
-    if not port_free_or_explain("gateway", server.host, server.port):
-        return EXIT_FAILED
-    asyncio.run(server.serve(lambda served: log_event(logger, "gateway_listening", url=served.url)))
-    log_event(logger, "gateway_stopped")
-    return EXIT_OK
+    return serve_http_service(GatewayServer(config, key, host=args.host, port=args.port), logger)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
-from chorus.logs import configure_logging, log_event
+from chorus.logs import configure_logging
 from chorus.packager.server import PackagerServer
 from chorus.packager.service import Packager
-from chorus.service import EXIT_FAILED, EXIT_OK, load_or_exit, port_free_or_explain
+from chorus.service import load_or_exit, serve_http_service, service_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,11 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser.
     """
-    parser = argparse.ArgumentParser(prog="python -m chorus.packager", description="Run the Chorus HLS packager.")
-    parser.add_argument("--config", type=Path, default=None, help="configuration file (default: stack/config/chorus.yaml)")
-    parser.add_argument("--host", default=None, help="address to bind (default: packager.host)")
-    parser.add_argument("--port", type=int, default=None, help="port to bind (default: packager.port)")
-    parser.add_argument("--gateway", default=None, help="the gateway's URL (default: from gateway.host and gateway.port)")
+    parser = service_parser("packager", "Run the Chorus HLS packager.", gateway_option=True)
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where to write HLS files (default: packager.output_dir, else a temporary directory)")
     parser.add_argument("--space", action="append", default=None, metavar="ID",
@@ -43,13 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     config, key = load_or_exit(args.config)
     logger = configure_logging(config.logging, "packager")
     packager = Packager(config, args.gateway or config.gateway_url, args.output_dir, args.space, logger=logger, key=key)
-    server = PackagerServer(packager, host=args.host, port=args.port)
-    if not port_free_or_explain("packager", server.host, server.port):
-        return EXIT_FAILED
-    log_event(logger, "packager_listening", url=server.url)
-    asyncio.run(server.serve())
-    log_event(logger, "packager_stopped")
-    return EXIT_OK
+    return serve_http_service(PackagerServer(packager, host=args.host, port=args.port), logger)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from chorus.audio import mono_frame
 from chorus.config import AudioConfig, PackagerConfig
 
 PLAYLIST_NAME = "index.m3u8"
@@ -104,12 +104,7 @@ class HlsWriter:
         Returns:
             How many new segments the playlist gained (usually 0, 1 every `segment_s`).
         """
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = self._sample_rate
-        frame.time_base = Fraction(1, self._sample_rate)
-        frame.pts = self._pts
+        frame = mono_frame(samples, self._sample_rate, self._pts)
         self._pts += len(samples)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
