@@ -23,6 +23,7 @@ from chorus.config import ChorusConfig, load_config
 from chorus.fanout.link import GatewayLink
 from chorus.fanout.node import FanoutNode
 from chorus.gateway.server import GatewayServer
+from chorus.protocol import Frame
 from conftest import BIN
 
 KEY = b"chorus-test-signing-key-0123456789abcdef"
@@ -256,3 +257,12 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
         if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
             total += float(match.group(2))
     return total
+
+
+def frame_counter(counts: list[int], index: int) -> Callable[[list[Frame]], None]:
+    """A listener callback that adds the number of frames it receives to `counts[index]`."""
+
+    def count(frames: list[Frame]) -> None:
+        counts[index] += len(frames)
+
+    return count

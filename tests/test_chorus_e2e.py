@@ -13,7 +13,7 @@ from chorus.audio import Timeline, load_pcm, reference_packets, similarity
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
-from chorus_support import RealStack, async_wait_until, background, metric_sum, real_stack
+from chorus_support import RealStack, async_wait_until, background, frame_counter, metric_sum, real_stack
 from conftest import BIN
 
 MATCH_THRESHOLD = 0.8
@@ -108,12 +108,7 @@ def test_draining_a_node_moves_its_listeners_and_speaker(stack: RealStack) -> No
         async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:
             counts = [0] * 10
 
-            def counter(index: int):
-                def count(frames: list[Frame]) -> None:
-                    counts[index] += len(frames)
-                return count
-
-            listeners = [Listener(gateway, space, f"d{i}", counter(i)) for i in range(10)]
+            listeners = [Listener(gateway, space, f"d{i}", frame_counter(counts, i)) for i in range(10)]
             tasks += [asyncio.create_task(l.run(40)) for l in listeners]
             speaker = Speaker(gateway, space, "dana", "host")
             tasks.append(asyncio.create_task(speaker.run(packets)))

@@ -24,6 +24,7 @@ from chorus_support import (
     background,
     config_with,
     connect_non_reading_listener,
+    frame_counter,
     local_stack,
 )
 
@@ -134,12 +135,7 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
             space = await _space(stack, "host1")
             counts = [0] * 3
 
-            def counter(i: int):
-                def count(frames: list[Frame]) -> None:
-                    counts[i] += len(frames)
-                return count
-
-            listeners = [Listener(gateway, space, f"early{i}", counter(i)) for i in range(3)]
+            listeners = [Listener(gateway, space, f"early{i}", frame_counter(counts, i)) for i in range(3)]
             tasks += [asyncio.create_task(l.run(20)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "early listeners")
             speaker = Speaker(gateway, space, "host1", "host")

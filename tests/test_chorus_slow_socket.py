@@ -13,8 +13,14 @@ import time
 from chorus.audio import reference_packets
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
-from chorus.protocol import Frame
-from chorus_support import async_wait_until, background, config_with, connect_non_reading_listener, local_stack
+from chorus_support import (
+    async_wait_until,
+    background,
+    config_with,
+    connect_non_reading_listener,
+    frame_counter,
+    local_stack,
+)
 
 DROP_WITHIN_S = 8.0
 """How long a non-reading listener may stay connected while real audio flows."""
@@ -31,12 +37,7 @@ def test_non_reading_listener_is_dropped_within_seconds_with_real_frames() -> No
             node = stack.nodes[0]
             received = [0] * 3
 
-            def counter(i: int):
-                def count(frames: list[Frame]) -> None:
-                    received[i] += len(frames)
-                return count
-
-            listeners = [Listener(gateway, space, f"ok{i}", counter(i)) for i in range(3)]
+            listeners = [Listener(gateway, space, f"ok{i}", frame_counter(received, i)) for i in range(3)]
             tasks += [asyncio.create_task(l.run(60)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "listeners")
 
