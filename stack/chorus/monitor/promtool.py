@@ -179,8 +179,22 @@ def parse_check_output(output: str, paths: Iterable[Path]) -> list[ToolProblem]:
                 pending = by_name[match["file"]]
             elif ": " in raw and raw.split(": ", 1)[0] in by_name:
                 name, msg = raw.split(": ", 1)
-                problems.append(ToolProblem(by_name[name], 1, 1, "check", msg.strip()))
+                line = _line_quoting(by_name[name], msg)
+                problems.append(ToolProblem(by_name[name], line, 1, "check", msg.strip()))
     return sorted(set(problems))
+
+
+def _line_quoting(path: Path, message: str) -> int:
+    """The first line of `path` containing the value a message quotes (e.g. `"1x"`), else 1."""
+    quoted = re.search(r'"([^"]+)"', message)
+    if quoted:
+        try:
+            for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if re.search(rf"(?<![\w.]){re.escape(quoted[1])}(?![\w.])", text):
+                    return number
+        except OSError:
+            pass
+    return 1
 
 
 def check_rules(paths: list[Path]) -> list[ToolProblem]:
