@@ -122,6 +122,11 @@ class MonitorClient:
         self.prometheus_url = prometheus_url
         self.notifications_file = notifications_file
         self._poll_s = poll_s
+        self._http = httpx.Client(timeout=10.0)
+
+    def close(self) -> None:
+        """Close the HTTP connections to Prometheus."""
+        self._http.close()
 
     def check_alive(self) -> None:
         """Raise if something this client depends on has died (a `Monitor` checks its processes)."""
@@ -129,7 +134,7 @@ class MonitorClient:
     def _api(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET a Prometheus API path and return its `data`."""
         try:
-            response = httpx.get(f"{self.prometheus_url}{path}", params=params, timeout=10.0)
+            response = self._http.get(f"{self.prometheus_url}{path}", params=params)
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise MonitorError(f"Prometheus at {self.prometheus_url} did not answer {path} ({exc.__class__.__name__})") from None
@@ -155,16 +160,17 @@ class MonitorClient:
             return [{"metric": {}, "value": data["result"]}]
         return list(data["result"])
 
-    def series(self, selector: str) -> list[dict[str, str]]:
-        """The series a selector matches now (label sets), e.g. `chorus_gateway_joins_total{result="shed"}`.
+    def series(self, selector: str, since_s: float = 300.0) -> list[dict[str, str]]:
+        """The series a selector matched in the last `since_s` seconds (label sets).
 
         Args:
-            selector: A series selector.
+            selector: A series selector, e.g. `chorus_gateway_joins_total{result="shed"}`.
+            since_s: How far back to look.
 
         Returns:
             Their label sets (empty when nothing matches).
         """
-        return list(self._api("/api/v1/series", {"match[]": selector, "start": str(time.time() - 300)}))
+        return list(self._api("/api/v1/series", {"match[]": selector, "start": str(time.time() - since_s)}))
 
     def alerts(self, name: str | None = None) -> list[dict[str, Any]]:
         """The alerts Prometheus holds now, pending or firing.
@@ -404,6 +410,7 @@ class Monitor(MonitorClient):
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
+        self.close()
 
     def set_targets(self, targets: list[Target]) -> None:
         """Replace what Prometheus scrapes (it re-reads the target file within a second).
