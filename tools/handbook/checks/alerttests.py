@@ -10,13 +10,26 @@ rules file's line for a rejected rule, the `alert_rule_test` entry for a failing
 
 from __future__ import annotations
 
+import hashlib
+import json
+import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 from chorus.monitor import MonitorError
-from chorus.monitor.promtool import TestCase, TestFile, check_rules, read_test_file, test_file_problems, test_rules
+from chorus.monitor.binaries import find_binary
+from chorus.monitor.promtool import (
+    TestCase,
+    TestFile,
+    ToolProblem,
+    check_rules,
+    read_test_file,
+    test_file_problems,
+    test_rules,
+)
 from chorus.yamllines import SourceError
 from handbook import sources
 from handbook.checks.registry import check
@@ -25,6 +38,9 @@ from handbook.project import Project
 
 TESTS_DIR = sources.ALERTS_DIR / "tests"
 """Where the promtool test files live, next to the rules."""
+
+CACHE_DIR = Path(".cache/promtool")
+"""Where promtool's verdicts are kept, keyed by the rules, the tests and promtool's version."""
 
 _KIND_CODES = {"check": "AT004", "test": "AT005", "unknown-alert": "AT006", "unreadable": "AT007"}
 
@@ -66,6 +82,34 @@ def coverage(cases: list[TestCase]) -> dict[str, set[str]]:
     return kinds
 
 
+def _verdicts(project: Project, rule_files: list[Path], test_files: list[TestFile]) -> list[ToolProblem]:
+    """promtool's findings (check, then tests), cached by content so an unchanged tree costs no promtool run.
+
+    Raises:
+        MonitorError: promtool is not installed or ran too long.
+    """
+    digest = hashlib.sha256()
+    promtool = find_binary("promtool")
+    digest.update(subprocess.run([promtool, "--version"], capture_output=True, text=True).stdout.encode())
+    for path in [*rule_files, *(f.path for f in test_files)]:
+        digest.update(str(path.relative_to(project.root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    cache = project.root / CACHE_DIR / f"{digest.hexdigest()[:32]}.json"
+    try:
+        return [ToolProblem(**{**item, "path": Path(item["path"])}) for item in json.loads(cache.read_text())]
+    except (OSError, ValueError, TypeError):
+        pass
+    verdicts = check_rules(rule_files)
+    if not verdicts:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            verdicts = [found for failures in pool.map(test_rules, test_files) for found in failures]
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps([{**asdict(v), "path": str(v.path)} for v in verdicts]))
+    except OSError:
+        pass  # a read-only tree: no cache, same verdicts
+    return verdicts
+
+
 @check(
     "alert-tests",
     family="AT",
@@ -86,13 +130,6 @@ def alert_tests(project: Project) -> Iterator[Problem]:
     if not rule_files:
         return
     rules = sources.alert_rules(project.root)
-    try:
-        rejected = check_rules(rule_files)
-    except MonitorError as exc:
-        yield Problem(_rel(project, rule_files[0]), 1, 1, "AT007", str(exc))
-        return
-    for found in rejected:
-        yield Problem(_rel(project, found.path), found.line, found.col, "AT004", f"promtool check rules: {found.message}")
     test_files: list[TestFile] = []
     tests_dir = project.root / TESTS_DIR
     for path in sorted(tests_dir.glob("*.y*ml")) if tests_dir.is_dir() else []:
@@ -111,16 +148,14 @@ def alert_tests(project: Project) -> Iterator[Problem]:
     for test_file in test_files:
         for found in test_file_problems(test_file, names):
             yield Problem(_rel(project, found.path), found.line, found.col, _KIND_CODES[found.kind], found.message)
-    if not rejected:
-        try:
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                results = list(pool.map(test_rules, test_files))
-        except MonitorError as exc:
-            yield Problem(_rel(project, tests_dir), 1, 1, "AT007", str(exc))
-            return
-        for failures in results:
-            for found in failures:
-                yield Problem(_rel(project, found.path), found.line, found.col, "AT005", found.message)
+    try:
+        verdicts = _verdicts(project, rule_files, test_files)
+    except MonitorError as exc:
+        yield Problem(_rel(project, rule_files[0]), 1, 1, "AT007", str(exc))
+        return
+    for found in verdicts:
+        message = f"promtool check rules: {found.message}" if found.kind == "check" else found.message
+        yield Problem(_rel(project, found.path), found.line, found.col, _KIND_CODES[found.kind], message)
     kinds = coverage([case for f in test_files for case in f.cases])
     where = f"add one to {TESTS_DIR}/ (see the files there)"
     for rule in rules:
