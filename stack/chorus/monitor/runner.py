@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import yaml
@@ -36,7 +36,6 @@ RULES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "al
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-T = TypeVar("T")
 
 
 @dataclass

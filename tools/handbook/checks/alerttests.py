@@ -22,13 +22,13 @@ from pathlib import Path
 from chorus.monitor import MonitorError
 from chorus.monitor.binaries import find_binary
 from chorus.monitor.promtool import (
-    TestCase,
-    TestFile,
+    AlertCase,
+    RuleTestFile,
     ToolProblem,
     check_rules,
     read_test_file,
-    test_file_problems,
-    test_rules,
+    run_rule_tests,
+    unknown_alerts,
 )
 from chorus.yamllines import SourceError
 from handbook import sources
@@ -53,7 +53,7 @@ def _rel(project: Project, path: Path) -> Path:
         return path
 
 
-def coverage(cases: list[TestCase]) -> dict[str, set[str]]:
+def coverage(cases: list[AlertCase]) -> dict[str, set[str]]:
     """Which kinds of case each alert has: `fires`, `near-miss` and `timing`.
 
     A near miss is a test in which the alert has cases and never fires. Timing is a test in
@@ -66,7 +66,7 @@ def coverage(cases: list[TestCase]) -> dict[str, set[str]]:
         Alert name to the kinds it has.
     """
     kinds: dict[str, set[str]] = defaultdict(set)
-    by_test: dict[tuple[Path, str, str], list[TestCase]] = defaultdict(list)
+    by_test: dict[tuple[Path, str, str], list[AlertCase]] = defaultdict(list)
     for case in cases:
         by_test[(case.path, case.test, case.alertname)].append(case)
     for (_path, _test, alert), group in by_test.items():
@@ -82,7 +82,7 @@ def coverage(cases: list[TestCase]) -> dict[str, set[str]]:
     return kinds
 
 
-def _verdicts(project: Project, rule_files: list[Path], test_files: list[TestFile]) -> list[ToolProblem]:
+def _verdicts(project: Project, rule_files: list[Path], test_files: list[RuleTestFile]) -> list[ToolProblem]:
     """promtool's findings (check, then tests), cached by content so an unchanged tree costs no promtool run.
 
     Raises:
@@ -101,7 +101,7 @@ def _verdicts(project: Project, rule_files: list[Path], test_files: list[TestFil
     verdicts = check_rules(rule_files)
     if not verdicts:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            verdicts = [found for failures in pool.map(test_rules, test_files) for found in failures]
+            verdicts = [found for failures in pool.map(run_rule_tests, test_files) for found in failures]
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps([{**asdict(v), "path": str(v.path)} for v in verdicts]))
@@ -130,7 +130,7 @@ def alert_tests(project: Project) -> Iterator[Problem]:
     if not rule_files:
         return
     rules = sources.alert_rules(project.root)
-    test_files: list[TestFile] = []
+    test_files: list[RuleTestFile] = []
     tests_dir = project.root / TESTS_DIR
     for path in sorted(tests_dir.glob("*.y*ml")) if tests_dir.is_dir() else []:
         try:
@@ -146,7 +146,7 @@ def alert_tests(project: Project) -> Iterator[Problem]:
         test_files.append(test_file)
     names = {rule.name for rule in rules}
     for test_file in test_files:
-        for found in test_file_problems(test_file, names):
+        for found in unknown_alerts(test_file, names):
             yield Problem(_rel(project, found.path), found.line, found.col, _KIND_CODES[found.kind], found.message)
     try:
         verdicts = _verdicts(project, rule_files, test_files)
