@@ -477,6 +477,8 @@ def _cmd_alerts(args: argparse.Namespace) -> int:
 
     from chorus.monitor import MonitorError
 
+    if not 0 < args.timeout <= 3600:
+        raise CommandError("--timeout must be above 0 and at most 3600 seconds", EXIT_USAGE)
     client, state = _monitor_client(args)
     try:
         if args.wait:
@@ -517,6 +519,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
     """`chorusctl query`."""
     from chorus.monitor import MonitorError
 
+    if not 0 < len(args.promql) <= 10_000:
+        raise CommandError("PROMQL must be 1 to 10,000 characters", EXIT_USAGE)
     client, _state = _monitor_client(args)
     try:
         result = client.query(args.promql)
