@@ -142,7 +142,11 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
 
         if runbook_index.MARKER in markdown:
             project = Project(root)
-            alerts = {n.split(".", 1)[1] for n in self._facts_for(config).by_name if n.count(".") == 1 and n.startswith("alert.")}
+            facts = self._facts_for(config)
+            alerts = {n.split(".", 1)[1]: "" for n in facts.by_name if n.count(".") == 1 and n.startswith("alert.")}
+            for name in alerts:
+                team = facts.get(f"alert.{name}.label.team")
+                alerts[name] = str(team.value) if team else ""
             markdown = runbook_index.expand(markdown, runbooks(project), alerts, uri, linkable)
         if SCHEMA_MARKER in markdown:
             markdown = markdown.replace(SCHEMA_MARKER, schema_table())
