@@ -37,6 +37,20 @@ SEVERITIES = ("critical", "warning")
 """Allowed `severity` values: `critical` pages the owning team's on-call at once; `warning` opens a
 ticket for working hours. The runbook of an alert carries the same severity."""
 
+ESCALATION = {
+    "critical": (
+        "Listeners are losing audio or cannot join now. The owning team's on-call is paged at once, "
+        "day or night. Escalate after 15 minutes without a working mitigation: page the owning "
+        "team's second person (its tech lead) and tell the other team in its channel."
+    ),
+    "warning": (
+        "Something is degrading but listeners are not yet hurt. It opens a ticket for the owning "
+        "team's working hours; nobody is woken. Escalate only if it turns into its critical "
+        "neighbour, or if it will still be firing when a large space is scheduled."
+    ),
+}
+"""What each severity means for the person on call, and what "escalate" means at that severity."""
+
 REQUIRED_LABELS = ("severity", "service", "team")
 """Labels every alert carries (Alertmanager routes on `team` and `severity`)."""
 
