@@ -239,8 +239,8 @@ def test_index_table_orders_by_severity_and_links(tmp_path: Path) -> None:
 
 
 def test_index_owner_of_an_alert_row_is_the_alerts_team_label() -> None:
-    # The event-loop runbook (owner media) also answers the gateway's alert, which pages control-plane.
-    books = runbooks(Project(BASE))
+    # The real event-loop runbook (owner media) also answers the gateway's alert, which pages control-plane.
+    books = runbooks(Project(ROOT))
     teams = {"ChorusGatewayEventLoopLag": "control-plane", "ChorusFanoutEventLoopLag": "media"}
     table = runbook_index.table(books, teams, "runbooks/index.md", lambda p: True)
     row = next(line for line in table.splitlines() if line.startswith("| [`ChorusGatewayEventLoopLag`]"))

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from handbook import facts as facts_mod
 from handbook import sources
 from handbook.checks.registry import check
+from handbook.errors import HandbookError
 from handbook.mdscan import MarkdownPage, ProseLine
 from handbook.problems import Problem
 from handbook.project import Project
@@ -125,7 +127,12 @@ def _runbook_config_owners(project: Project) -> Iterator[Problem]:
     gateway's node timeout decides when a fan-out node is stale); the rule fires only when none
     of that holds and the runbook's `services:` does not list the key's service either.
     """
-    described = {key.key: key.description for key in sources.config_keys(project.root)}
+    try:
+        described = {key.key: key.description for key in sources.config_keys(project.root)}
+    except HandbookError as exc:
+        if not facts_mod.is_missing(exc):
+            raise
+        described = {}
     for rb in runbooks(project):
         if rb.meta is None:
             continue
