@@ -204,3 +204,20 @@ def test_sl_a_broken_slo_is_reported_at_its_line(tmp_path: Path, old: str, new: 
     line = mutate(root, "stack/slo.yaml", old, new)
     found = problems(root, code)
     assert [(Path(p.path).as_posix(), p.line) for p in found] == [("stack/slo.yaml", line)], [p.format() for p in found]
+
+
+def test_promtool_tests_are_found_in_flow_and_block_form(tmp_path: Path) -> None:
+    from handbook.actions import promtool_tested
+
+    folder = tmp_path / "stack/deploy/prometheus/tests"
+    folder.mkdir(parents=True)
+    (folder / "gateway_test.yaml").write_text(
+        "rule_files: [../alerts.yaml]\ntests:\n  - interval: 15s\n    alert_rule_test:\n"
+        "      - {eval_time: 1m, alertname: ChorusJoinShedding, exp_alerts: []}\n"
+        "      - eval_time: 2m\n        alertname: ChorusReconnectStorm\n        exp_alerts: []\n"
+    )
+    (folder / "notes.yaml").write_text("alertname: ChorusDeadAir\n")  # not a promtool test file
+    assert promtool_tested(tmp_path) == {
+        "ChorusJoinShedding": "stack/deploy/prometheus/tests/gateway_test.yaml",
+        "ChorusReconnectStorm": "stack/deploy/prometheus/tests/gateway_test.yaml",
+    }

@@ -24,7 +24,6 @@ items with `path:line` - as a note until their due date, as a problem after it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ INCIDENTS_DIR = Path("docs/incidents")
 TYPES = ("prevent", "mitigate", "detect", "process")
 PROOFS = ("alert_exists", "alert_tested", "config_bound", "runbook_exists", "runbook_drilled", "file_exists")
 ACTIONS_MARKER = "<!-- handbook:action-items -->"
-PROMTOOL_TEST = re.compile(r"^\s*-?\s*alertname:\s*['\"]?(?P<name>[A-Za-z0-9_]+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,10 @@ def parse(page: MarkdownPage) -> tuple[list[Action], list[tuple[int, int, str]]]
 
 
 def promtool_tested(root: Path) -> dict[str, str]:
-    """Every alert a promtool test file exercises, to the file (`alertname:` in `*test*.y*ml` files).
+    """Every alert a promtool test file exercises, to the file.
+
+    A promtool test file is a YAML file under `stack/deploy/prometheus/` with `rule_files:` and
+    `tests:`; each test's `alert_rule_test` entries name an `alertname`.
 
     Args:
         root: The project root.
@@ -131,14 +132,22 @@ def promtool_tested(root: Path) -> dict[str, str]:
     Returns:
         Alert name to the test file (relative to the root).
     """
+    import yaml
+
     tested: dict[str, str] = {}
-    for folder in (root / "stack/deploy/prometheus", root / "tests"):
-        for path in sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []:
-            text = path.read_text(encoding="utf-8", errors="replace")
-            if "rule_files" not in text or "alert_rule_test" not in text:
-                continue
-            for match in PROMTOOL_TEST.finditer(text):
-                tested.setdefault(match["name"], str(path.relative_to(root)))
+    folder = root / "stack/deploy/prometheus"
+    for path in sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "rule_files" not in text or "alert_rule_test" not in text:
+            continue
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        for test in (data or {}).get("tests") or [] if isinstance(data, dict) else []:
+            for case in (test or {}).get("alert_rule_test") or [] if isinstance(test, dict) else []:
+                if isinstance(case, dict) and case.get("alertname"):
+                    tested.setdefault(str(case["alertname"]), str(path.relative_to(root)))
     return tested
 
 

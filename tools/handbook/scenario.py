@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ EDGE_HPA = ("horizontalpodautoscaler", "chorus-fanout-edge")
 SHEDDING_ALERT = "ChorusJoinShedding"
 NEAR_CAP_ALERT = "ChorusFanoutNearCap"
 ASSUMPTIONS = ("hpa_sync_s", "edge_ready_s", "listener_patience_s")
+RANGE = re.compile(r"\[([0-9]+(?:ms|s|m|h|d|w|y)(?:[0-9]+(?:ms|s|m|h|d|w|y))*)\]")
+"""A range selector's window, e.g. `[5m]`."""
 
 
 @dataclass(frozen=True)
@@ -157,15 +160,17 @@ def _scale_up_limit(spec: dict[str, Any], current: int) -> tuple[int, float]:
     return allowed, period
 
 
-def _alert(facts: facts_mod.Facts, name: str) -> tuple[list[float], float]:
-    """An alert's compared numbers (in order) and its `for:` in seconds."""
+def _alert(facts: facts_mod.Facts, name: str) -> tuple[list[float], float, float]:
+    """An alert's compared numbers (in order), its `for:` and its (first) range window, in seconds."""
     from chorus.deploy.promql import analyse
 
     expr = facts.get(f"alert.{name}.expr")
     duration = facts.get(f"alert.{name}.for")
     if expr is None or duration is None:
         raise sources.SourceUnavailable(f"alert {name} is not in the rules")
-    return list(analyse(str(expr.value), {}).thresholds), float(duration.seconds or 0)
+    window = RANGE.search(str(expr.value))
+    seconds = facts_mod.duration_seconds(window.group(1)) if window else None
+    return list(analyse(str(expr.value), {}).thresholds), float(duration.seconds or 0), float(seconds or 60)
 
 
 def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
@@ -187,8 +192,8 @@ def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
     hpa = _hpa(root)
     min_edges, max_edges = int(hpa.get("minReplicas", 1)), int(hpa["maxReplicas"])
     target = _listener_target(hpa)
-    shed_thresholds, shed_for = _alert(facts, SHEDDING_ALERT)
-    cap_thresholds, cap_for = _alert(facts, NEAR_CAP_ALERT)
+    shed_thresholds, shed_for, shed_window = _alert(facts, SHEDDING_ALERT)
+    cap_thresholds, cap_for, _ = _alert(facts, NEAR_CAP_ALERT)
     usable = plan.usable_per_node
     session_cap = math.floor(gw.max_sessions * (1 - gw.priority_share))
     reserve = gw.join_burst * gw.priority_share
@@ -203,7 +208,7 @@ def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
     ready_edges, pending = min_edges, deque()  # pending: (ready_at, count)
     asked_edges, last_scale = min_edges, -1e9
     retries: dict[int, list[tuple[int, int]]] = {}  # second -> [(first_attempt, count)]
-    window: deque[tuple[int, int]] = deque()  # (shed, attempts) per second, for the 5m rate
+    window: deque[tuple[int, int]] = deque()  # (shed, attempts) per second, over the alert's rate window
     shed_total = attempts_total = gave_up = 0
     shed_held = -1.0
     for t in range(int(scenario.horizon_s)):
@@ -249,7 +254,7 @@ def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
         shed_total += shed_now
         attempts_total += attempts_now
         window.append((shed_now, attempts_now))
-        if len(window) > 300:
+        if len(window) > shed_window:
             window.popleft()
         shed_5m, all_5m = sum(s for s, _ in window), sum(a for _, a in window)
         shedding = all_5m > 0 and shed_5m / all_5m > shed_thresholds[0] and shed_5m / len(window) > (shed_thresholds[1:] or [0])[0]
