@@ -25,13 +25,13 @@ resolves - so a record cannot silently point at code that was renamed away.
 from __future__ import annotations
 
 import ast
-import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from handbook import anchors
+from handbook.reference import markdown as md
 from handbook.mdscan import MarkdownPage
 
 DECISIONS_DIR = Path("docs/decisions")
@@ -75,7 +75,7 @@ class Record:
     @property
     def docs_uri(self) -> str:
         """Where it is on the site, docs-relative: `decisions/0004-....md`."""
-        return posixpath.join("decisions", self.rel.name)
+        return f"decisions/{self.rel.name}"
 
     def governs(self) -> dict[str, list[str]]:
         """What it governs, by kind (`code`, `config`, `runbooks`, `alerts`), each a list of names."""
@@ -150,12 +150,6 @@ def api_link(dotted: str) -> str:
     return f"reference/api/{'/'.join(parts[:-1]) or parts[0]}.md#{dotted}" if len(parts) > 1 else f"reference/api/{dotted}/index.md"
 
 
-def _rel(target: str, page_uri: str) -> str:
-    page, _, fragment = target.partition("#")
-    link = posixpath.relpath(page, posixpath.dirname(page_uri) or ".")
-    return f"{link}#{fragment}" if fragment else link
-
-
 def governs_markdown(record: Record, page_uri: str, module_pages: set[str]) -> str:
     """What a record governs, as a Markdown list of links (the `<!-- handbook:governs -->` marker).
 
@@ -170,13 +164,13 @@ def governs_markdown(record: Record, page_uri: str, module_pages: set[str]) -> s
     governs = record.governs()
     lines = []
     for dotted in governs["code"]:
-        lines.append(f"- code: [`{dotted}`]({_rel(_module_page(dotted, module_pages), page_uri)})")
+        lines.append(f"- code: [`{dotted}`]({md.link(page_uri, _module_page(dotted, module_pages))})")
     for key in governs["config"]:
-        lines.append(f"- configuration: [`{key}`]({_rel(anchors.config_key(key), page_uri)})")
+        lines.append(f"- configuration: [`{key}`]({md.link(page_uri, anchors.config_key(key))})")
     for name in governs["runbooks"]:
-        lines.append(f"- runbook: [{name}]({_rel(anchors.runbook(name), page_uri)})")
+        lines.append(f"- runbook: [{name}]({md.link(page_uri, anchors.runbook(name))})")
     for name in governs["alerts"]:
-        lines.append(f"- alert: [`{name}`]({_rel(anchors.alert(name), page_uri)})")
+        lines.append(f"- alert: [`{name}`]({md.link(page_uri, anchors.alert(name))})")
     return "\n".join(lines) if lines else "*This record governs no code, configuration or runbook.*"
 
 
@@ -206,7 +200,7 @@ def index_markdown(found: list[Record], page_uri: str) -> str:
         status = record.status or "?"
         later = str(record.meta.get("superseded_by") or "").zfill(4)
         if status == "superseded" and later in by_number:
-            status += f" by [ADR-{later}]({_rel(by_number[later].docs_uri, page_uri)})"
+            status += f" by [ADR-{later}]({md.link(page_uri, by_number[later].docs_uri)})"
         counts = [f"{len(v)} {k}" for k, v in record.governs().items() if v]
-        rows.append(f"| [{record.title}]({_rel(record.docs_uri, page_uri)}) | {status} | {record.meta.get('date', '')} | {', '.join(counts) or '-'} |")
+        rows.append(f"| [{record.title}]({md.link(page_uri, record.docs_uri)}) | {status} | {record.meta.get('date', '')} | {', '.join(counts) or '-'} |")
     return "\n".join(rows)

@@ -13,11 +13,11 @@ linked to where it is explained; `handbook check` resolves those links (GL).
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
 from handbook import yamlio
+from handbook.reference import markdown as md
 from handbook.errors import HandbookError
 
 GLOSSARY = Path("includes/glossary.yaml")
@@ -129,11 +129,9 @@ def page(terms: list[Term], page_uri: str) -> str:
     Returns:
         The Markdown.
     """
-    here = posixpath.dirname(page_uri) or "."
     parts = []
     for term in sorted(terms, key=lambda t: t.term.lower()):
-        target, _, fragment = term.explained.partition("#")
-        link = posixpath.relpath(target, here) + (f"#{fragment}" if fragment else "")
+        link = md.link(page_uri, term.explained)
         also = f" *Also: {', '.join(term.forms)}.*" if term.forms else ""
         parts.append(f"{term.term} {{: #{term.anchor} }}\n:   {term.definition}{also} [Explained here]({link}).\n")
     return "\n".join(parts) if parts else "*The glossary is empty.*"

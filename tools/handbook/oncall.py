@@ -9,21 +9,16 @@ engineer reads on day one is today's.
 
 from __future__ import annotations
 
-import posixpath
 from collections import Counter
 from pathlib import Path
 
 from handbook import anchors, sources
+from handbook.reference import markdown as md
 
 TEAMS_MARKER = "<!-- handbook:oncall-teams -->"
 ACCESS_MARKER = "<!-- handbook:oncall-access -->"
 ESCALATION_MARKER = "<!-- handbook:oncall-escalation -->"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
-
-
-def _rel(target: str, page_uri: str) -> str:
-    page, _, fragment = target.partition("#")
-    return posixpath.relpath(page, posixpath.dirname(page_uri) or ".") + (f"#{fragment}" if fragment else "")
 
 
 def teams_markdown(root: Path, page_uri: str) -> str:
@@ -42,7 +37,7 @@ def teams_markdown(root: Path, page_uri: str) -> str:
     for team in data.get("teams") or []:
         name = str(team.get("name"))
         people = ", ".join(f"{p.get('name')} ({p.get('role')})" if p.get("role") else str(p.get("name")) for p in team.get("people") or [])
-        owns = ", ".join(f"[{s['name']}]({_rel(anchors.component(str(s['name'])), page_uri)})"
+        owns = ", ".join(f"[{s['name']}]({md.link(page_uri, anchors.component(str(s['name'])))})"
                          for s in data.get("services") or [] if s.get("team") == name)
         severities = Counter(r.severity for r in rules if r.labels.get("team") == name)
         alerts = ", ".join(f"{count} {severity}" for severity, count in sorted(severities.items())) or "none"
@@ -70,7 +65,7 @@ def access_markdown(root: Path, page_uri: str) -> str:
         team = (meta.get("labels") or {}).get("chorus.dev/team", "-")
         match = (((obj.body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
         selector = ",".join(f"{k}={v}" for k, v in match.items())
-        link = f"[`{obj.kind.lower()}/{obj.name}`]({_rel(anchors.workload(obj.kind, obj.name), page_uri)})"
+        link = f"[`{obj.kind.lower()}/{obj.name}`]({md.link(page_uri, anchors.workload(obj.kind, obj.name))})"
         rows.append(f"| `{obj.namespace or '-'}` | {link} | `{team}` | `{selector}` |")
     listing = ", ".join(f"`{n}`" for n in namespaces) or "none"
     return f"Namespaces: {listing}.\n\n" + "\n".join(rows)
@@ -90,7 +85,7 @@ def escalation_markdown(root: Path, page_uri: str) -> str:
     alerts = sources.alert_rules(root)
     parts = []
     for severity in rules_module.SEVERITIES:
-        names = ", ".join(f"[`{r.name}`]({_rel(anchors.alert(r.name), page_uri)})" for r in alerts if r.severity == severity) or "none"
+        names = ", ".join(f"[`{r.name}`]({md.link(page_uri, anchors.alert(r.name))})" for r in alerts if r.severity == severity) or "none"
         meaning = getattr(rules_module, "ESCALATION", {}).get(severity, "")
         parts.append(f"`{severity}`\n:   {meaning}\n\n    Alerts: {names}.\n")
     return "\n".join(parts)

@@ -344,23 +344,21 @@ def timeline_markdown(root: Path, name: str, known: facts_mod.Facts, page_uri: s
     Raises:
         HandbookError: No scenario has that name.
     """
-    import posixpath
-
     from handbook import anchors
+    from handbook.reference import markdown as md
 
     scenario = next((s for s in load(root) if s.name == name), None)
     if scenario is None:
         raise HandbookError(f"no scenario named {name!r}", path=SCENARIOS)
     outcome = analyse(root, scenario, known)
-    here = posixpath.dirname(page_uri) or "."
     runbook_of = _runbook_of_alerts(root)
     rows = ["| t | what happens | alert | runbook |", "|---|---|---|---|"]
     for event in outcome.events:
         alert = runbook = ""
         if event.alert:
-            alert = f"[`{event.alert}`]({posixpath.relpath(anchors.ALERTS_PAGE, here)}#{anchors.alert(event.alert).split('#', 1)[1]})"
+            alert = f"[`{event.alert}`]({md.link(page_uri, anchors.alert(event.alert))})"
             book = runbook_of.get(event.alert)
-            runbook = f"[{book}]({posixpath.relpath(anchors.runbook(book), here)})" if book else ""
+            runbook = f"[{book}]({md.link(page_uri, anchors.runbook(book))})" if book else ""
         rows.append(f"| {_clock(event.t)} | {event.what} | {alert} | {runbook} |")
     return "\n".join(rows)
 

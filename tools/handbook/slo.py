@@ -11,13 +11,13 @@ alert that does not exist.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handbook import anchors, yamlio
+from handbook.reference import markdown as md
 
 SLO_FILE = Path("stack/slo.yaml")
 
@@ -115,19 +115,13 @@ def section_markdown(slos: list[Slo], service: str, page_uri: str, runbook_of: d
     Returns:
         Markdown (a sentence when the service has no SLO).
     """
-    here = posixpath.dirname(page_uri) or "."
-
-    def rel(target: str) -> str:
-        page, _, fragment = target.partition("#")
-        return posixpath.relpath(page, here) + (f"#{fragment}" if fragment else "")
-
     own = [s.spec for s in slos if s.spec.service == service]
     if not own:
         return f"No service-level objective is owned by {service} (`{SLO_FILE}`)."
     parts = []
     for spec in own:
         alerts = ", ".join(
-            f"[`{a}`]({rel(anchors.alert(a))})" + (f" ([runbook]({rel(anchors.runbook(runbook_of[a]))}))" if a in runbook_of else "")
+            f"[`{a}`]({md.link(page_uri, anchors.alert(a))})" + (f" ([runbook]({md.link(page_uri, anchors.runbook(runbook_of[a]))}))" if a in runbook_of else "")
             for a in spec.protected_by
         )
         parts.append(
