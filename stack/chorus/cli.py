@@ -30,7 +30,14 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
-from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
+from chorus.loadgen import (
+    CLOSE_TIMEOUT_S,
+    HARD_MAX_CLIENTS,
+    HARD_MAX_SECONDS,
+    MAX_JOINS_IN_FLIGHT,
+    OFFERED_SHARE_REQUIRED,
+    SCENARIOS,
+)
 from chorus.protocol import Frame
 from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_key
 
@@ -259,12 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
         "listeners join at --rate, waiting out Retry-After. reconnect-storm: listeners join, then every "
         "connection drops at once and all rejoin with jittered exponential backoff. slow-listeners: a share of "
         "the listeners stop reading; the fan-out must drop them and keep the others fed. Without --space a "
-        "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
-        "stderr once a second.",
-        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
+        "space is created with a speaker sending a test signal, and ended after the run. Joins go out on "
+        f"schedule through at most {MAX_JOINS_IN_FLIGHT} connections in flight; a join due while all are busy "
+        "waits and goes out late. Progress goes to stderr once a second, with the rate offered so far. Ctrl-C "
+        "ends the run early and prints the summary of what happened; a second Ctrl-C aborts.",
+        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s, plus at most "
+        f"{CLOSE_TIMEOUT_S:.0f} s to close; targets loopback "
         "addresses only. The summary accounts for every join (admitted, shed, refused, timed out, connection "
-        "error, unanswered at the end) and says INCOMPLETE when the run did not measure what was asked: a client "
-        "never sent its join, or a join got no answer. Exit code 1 if the run was incomplete, an admitted listener "
+        "error, unanswered at the end), shows the rate offered beside the rate asked, and says INCOMPLETE when "
+        "the run did not measure what was asked: a client never sent its join, a join got no answer, the run "
+        f"offered less than {OFFERED_SHARE_REQUIRED:.0%} of --rate (it says how far it fell short), or Ctrl-C "
+        "ended it. Exit code 1 if the run was incomplete, an admitted listener "
         "lost its audio (dropped or starved, slow listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
         "--clients 500 --duration 10",
     )
