@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
-        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. A node "
+        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. Sessions "
+        "are counted as the nodes report them connected (a slow node's sessions come back at its next report); "
+        "joins admitted whose client has not reached its node yet are shown as 'N joining'. A node "
         "that stopped reporting is listed as stale until the gateway forgets it, gateway.node_expiry_s after it "
         "went stale.",
         epilog="Exit codes: 0 healthy (the gateway is ready and every node is ready, or draining on purpose); "
@@ -413,7 +415,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"gateway  {url}  {'ready' if gateway_ready else 'NOT READY'}  up {status['uptime_s']:.0f} s",
         f"spaces   {status['spaces']} live",
         f"sessions {sessions['host']} host, {sessions['speaker']} speaker, {sessions['listener']} listener "
-        f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
+        + (f"connected, {status['joining']} joining " if status.get("joining") else "")
+        + f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
         "",
     ]
     if status["nodes"]:
