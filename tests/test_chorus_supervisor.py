@@ -37,6 +37,8 @@ def _said(stack: object, text: str) -> bool:
 def test_restart_delay_doubles_up_to_its_cap() -> None:
     policy = SupervisorConfig(restart_delay_s=0.5, restart_delay_max_s=3)
     assert [restart_delay(policy, n) for n in (1, 2, 3, 4, 5, 60)] == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    slow = SupervisorConfig(restart_delay_s=90, restart_delay_max_s=10)
+    assert [restart_delay(slow, n) for n in (1, 2)] == [90.0, 90.0], "the cap never shortens the first wait"
     assert describe_exit(-9) == "killed by SIGKILL" and describe_exit(1) == "exit 1"
 
 

@@ -360,15 +360,17 @@ class SupervisorConfig(_Section):
     restart_delay_s: float = Field(
         0.5,
         ge=0,
-        le=60,
+        le=600,
         description="Wait before restarting a service process that died; doubled after each death "
-        "that follows a short run (see `stable_after_s`), up to `restart_delay_max_s`.",
+        "that follows a short run (see `stable_after_s`), up to `restart_delay_max_s`. A drill that "
+        "needs a node down long enough for its alert to fire raises it for that run.",
     )
     restart_delay_max_s: float = Field(
         10.0,
         gt=0,
-        le=600,
-        description="Longest wait between two restarts of a service that keeps dying (the backoff's cap).",
+        le=3600,
+        description="Longest wait between two restarts of a service that keeps dying (the backoff's cap; "
+        "never below `restart_delay_s`).",
     )
     stable_after_s: float = Field(
         30.0,

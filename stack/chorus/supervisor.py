@@ -182,9 +182,10 @@ def restart_delay(policy: SupervisorConfig, failures: int) -> float:
         failures: Deaths in a row, at least 1.
 
     Returns:
-        `restart_delay_s * 2 ** (failures - 1)`, at most `restart_delay_max_s`.
+        `restart_delay_s * 2 ** (failures - 1)`, at most `restart_delay_max_s` (or `restart_delay_s`, if larger).
     """
-    return float(min(policy.restart_delay_max_s, policy.restart_delay_s * 2 ** min(max(failures - 1, 0), 30)))
+    cap = max(policy.restart_delay_max_s, policy.restart_delay_s)
+    return float(min(cap, policy.restart_delay_s * 2 ** min(max(failures - 1, 0), 30)))
 
 
 def _die_with_parent() -> None:
