@@ -27,7 +27,8 @@ from types import FrameType
 import httpx
 
 from chorus.config import ChorusConfig
-from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
+from chorus.credentials import remove_run_token, write_run_token
+from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, operator_token, resolve_signing_key
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -125,6 +126,7 @@ class Supervisor:
         self.children: list[Child] = []
         self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self._stop = False
+        self.operator: dict[str, str] = {}
 
     def environment(self) -> dict[str, str]:
         """The services' environment: this one, plus a signing key for the run if none is configured.
@@ -147,6 +149,10 @@ class Supervisor:
                       f"(set {self.config.gateway.token.key_env} to choose it)")
         except SigningKeyError as exc:
             raise UpError(f"signing key unusable: {exc}") from None
+        # chorusctl in other shells operates this run with the operator token written here.
+        key = resolve_signing_key(self.config.gateway.token, env)
+        self.operator = {"Authorization": f"Bearer {operator_token(key, 'chorusctl-up')}"}
+        write_run_token(self.config.gateway_url, key)
         return env
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
@@ -195,7 +201,7 @@ class Supervisor:
         wanted = set(node_ids(self.nodes)) | set(edge_ids(self.edges))
 
         def registered() -> bool:
-            listed = _get(f"{gateway_url}/v1/nodes")
+            listed = _get(f"{gateway_url}/v1/nodes", self.operator)
             return listed is not None and wanted <= {n["id"] for n in listed.json() if n["state"] != "stale"}
 
         self._wait_for("fan-out nodes", registered)
@@ -205,7 +211,7 @@ class Supervisor:
             self.packager_url = f"http://{packager.host}:{port}"
             self._spawn("packager", ["-m", "chorus.packager", "--port", str(port), "--gateway", gateway_url], env)
             self._wait_for("packager", lambda: _get(f"{self.packager_url}/readyz") is not None)
-        nodes = {n["id"]: n["url"] for n in (_get(f"{gateway_url}/v1/nodes") or httpx.Response(200, json=[])).json()}
+        nodes = {n["id"]: n["url"] for n in (_get(f"{gateway_url}/v1/nodes", self.operator) or httpx.Response(200, json=[])).json()}
         self._say(f"chorus up: gateway {gateway_url}")
         for node in node_ids(self.nodes):
             self._say(f"chorus up: {node} {nodes.get(node, '?')} (origin)")
@@ -242,12 +248,13 @@ class Supervisor:
                 child.process.kill()
                 child.process.wait()
         self.children.clear()
+        remove_run_token(self.config.gateway_url)
 
 
-def _get(url: str) -> httpx.Response | None:
-    """GET a URL; the response if it answered 200, else `None`."""
+def _get(url: str, headers: dict[str, str] | None = None) -> httpx.Response | None:
+    """GET a URL (with `headers`); the response if it answered 200, else `None`."""
     try:
-        response = httpx.get(url, timeout=1.0)
+        response = httpx.get(url, timeout=1.0, headers=headers)
     except httpx.HTTPError:
         return None
     return response if response.status_code == 200 else None
