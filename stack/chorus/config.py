@@ -79,7 +79,7 @@ class TokenConfig(_Section):
         le=1024,
         description="Shortest signing key accepted, in bytes; a shorter key stops the service. Below 32 "
         "only on loopback: a service that binds to any other address refuses to start with it. Every key "
-        "must also look random (about 128 bits of estimated entropy; `openssl rand -hex 32`).",
+        "must also look random (at least 96 bits of estimated entropy; `openssl rand -hex 32`).",
     )
 
 
@@ -160,7 +160,7 @@ class GatewayConfig(_Section):
         "it, creation is shed with `429` and `Retry-After`.",
     )
     space_create_burst: int = Field(
-        5, ge=1, le=100_000, description="Spaces one client may create at once before `space_create_rate_per_s` applies."
+        10, ge=1, le=100_000, description="Spaces one client may create at once before `space_create_rate_per_s` applies."
     )
     max_live_spaces: int = Field(
         200,
@@ -372,7 +372,7 @@ class PackagerConfig(_Section):
         "of the WebSocket path; `chorusctl capacity` sizes the fan-out for the rest.",
     )
     max_spaces: int = Field(
-        50,
+        20,
         ge=1,
         le=10_000,
         description="Most spaces packaged at once (oldest first). Each costs an AAC encoder and a frame clock "
@@ -380,7 +380,7 @@ class PackagerConfig(_Section):
         "spaces wait (`chorus_packager_spaces_waiting`) until one ends.",
     )
     start_per_poll: int = Field(
-        10,
+        5,
         ge=1,
         le=10_000,
         description="Most new spaces the packager starts packaging per poll, so a burst of new spaces is "

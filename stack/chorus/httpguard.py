@@ -30,10 +30,6 @@ HANDSHAKE_TIMEOUT_S = 10.0
 """Seconds a client has to send a complete request (HTTP) or handshake (WebSocket, fan-out nodes)."""
 
 
-class BodyTooLarge(Exception):
-    """A request body passed the limit while being read."""
-
-
 class BodyLimit:
     """ASGI middleware: refuse request bodies larger than `max_bytes` with `413`.
 
@@ -55,27 +51,28 @@ class BodyLimit:
             await _too_large(send, self.max_bytes)
             return
         received = 0
-        started = False
+        answered = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    # Answer now and tell the app the client left: it stops reading, and whatever
+                    # it answers to that is dropped (the client already has its 413).
+                    answered = True
+                    await _too_large(send, self.max_bytes)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 async def _too_large(send: Send, max_bytes: int) -> None:

@@ -62,9 +62,11 @@ OPERATOR_ROLE = "operator"
 OPERATOR_TOKEN_S = 300.0
 """Lifetime of an operator token `chorusctl` signs for one command."""
 
-MIN_KEY_ENTROPY_BITS = 128
+MIN_KEY_ENTROPY_BITS = 96
 """Least estimated entropy of a signing key (its length times the Shannon entropy of its bytes):
-`openssl rand -hex 32` gives about 240 bits, 32 times `a` gives 0."""
+`openssl rand -hex 32` gives about 240 bits, `openssl rand -hex 16` about 115, a word repeated to
+32 characters about 80, 32 times `a` 0. The estimate is an upper bound for short keys (n bytes
+score at most n times log2(n) bits), so a key needs about 24 bytes to pass at all."""
 
 DEFAULT_MIN_KEY_BYTES = 32
 """The default (and, beyond loopback, the least) `gateway.token.min_key_bytes`."""
