@@ -182,7 +182,7 @@ def check_key_strength(key: bytes, where: str = "the signing key") -> None:
     Raises:
         SigningKeyError: The key is guessable; the message says how to make a good one.
     """
-    bits = key_entropy_bits(key)
+    bits = max(0.0, key_entropy_bits(key))
     if bits < MIN_KEY_ENTROPY_BITS:
         raise SigningKeyError(
             f"the signing key in {where} is guessable (about {bits:.0f} bits of entropy, at least "

@@ -222,7 +222,8 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         body: JoinRequest,
         authorization: Annotated[str, Header(description="Only for role `packager`: `Bearer` and the packager's "
                                              "service token.", max_length=4096)] = "",
-        host_secret: HostSecret = None,
+        host_secret: Annotated[str | None, Header(alias=HOST_SECRET_HEADER, max_length=256,
+                                                  description="Only for role `host`: the space's host secret.")] = None,
     ) -> Any:
         """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
         `503` with a jittered `Retry-After`; hosts, speakers and the packager are admitted ahead of listeners.
