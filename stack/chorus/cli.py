@@ -7,6 +7,11 @@ document for scripts. Client commands talk to the gateway named by `--gateway`
 Exit codes: 0 success, 1 the operation failed (service unreachable, refused,
 nothing received), 2 bad usage or bad configuration; `status` also exits 3 when
 the stack serves but is degraded (a node stale or not ready).
+
+Credentials travel with the commands (`chorus.credentials`): operations (`status`,
+`drain`) send an operator token; `spaces create` keeps the space's host secret and
+`spaces end`, `spaces promote` and `speak` (as the host) send it. Text that others
+wrote (titles, user names) is printed with control characters escaped (`chorus.text`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -30,6 +34,8 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
+from chorus.credentials import HostSecrets, operator_token_for
+from chorus.ids import is_space_id
 from chorus.loadgen import (
     CLOSE_TIMEOUT_S,
     HARD_MAX_CLIENTS,
@@ -39,6 +45,7 @@ from chorus.loadgen import (
     SCENARIOS,
 )
 from chorus.protocol import Frame
+from chorus.text import printable
 from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_key
 
 EXIT_OK = 0
@@ -293,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="slow-listeners: share of listeners that stop reading (default: 0.5)")
     loadgen.set_defaults(handler=_cmd_loadgen)
 
+    token = commands.add_parser(
+        "token", parents=[client], help="print an operator token, e.g. for `curl -H \"Authorization: Bearer ...\"`",
+        description="Print an operator token for the operations endpoints (detailed status, drain, resume; the "
+        "fan-out nodes' and the packager's /status): signed with the signing key when it is set "
+        "(gateway.token.key_env or key_file), else the token a local `chorusctl up` wrote for its run.",
+        epilog='Example: curl -s -H "Authorization: Bearer $(chorusctl token)" http://127.0.0.1:8091/status',
+    )
+    token.set_defaults(handler=_cmd_token)
+
     tone = commands.add_parser(
         "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
         description="Write a speech-band test signal at audio.sample_rate; handy with `chorusctl speak`.",
@@ -322,7 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = ""
+        if exc.status == 401:
+            hint = ("; set the stack's signing key (gateway.token.key_env or key_file) or run against this "
+                    "machine's `chorusctl up`, which writes an operator token for chorusctl")
+        elif exc.status == 403 and "host secret" in exc.detail:
+            hint = "; only the shell user who created the space with `chorusctl spaces create` holds its host secret"
+        print(f"error: {printable(str(exc))}{hint}", file=sys.stderr)
         return EXIT_FAILED
     except AudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -349,16 +371,43 @@ def _gateway_url(args: argparse.Namespace) -> str:
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print JSON with `--json`, else the text."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    """Print JSON with `--json` (control characters escaped by JSON), else the text, each line with its
+    control characters escaped (untrusted fields are escaped where they are formatted too)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(printable(line) for line in text.split("\n")))
+
+
+def _operator_token(args: argparse.Namespace) -> str | None:
+    """The operator token for the gateway, or `None` (the operations calls then get a 401 with a hint)."""
+    try:
+        return operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError:
+        return None
 
 
 def _with_gateway(args: argparse.Namespace, action: Callable[[GatewayClient], Awaitable[Any]]) -> Any:
-    """Run `action` with a gateway client and return its result."""
+    """Run `action` with a gateway client carrying the user's credentials, and return its result.
+
+    The client carries an operator token (if one is at hand) and the host secret of `args.space`
+    (if this user created it); a space it creates has its host secret kept for later commands.
+    """
+    url = _gateway_url(args)
+    secrets = HostSecrets(url)
 
     async def run() -> Any:
-        async with GatewayClient(_gateway_url(args)) as gateway:
-            return await action(gateway)
+        async with GatewayClient(url, operator_token=_operator_token(args)) as gateway:
+            space = getattr(args, "space", None)
+            known = secrets.get(space) if isinstance(space, str) else None
+            if known:
+                gateway.host_secrets[space] = known
+            try:
+                return await action(gateway)
+            finally:
+                for created, secret in gateway.host_secrets.items():
+                    if created != space:
+                        secrets.save(created, secret)
 
     return asyncio.run(run())
 
@@ -370,10 +419,11 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _space_line(space: dict[str, Any]) -> list[str]:
-    """One space as a table row."""
+    """One space as a table row (what users wrote, escaped)."""
     presence = space["presence"]
-    return [space["id"], "live" if space["live"] else "ended", str(presence["listeners"]), str(presence["speakers"]),
-            str(presence["hands"]), space["node"] or "-", space["host"], space["title"]]
+    return [printable(str(space["id"])), "live" if space["live"] else "ended", str(presence["listeners"]),
+            str(presence["speakers"]), str(presence["hands"]), printable(space["node"] or "-"),
+            printable(str(space["host"])), printable(str(space["title"]))]
 
 
 def _http_ready(url: str) -> bool:
@@ -464,10 +514,10 @@ def _cmd_spaces_show(args: argparse.Namespace) -> int:
     presence = space["presence"]
     text = "\n".join([
         f"space     {space['id']}  ({'live' if space['live'] else 'ended'})",
-        f"title     {space['title']}",
-        f"host      {space['host']}",
-        f"speakers  {', '.join(space['speakers']) or '-'}",
-        f"hands     {', '.join(space['hands']) or '-'}",
+        f"title     {printable(space['title'])}",
+        f"host      {printable(space['host'])}",
+        f"speakers  {printable(', '.join(space['speakers'])) or '-'}",
+        f"hands     {printable(', '.join(space['hands'])) or '-'}",
         f"node      {space['node'] or '-'}",
         f"presence  {presence['listeners']} listeners, {presence['speakers']} speakers (tick {presence['tick']})",
     ])
@@ -480,7 +530,7 @@ def _cmd_spaces_create(args: argparse.Namespace) -> int:
     space = _with_gateway(args, lambda gateway: gateway.create_space(args.title, args.host))
     _emit(args, space, space["id"])
     if not args.json:  # the id alone on stdout, so `SPACE=$(chorusctl spaces create ...)` works
-        print(f"created {space['title']!r}, host {space['host']}; "
+        print(f"created {printable(repr(space['title']))}, host {printable(space['host'])}; "
               f"speak with: chorusctl speak FILE.wav --space {space['id']}", file=sys.stderr)
     return EXIT_OK
 
@@ -542,17 +592,14 @@ def _cmd_drain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
 def space_id(text: str) -> str:
-    """An argparse type for a space id: letters, digits, `-` and `_`, as the gateway issues them.
+    """An argparse type for a space id (`chorus.ids`: letters, digits, `-` and `_`, as the gateway issues them).
 
     Raises:
-        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline).
+        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline or `..`).
     """
-    if not SPACE_ID.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a space id (e.g. sp-1a2b3c4d)")
+    if not is_space_id(text):
+        raise argparse.ArgumentTypeError(f"{printable(repr(text[:80]))} is not a space id (e.g. sp-1a2b3c4d)")
     return text
 
 
@@ -691,6 +738,19 @@ def _cmd_presence(args: argparse.Namespace) -> int:
     ticks = asyncio.run(follow())
     if args.json:
         print(json.dumps(ticks, indent=2))
+    return EXIT_OK
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    """`chorusctl token`."""
+    try:
+        token = operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError as exc:
+        raise CommandError(f"signing key unusable: {exc}", EXIT_USAGE) from None
+    if token is None:
+        raise CommandError("no operator credential: set the stack's signing key (gateway.token.key_env or key_file), "
+                           "or start the stack on this machine with `chorusctl up`, which writes one for chorusctl")
+    _emit(args, {"token": token}, token)
     return EXIT_OK
 
 

@@ -49,6 +49,7 @@ from typing import Any
 import httpx
 
 from chorus.config import ChorusConfig, SupervisorConfig
+from chorus.credentials import remove_run_token, write_run_token
 from chorus.service import INSTANCE_ENV, INSTANCE_HEADER
 from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
 
@@ -239,6 +240,8 @@ class Supervisor:
         self._stop = False
         self._env: dict[str, str] = {}
         self._http = httpx.Client(timeout=1.0)
+        self._key = b""
+        self._wrote_run_token = False
 
     # ----------------------------------------------------------------- set-up
 
@@ -263,6 +266,7 @@ class Supervisor:
                       f"(set {self.config.gateway.token.key_env} to choose it)")
         except SigningKeyError as exc:
             raise UpError(f"signing key unusable: {exc}") from None
+        self._key = resolve_signing_key(self.config.gateway.token, env)
         return env
 
     def plan(self) -> list[Child]:
@@ -368,6 +372,10 @@ class Supervisor:
         self.children.append(gateway)
         self._spawn(gateway)
         self._wait_ready(gateway)
+        # Only once its own gateway serves: chorusctl in other shells operates this run with this
+        # operator token (a second `up` that failed on taken ports must not replace the first one's).
+        write_run_token(self.config.gateway_url, self._key)
+        self._wrote_run_token = True
         nodes = [c for c in others if c.name != "packager"]
         for child in nodes:
             self.children.append(child)
@@ -469,6 +477,8 @@ class Supervisor:
             child.process = None
         self._write_state()
         self._http.close()
+        if self._wrote_run_token:
+            remove_run_token(self.config.gateway_url)
 
     # ----------------------------------------------------------------- state file
 
