@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -87,6 +87,8 @@ class Child:
         failures: Deaths in a row, each after less than `stable_after_s` (the backoff exponent).
         restart_at: When it is due to start again (monotonic seconds), while `restarting`.
         last_exit: How its last process ended, e.g. `killed by SIGKILL`, or `""`.
+        generation: How many processes it has had (part of each one's instance id).
+        slow_start_said: Whether `up` already said the current process is slow to become ready.
     """
 
     name: str
@@ -101,7 +103,8 @@ class Child:
     failures: int = 0
     restart_at: float = 0.0
     last_exit: str = ""
-    generation: int = field(default=0, repr=False)
+    generation: int = 0
+    slow_start_said: bool = False
 
     def view(self) -> dict[str, Any]:
         """The child as written to the state file.
@@ -309,6 +312,7 @@ class Supervisor:
         child.process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         child.started_at = self._clock()
         child.state = "starting"
+        child.slow_start_said = False
         self._write_state()
 
     def is_ready(self, child: Child) -> bool:
@@ -411,11 +415,21 @@ class Supervisor:
                 self._spawn(child)
                 assert child.process is not None
                 self._say(f"chorus up: {child.name} restarted (pid {child.process.pid}, restart {child.restarts})")
-            elif child.state == "starting" and child.restarts and self.is_ready(child):
-                child.state = "ready"
-                self._write_state()
-                self._say(f"chorus up: {child.name} ready again after {now - child.started_at:.1f} s "
-                          f"(restart {child.restarts})")
+            elif child.state == "starting" and child.restarts:
+                self._check_restarted(child, now)
+
+    def _check_restarted(self, child: Child, now: float) -> None:
+        """Note a restarted child that answers its readiness check, or say once that it is slow to."""
+        if self.is_ready(child):
+            child.state = "ready"
+            self._write_state()
+            self._say(f"chorus up: {child.name} ready again after {now - child.started_at:.1f} s "
+                      f"(restart {child.restarts})")
+        elif now - child.started_at > START_TIMEOUT_S and not child.slow_start_said:
+            child.slow_start_said = True
+            assert child.process is not None
+            self._say(f"chorus up: {child.name} (pid {child.process.pid}) runs but is not ready after "
+                      f"{START_TIMEOUT_S:.0f} s ({child.ready_url}); see its log lines")
 
     def _died(self, child: Child, code: int, now: float) -> None:
         """Report a dead child and schedule its restart (or give up on the gateway)."""
