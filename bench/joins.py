@@ -42,6 +42,8 @@ import httpx
 import numpy as np
 import yaml
 
+from chorus.tokens import operator_token
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "stack" / "config" / "chorus.yaml"
 KEY = "bench-signing-key-0123456789abcdef0123456789"
@@ -87,7 +89,8 @@ def start_stack(overrides: dict[str, object]) -> Stack:
     deadline = time.monotonic() + 30
     while True:
         try:
-            nodes = httpx.get(f"{url}/v1/nodes", timeout=1).json()
+            operator = {"Authorization": f"Bearer {operator_token(KEY.encode(), 'bench')}"}
+            nodes = httpx.get(f"{url}/v1/nodes", timeout=1, headers=operator).json()
             if any(n["id"] == "fanout-1" and n["state"] == "accepting" for n in nodes):
                 break
         except httpx.HTTPError:

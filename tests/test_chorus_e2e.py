@@ -13,7 +13,7 @@ from chorus.audio import Timeline, load_pcm, reference_packets, similarity
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
-from chorus_support import RealStack, async_wait_until, background, frame_counter, metric_sum, real_stack
+from chorus_support import RealStack, async_wait_until, background, frame_counter, metric_sum, operator_client, real_stack
 from conftest import BIN
 
 MATCH_THRESHOLD = 0.8
@@ -48,7 +48,7 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         timelines = [Timeline(audio) for _ in range(49)]
-        async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:
+        async with operator_client(stack.gateway_url) as gateway, background() as tasks:
 
             def recorder(timeline: Timeline):
                 def record(frames: list[Frame]) -> None:
@@ -101,11 +101,13 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
 
 
 def test_draining_a_node_moves_its_listeners_and_speaker(stack: RealStack) -> None:
-    space = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))["id"]
+    created = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))
+    space = created["id"]
     packets = reference_packets(AudioConfig(), 12)
 
     async def scenario() -> None:
-        async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:
+        async with operator_client(stack.gateway_url) as gateway, background() as tasks:
+            gateway.host_secrets[space] = created["host_secret"]
             counts = [0] * 10
 
             listeners = [Listener(gateway, space, f"d{i}", frame_counter(counts, i)) for i in range(10)]

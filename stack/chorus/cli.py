@@ -7,6 +7,11 @@ document for scripts. Client commands talk to the gateway named by `--gateway`
 Exit codes: 0 success, 1 the operation failed (service unreachable, refused,
 nothing received), 2 bad usage or bad configuration; `status` also exits 3 when
 the stack serves but is degraded (a node stale or not ready).
+
+Credentials travel with the commands (`chorus.credentials`): operations (`status`,
+`drain`) send an operator token; `spaces create` keeps the space's host secret and
+`spaces end`, `spaces promote` and `speak` (as the host) send it. Text that others
+wrote (titles, user names) is printed with control characters escaped (`chorus.text`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +34,18 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
-from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
+from chorus.credentials import HostSecrets, operator_token_for
+from chorus.ids import is_space_id
+from chorus.loadgen import (
+    CLOSE_TIMEOUT_S,
+    HARD_MAX_CLIENTS,
+    HARD_MAX_SECONDS,
+    MAX_JOINS_IN_FLIGHT,
+    OFFERED_SHARE_REQUIRED,
+    SCENARIOS,
+)
 from chorus.protocol import Frame
+from chorus.text import printable
 from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_key
 
 EXIT_OK = 0
@@ -110,11 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     up = commands.add_parser(
-        "up", parents=[watch], help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
+        "up", parents=[watch], help="run the gateway, the fan-out nodes and the packager in the foreground, restarting any that dies",
         description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
-        "packager on this machine from the configuration, each as its own process, with their logs in this "
-        "terminal. Ctrl-C or SIGTERM stops them all.",
-        epilog="Example: chorusctl up --nodes 1 --edges 2",
+        "packager on this machine from the configuration, each as its own process in its own process group, "
+        "with their logs in this terminal, and supervise them. `ready` is printed once every process it started "
+        "answers its readiness check with the instance id up gave it (never for another stack on the same "
+        "ports); a failure during start-up stops everything (exit 1). A service that dies afterwards is "
+        "reported ('chorus up: NAME died (pid P, killed by SIGKILL) after T s; restarting in D s'), the others "
+        "keep running, and it is started again after supervisor.restart_delay_s, doubled while it keeps dying "
+        "within supervisor.stable_after_s, up to supervisor.restart_delay_max_s ('NAME restarted', then "
+        "'NAME ready again'). Ctrl-C or SIGTERM stops every process group (SIGTERM, then SIGKILL after "
+        "supervisor.stop_timeout_s) and exits 0.",
+        epilog="Exit codes: 0 stopped on Ctrl-C or SIGTERM; 1 a service failed to start, or the gateway died more "
+        "than supervisor.gateway_max_restarts times in a row (without it nothing can be joined); 2 bad usage or "
+        "configuration. Example: chorusctl up --nodes 1 --edges 2 --state-file /tmp/chorus-up.json",
     )
     up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many origin fan-out nodes (default: fanout.nodes)")
     up.add_argument("--edges", type=int, default=None, metavar="N",
@@ -123,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--monitor", action="store_true",
                     help="also run Prometheus and Alertmanager over the stack (see `chorusctl monitor --help`); "
                     "the --prometheus-port, --alertmanager-port, --time-scale and --rules options apply to it")
+    up.add_argument("--state-file", type=Path, default=None, metavar="PATH",
+                    help="keep a JSON document of every service here (name, pid, state, url, restarts, last_exit), "
+                    "rewritten on every change, for scripts and drills (default: none)")
     up.set_defaults(handler=_cmd_up)
 
     monitor = commands.add_parser(
@@ -164,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
-        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. A node "
+        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. Sessions "
+        "are counted as the nodes report them connected (a slow node's sessions come back at its next report); "
+        "joins admitted whose client has not reached its node yet are shown as 'N joining'. A node "
         "that stopped reporting is listed as stale until the gateway forgets it, gateway.node_expiry_s after it "
         "went stale.",
         epilog="Exit codes: 0 healthy (the gateway is ready and every node is ready, or draining on purpose); "
@@ -299,12 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
         "listeners join at --rate, waiting out Retry-After. reconnect-storm: listeners join, then every "
         "connection drops at once and all rejoin with jittered exponential backoff. slow-listeners: a share of "
         "the listeners stop reading; the fan-out must drop them and keep the others fed. Without --space a "
-        "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
-        "stderr once a second.",
-        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
+        "space is created with a speaker sending a test signal, and ended after the run. Joins go out on "
+        f"schedule through at most {MAX_JOINS_IN_FLIGHT} connections in flight; a join due while all are busy "
+        "waits and goes out late. Progress goes to stderr once a second, with the rate offered so far. Ctrl-C "
+        "ends the run early and prints the summary of what happened; a second Ctrl-C aborts.",
+        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s, plus at most "
+        f"{CLOSE_TIMEOUT_S:.0f} s to close; targets loopback "
         "addresses only. The summary accounts for every join (admitted, shed, refused, timed out, connection "
-        "error, unanswered at the end) and says INCOMPLETE when the run did not measure what was asked: a client "
-        "never sent its join, or a join got no answer. Exit code 1 if the run was incomplete, an admitted listener "
+        "error, unanswered at the end), shows the rate offered beside the rate asked, and says INCOMPLETE when "
+        "the run did not measure what was asked: a client never sent its join, a join got no answer, the run "
+        f"offered less than {OFFERED_SHARE_REQUIRED:.0%} of --rate (it says how far it fell short), or Ctrl-C "
+        "ended it. Exit code 1 if the run was incomplete, an admitted listener "
         "lost its audio (dropped or starved, slow listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
         "--clients 500 --duration 10",
     )
@@ -318,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_argument("--slow-share", type=float, default=0.5, metavar="F",
                          help="slow-listeners: share of listeners that stop reading (default: 0.5)")
     loadgen.set_defaults(handler=_cmd_loadgen)
+
+    token = commands.add_parser(
+        "token", parents=[client], help="print an operator token, e.g. for `curl -H \"Authorization: Bearer ...\"`",
+        description="Print an operator token for the operations endpoints (detailed status, drain, resume; the "
+        "fan-out nodes' and the packager's /status): signed with the signing key when it is set "
+        "(gateway.token.key_env or key_file), else the token a local `chorusctl up` wrote for its run.",
+        epilog='Example: curl -s -H "Authorization: Bearer $(chorusctl token)" http://127.0.0.1:8091/status',
+    )
+    token.set_defaults(handler=_cmd_token)
 
     tone = commands.add_parser(
         "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
@@ -350,7 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = ""
+        if exc.status == 401:
+            hint = ("; set the stack's signing key (gateway.token.key_env or key_file) or run against this "
+                    "machine's `chorusctl up`, which writes an operator token for chorusctl")
+        elif exc.status == 403 and "host secret" in exc.detail:
+            hint = "; only the shell user who created the space with `chorusctl spaces create` holds its host secret"
+        print(f"error: {printable(str(exc))}{hint}", file=sys.stderr)
         return EXIT_FAILED
     except AudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -377,16 +425,43 @@ def _gateway_url(args: argparse.Namespace) -> str:
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print JSON with `--json`, else the text."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    """Print JSON with `--json` (control characters escaped by JSON), else the text, each line with its
+    control characters escaped (untrusted fields are escaped where they are formatted too)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(printable(line) for line in text.split("\n")))
+
+
+def _operator_token(args: argparse.Namespace) -> str | None:
+    """The operator token for the gateway, or `None` (the operations calls then get a 401 with a hint)."""
+    try:
+        return operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError:
+        return None
 
 
 def _with_gateway(args: argparse.Namespace, action: Callable[[GatewayClient], Awaitable[Any]]) -> Any:
-    """Run `action` with a gateway client and return its result."""
+    """Run `action` with a gateway client carrying the user's credentials, and return its result.
+
+    The client carries an operator token (if one is at hand) and the host secret of `args.space`
+    (if this user created it); a space it creates has its host secret kept for later commands.
+    """
+    url = _gateway_url(args)
+    secrets = HostSecrets(url)
 
     async def run() -> Any:
-        async with GatewayClient(_gateway_url(args)) as gateway:
-            return await action(gateway)
+        async with GatewayClient(url, operator_token=_operator_token(args)) as gateway:
+            space = getattr(args, "space", None)
+            known = secrets.get(space) if isinstance(space, str) else None
+            if known:
+                gateway.host_secrets[space] = known
+            try:
+                return await action(gateway)
+            finally:
+                for created, secret in gateway.host_secrets.items():
+                    if created != space:
+                        secrets.save(created, secret)
 
     return asyncio.run(run())
 
@@ -398,10 +473,11 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _space_line(space: dict[str, Any]) -> list[str]:
-    """One space as a table row."""
+    """One space as a table row (what users wrote, escaped)."""
     presence = space["presence"]
-    return [space["id"], "live" if space["live"] else "ended", str(presence["listeners"]), str(presence["speakers"]),
-            str(presence["hands"]), space["node"] or "-", space["host"], space["title"]]
+    return [printable(str(space["id"])), "live" if space["live"] else "ended", str(presence["listeners"]),
+            str(presence["speakers"]), str(presence["hands"]), printable(space["node"] or "-"),
+            printable(str(space["host"])), printable(str(space["title"]))]
 
 
 def _http_ready(url: str) -> bool:
@@ -425,7 +501,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     if args.edges is not None and not 0 <= args.edges <= 256:
         raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
     settings = _monitor_settings(args) if args.monitor else None
-    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager, settings)
+    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager,
+                  args.state_file, settings)
 
 
 def _monitor_settings(args: argparse.Namespace) -> Any:
@@ -549,7 +626,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"gateway  {url}  {'ready' if gateway_ready else 'NOT READY'}  up {status['uptime_s']:.0f} s",
         f"spaces   {status['spaces']} live",
         f"sessions {sessions['host']} host, {sessions['speaker']} speaker, {sessions['listener']} listener "
-        f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
+        + (f"connected, {status['joining']} joining " if status.get("joining") else "")
+        + f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
         "",
     ]
     if status["nodes"]:
@@ -597,10 +675,10 @@ def _cmd_spaces_show(args: argparse.Namespace) -> int:
     presence = space["presence"]
     text = "\n".join([
         f"space     {space['id']}  ({'live' if space['live'] else 'ended'})",
-        f"title     {space['title']}",
-        f"host      {space['host']}",
-        f"speakers  {', '.join(space['speakers']) or '-'}",
-        f"hands     {', '.join(space['hands']) or '-'}",
+        f"title     {printable(space['title'])}",
+        f"host      {printable(space['host'])}",
+        f"speakers  {printable(', '.join(space['speakers'])) or '-'}",
+        f"hands     {printable(', '.join(space['hands'])) or '-'}",
         f"node      {space['node'] or '-'}",
         f"presence  {presence['listeners']} listeners, {presence['speakers']} speakers (tick {presence['tick']})",
     ])
@@ -613,7 +691,7 @@ def _cmd_spaces_create(args: argparse.Namespace) -> int:
     space = _with_gateway(args, lambda gateway: gateway.create_space(args.title, args.host))
     _emit(args, space, space["id"])
     if not args.json:  # the id alone on stdout, so `SPACE=$(chorusctl spaces create ...)` works
-        print(f"created {space['title']!r}, host {space['host']}; "
+        print(f"created {printable(repr(space['title']))}, host {printable(space['host'])}; "
               f"speak with: chorusctl speak FILE.wav --space {space['id']}", file=sys.stderr)
     return EXIT_OK
 
@@ -675,17 +753,14 @@ def _cmd_drain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
 def space_id(text: str) -> str:
-    """An argparse type for a space id: letters, digits, `-` and `_`, as the gateway issues them.
+    """An argparse type for a space id (`chorus.ids`: letters, digits, `-` and `_`, as the gateway issues them).
 
     Raises:
-        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline).
+        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline or `..`).
     """
-    if not SPACE_ID.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a space id (e.g. sp-1a2b3c4d)")
+    if not is_space_id(text):
+        raise argparse.ArgumentTypeError(f"{printable(repr(text[:80]))} is not a space id (e.g. sp-1a2b3c4d)")
     return text
 
 
@@ -824,6 +899,19 @@ def _cmd_presence(args: argparse.Namespace) -> int:
     ticks = asyncio.run(follow())
     if args.json:
         print(json.dumps(ticks, indent=2))
+    return EXIT_OK
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    """`chorusctl token`."""
+    try:
+        token = operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError as exc:
+        raise CommandError(f"signing key unusable: {exc}", EXIT_USAGE) from None
+    if token is None:
+        raise CommandError("no operator credential: set the stack's signing key (gateway.token.key_env or key_file), "
+                           "or start the stack on this machine with `chorusctl up`, which writes one for chorusctl")
+    _emit(args, {"token": token}, token)
     return EXIT_OK
 
 
