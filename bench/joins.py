@@ -86,7 +86,7 @@ def start_stack(overrides: dict[str, object]) -> Stack:
     url = f"http://127.0.0.1:{port}"
     node = subprocess.Popen([sys.executable, "-m", "chorus.fanout", "--config", str(CONFIG), "--node-id", "fanout-1",
                              "--port", "0", "--gateway", url], **quiet)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
     while True:
         try:
             operator = {"Authorization": f"Bearer {operator_token(KEY.encode(), 'bench')}"}

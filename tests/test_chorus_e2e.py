@@ -37,7 +37,8 @@ def _json(result: object) -> object:
 def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path: Path) -> None:
     source = tmp_path / "source.wav"
     assert stack.chorusctl("tone", str(source), "--seconds", "2").returncode == 0
-    space = _json(stack.chorusctl("spaces", "create", "--title", "e2e", "--host", "alice", "--json"))["id"]
+    created = _json(stack.chorusctl("spaces", "create", "--title", "e2e", "--host", "alice", "--json"))
+    space = created["id"]
     heard = tmp_path / "heard.wav"
     audio = AudioConfig()
 
@@ -77,6 +78,7 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
             assert speak.returncode == 0, err.decode()
             assert json.loads(out)["frames_sent"] == json.loads(out)["frames"]
             await asyncio.sleep(0.5)
+            gateway.host_secrets[space] = created["host_secret"]  # the secret chorusctl was given at creation
             await gateway.end_space(space, "alice")
             logs = await asyncio.wait_for(asyncio.gather(*tasks), 15)
             assert all(log.ended for log in logs), "every listener is told the space ended"
