@@ -103,6 +103,8 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             uri = f"{DIAGRAMS_URI}/{result.name}.png"
             if files.get_file_from_path(uri) is None:
                 files.append(File.generated(config, uri, abs_src_path=str(image)))
+        if run.notice:
+            log.info("handbook: %s", run.notice)
         if run.results:
             log.info("handbook: %s", run.summary())
 

@@ -98,7 +98,7 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
         run: Renderings to check (default: render the tree, from the cache when unchanged).
 
     Yields:
-        The problems, DG001-DG007.
+        The problems, DG001-DG008.
     """
     root = project.root
     if not (root / "diagrams").is_dir() or not (root / sources.CATALOG).is_file():
@@ -137,8 +137,10 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
         "DG003": "the containers diagram does not draw a catalog service",
         "DG004": "the containers diagram draws an edge between services that is not a depends_on in the catalog",
         "DG005": "the containers diagram misses an edge for a depends_on in the catalog",
-        "DG006": "a diagram source raises (or Graphviz cannot render it); the other diagrams still render",
+        "DG006": "a diagram source raises, overruns its time or CPU limit, tries to write outside its temporary "
+        "folder or to use the network (or Graphviz cannot render it); the other diagrams still render",
         "DG007": "a diagram source draws no diagram, or more than one",
+        "DG008": "diagram sources cannot be sandboxed on this machine (bubblewrap missing or not allowed), so none ran",
     },
 )
 def diagrams_match_catalog(project: Project) -> Iterator[Problem]:
