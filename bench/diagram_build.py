@@ -5,7 +5,9 @@ temporary folder so the working tree's cache is left alone, then times:
 
 - cold: `mkdocs build --strict` with an empty `.cache/diagrams/` (every diagram rendered);
 - warm: the same build again with nothing changed (nothing rendered);
-- render cold / warm: `render_all` alone, without MkDocs.
+- render cold / warm: `render_all` alone, without MkDocs (sources in the bubblewrap sandbox);
+- render cold, unsandboxed: the same cold render with sources run directly (clean environment
+  and limits only), as before the sandbox: the difference is the sandbox's cost.
 
 Usage: `.venv/bin/python bench/diagram_build.py [RUNS]` (default 3). Prints a Markdown table.
 """
@@ -55,13 +57,22 @@ def timed_build(tree: Path) -> tuple[float, str]:
     return elapsed, line
 
 
-def timed_render(tree: Path) -> float:
-    """Time `render_all` alone."""
-    from handbook.diagrams.render import render_all
+def timed_render(tree: Path, sandboxed: bool = True) -> float:
+    """Time `render_all` alone, in the sandbox or (as before it existed) without."""
+    from handbook.diagrams import render
+    from handbook.diagrams.isolation import Isolation, isolation
 
-    start = time.perf_counter()
-    run = render_all(tree)
-    elapsed = time.perf_counter() - start
+    confinement = isolation() if sandboxed else Isolation(sandboxed=False, reason="bench", allowed_unsandboxed=True)
+    if sandboxed and not confinement.sandboxed:
+        raise SystemExit(f"no sandbox on this machine: {confinement.reason}")
+    original = render.isolation
+    render.isolation = lambda: confinement
+    try:
+        start = time.perf_counter()
+        run = render.render_all(tree)
+        elapsed = time.perf_counter() - start
+    finally:
+        render.isolation = original
     if run.failed:
         raise SystemExit(f"render failed: {run.failed[0].error}")
     return elapsed
@@ -70,7 +81,13 @@ def timed_render(tree: Path) -> float:
 def main() -> None:
     """Run the benchmark and print the table."""
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    rows: dict[str, list[float]] = {"build cold": [], "build warm": [], "render cold": [], "render warm": []}
+    rows: dict[str, list[float]] = {
+        "build cold": [],
+        "build warm": [],
+        "render cold": [],
+        "render warm": [],
+        "render cold, unsandboxed": [],
+    }
     logs: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-diagrams-") as folder:
         tree = copy_tree(Path(folder))
@@ -84,8 +101,11 @@ def main() -> None:
             shutil.rmtree(cache, ignore_errors=True)
             rows["render cold"].append(timed_render(tree))
             rows["render warm"].append(timed_render(tree))
+            shutil.rmtree(cache, ignore_errors=True)
+            rows["render cold, unsandboxed"].append(timed_render(tree, sandboxed=False))
         diagrams = len(list((tree / "diagrams").glob("[!_]*.py")))
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "
+          f"Python {platform.python_version()}; "
           f"{diagrams} diagrams; median of {runs} runs\n")
     print("| what | median s | min s | max s | plugin log |")
     print("|---|---:|---:|---:|---|")

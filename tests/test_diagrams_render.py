@@ -157,7 +157,7 @@ def test_deployment_without_manifests_draws_catalog_workloads(tmp_path: Path) ->
     graph = render_all(tree, cache_dir=tmp_path / "cache").results[0].graph
     assert graph is not None
     assert "no manifests yet" in graph.title
-    assert "workload chorus-fanout" in graph.services()["fanout"].label
+    assert "workload\nchorus-fanout" in graph.services()["fanout"].label
     assert not [n for n in graph.nodes if n.id.startswith(("hpa.", "pdb."))]
 
 

@@ -80,6 +80,8 @@ class Graph:
         line: The line of the `Diagram(...)` statement.
         nodes: Nodes in drawing order.
         edges: Edges in drawing order.
+        font_pt: The smallest font size of any label it draws, points (0 when unknown).
+        dpi: The resolution its image was rendered at (0 when unknown).
     """
 
     title: str = ""
@@ -87,6 +89,8 @@ class Graph:
     line: int = 1
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    font_pt: float = 0.0
+    dpi: float = 0.0
 
     def node(self, node_id: str) -> Node | None:
         """The node with this id, or `None`."""
@@ -117,6 +121,8 @@ class Graph:
             line=int(data.get("line", 1)),
             nodes=[Node(**{**n, "cluster": tuple(n.get("cluster", ()))}) for n in data.get("nodes", [])],
             edges=[Edge(**e) for e in data.get("edges", [])],
+            font_pt=float(data.get("font_pt", 0.0)),
+            dpi=float(data.get("dpi", 0.0)),
         )
 
 

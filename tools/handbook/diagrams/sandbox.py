@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 RANDOM_ID = re.compile(r"^[0-9a-f]{32}$")
+FONTSIZE = re.compile(r'fontsize="?([0-9.]+)')
+#: Graphviz's font size for labels that set none.
+GRAPHVIZ_DEFAULT_PT = 14.0
 RLIMITS = {
     "cpu": resource.RLIMIT_CPU,
     "as": resource.RLIMIT_AS,
@@ -197,6 +200,12 @@ def build_graph(raw: _RawDiagram, service_nodes: dict[str, str]) -> Any:
     return Graph(title=raw.title, direction=raw.direction, line=raw.line, nodes=nodes, edges=edges)
 
 
+def smallest_font(dot_source: str) -> float:
+    """The smallest font size any label of a Graphviz source can have, points."""
+    sizes = [float(size) for size in FONTSIZE.findall(dot_source)]
+    return min(sizes) if sizes else GRAPHVIZ_DEFAULT_PT
+
+
 def _error_line(source: Path, exc: BaseException) -> int:
     """The line of `source` closest to where `exc` was raised (1 if the source is not on the stack)."""
     if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == source:
@@ -299,7 +308,10 @@ def run(source: Path, out: Path) -> int:
         message = f"Graphviz could not render the diagram ({detail.splitlines()[0]}); is `dot` installed? run `make setup`"
         return fail(raw.line, "DG006", message, transient=missing)
     (out / "image.png").write_bytes(image)
-    (out / "graph.json").write_text(build_graph(raw, kit.SERVICE_NODES).to_json(), encoding="utf-8")
+    graph = build_graph(raw, kit.SERVICE_NODES)
+    graph.font_pt = smallest_font(raw.obj.dot.source)
+    graph.dpi = float(raw.obj.dot.graph_attr.get("dpi", 96))
+    (out / "graph.json").write_text(graph.to_json(), encoding="utf-8")
     return 0
 
 
