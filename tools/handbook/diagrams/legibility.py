@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Width of Material's content column (`.md-content__inner`), CSS px, default layout at 1400x1000.
-CONTENT_WIDTH_PX = 690
+CONTENT_WIDTH_PX = 688
 #: The smallest label a reader can take in without zooming, CSS px.
 MIN_LABEL_PX = 11.0
 #: Points to CSS pixels.
