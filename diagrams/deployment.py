@@ -47,7 +47,7 @@ for name in services:  # each service goes into the first row with room for it
     rows[row].append(name)
     widths[row] += size
 
-with diagram(title, direction="TB", graph_attr={"nodesep": "0.8"}):
+with diagram(title, direction="TB", graph_attr={"nodesep": "0.95"}):
     nodes = {}
     tops, bottoms = [], []  # per row: the nodes drawn first and last, to stack the rows
     with cluster("namespace " + ", ".join(namespaces) if namespaces else "Kubernetes"):

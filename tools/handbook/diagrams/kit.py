@@ -56,8 +56,8 @@ GRAPH_STYLE = {
 #: 13 pt under 1.4 in icons centred in the node). Labels may be wider than the node: `nodesep` (top-to-bottom)
 #: and `ranksep` (left-to-right) leave them room, and `pad` keeps the outermost ones inside the image.
 NODE_STYLE = {"fontsize": "17", "width": "0.9", "height": "0.9", "imagepos": "tc"}
-#: Edge attributes: labels of 16 pt (Graphviz's default is 14).
-EDGE_STYLE = {"fontsize": "16"}
+#: Edge attributes: labels of 17 pt (Graphviz's default is 14).
+EDGE_STYLE = {"fontsize": "17"}
 #: Height of an icon node: the icon plus its first label line (more lines add 0.4 in each).
 ICON_NODE_HEIGHT = 1.3
 #: Cluster attributes: titles of 17 pt (the `diagrams` default is 12).
