@@ -26,7 +26,7 @@ from handbook.diagrams.render import render_all
 
 HOSTILE = FIXTURES / "hostile_diagrams"
 SECRET = "fake-signing-key-4f1c9b2e"
-QUICK = Limits(wall_seconds=4, cpu_seconds=3)
+QUICK = Limits(wall_seconds=4, cpu_seconds=3)  # for the endless source only: a loaded machine needs the defaults
 
 pytestmark = pytest.mark.skipif(
     not isolation_mod.isolation().sandboxed, reason=f"no sandbox here: {isolation_mod.isolation().reason}"
@@ -58,7 +58,7 @@ def test_a_source_cannot_publish_passwd_or_environment_secrets(tmp_path: Path, m
     monkeypatch.setenv("CHORUS_SIGNING_KEY", SECRET)
     assert "root:" in Path("/etc/passwd").read_text(), "the host has a passwd file to leak"
     tree = hostile_tree(tmp_path, "leaks")
-    run = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+    run = render_all(tree, cache_dir=tmp_path / "cache")
     assert not run.failed, run.failed[0].error if run.failed else ""
     graph = run.results[0].graph
     assert graph is not None
@@ -96,7 +96,7 @@ def test_a_source_has_no_network_even_to_loopback(tmp_path: Path) -> None:
             pass  # outside the sandbox the port accepts
         listener.accept()[0].close()
         tree = hostile_tree(tmp_path, "network", {"PORT": str(port)})
-        run = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+        run = render_all(tree, cache_dir=tmp_path / "cache")
         with pytest.raises(BlockingIOError):
             listener.accept()  # nothing reached the host's listener
     line = line_of(tree, "network", "create_connection")
@@ -123,7 +123,7 @@ def _processes_running(argv: list[str]) -> list[int]:
 def test_a_forked_child_does_not_outlive_the_render(tmp_path: Path) -> None:
     marker = str(3000 + os.getpid() % 1000)  # sleep's argument, unique to this test run
     tree = hostile_tree(tmp_path, "forks", {"MARKER": marker})
-    run = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+    run = render_all(tree, cache_dir=tmp_path / "cache")
     assert not run.failed, run.failed[0].error if run.failed else ""
     deadline = time.monotonic() + 5
     while _processes_running(["sleep", marker]) and time.monotonic() < deadline:
@@ -151,16 +151,16 @@ def test_without_a_sandbox_sources_do_not_run_unless_the_tree_is_trusted(
     tree = hostile_tree(tmp_path, "writes-readme")
     missing = Isolation(sandboxed=False, reason="bubblewrap (bwrap) is not installed; run `make setup`")
     monkeypatch.setattr(render_mod, "isolation", lambda: missing)
-    refused = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+    refused = render_all(tree, cache_dir=tmp_path / "cache")
     assert [(r.error.code, r.error.message) for r in refused.failed if r.error] == [
         ("DG008", "diagram sources were not run: bubblewrap (bwrap) is not installed; run `make setup`")
     ]
-    again = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+    again = render_all(tree, cache_dir=tmp_path / "cache")
     assert not again.results[0].cached, "the machine's failure is not cached"
 
     trusted = Isolation(sandboxed=False, reason="no bwrap", allowed_unsandboxed=True)
     monkeypatch.setattr(render_mod, "isolation", lambda: trusted)
-    unsandboxed = render_all(tree, cache_dir=tmp_path / "cache", limits=QUICK)
+    unsandboxed = render_all(tree, cache_dir=tmp_path / "cache")
     assert unsandboxed.notice.startswith("diagram sources run WITHOUT a sandbox")
     assert "appended by a diagram source" in (tree / "README.md").read_text(), "unconfined: it really wrote"
 
