@@ -9,7 +9,8 @@ temporary folder so the working tree's cache is left alone, then times:
 - render cold, unsandboxed: the same cold render with sources run directly (clean environment
   and limits only), as before the sandbox: the difference is the sandbox's cost.
 
-Usage: `.venv/bin/python bench/diagram_build.py [RUNS]` (default 3). Prints a Markdown table.
+Usage: `.venv/bin/python bench/diagram_build.py [RUNS] [--render-only]` (default 3 runs;
+`--render-only` skips the MkDocs builds). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def timed_render(tree: Path, sandboxed: bool = True) -> float:
 
 def main() -> None:
     """Run the benchmark and print the table."""
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    args = [a for a in sys.argv[1:] if a != "--render-only"]
+    render_only = "--render-only" in sys.argv[1:]
+    runs = int(args[0]) if args else 3
     rows: dict[str, list[float]] = {
         "build cold": [],
         "build warm": [],
@@ -93,11 +96,12 @@ def main() -> None:
         tree = copy_tree(Path(folder))
         cache = tree / ".cache" / "diagrams"
         for _ in range(runs):
-            shutil.rmtree(cache, ignore_errors=True)
-            seconds, logs["build cold"] = timed_build(tree)
-            rows["build cold"].append(seconds)
-            seconds, logs["build warm"] = timed_build(tree)
-            rows["build warm"].append(seconds)
+            if not render_only:
+                shutil.rmtree(cache, ignore_errors=True)
+                seconds, logs["build cold"] = timed_build(tree)
+                rows["build cold"].append(seconds)
+                seconds, logs["build warm"] = timed_build(tree)
+                rows["build warm"].append(seconds)
             shutil.rmtree(cache, ignore_errors=True)
             rows["render cold"].append(timed_render(tree))
             rows["render warm"].append(timed_render(tree))
@@ -110,6 +114,8 @@ def main() -> None:
     print("| what | median s | min s | max s | plugin log |")
     print("|---|---:|---:|---:|---|")
     for name, values in rows.items():
+        if not values:
+            continue
         print(f"| {name} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} | {logs.get(name, '')} |")
 
 

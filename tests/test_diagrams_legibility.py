@@ -61,7 +61,7 @@ def test_a_crowded_diagram_is_reported_with_its_line(tmp_path: Path) -> None:
     problems = [p for p in diagram_problems(Project(tree), render_all(tree, cache_dir=tmp_path / "c")) if p.code == "DG009"]
     assert [(p.path.name, p.line) for p in problems] == [("crowded.py", 5)]
     assert re.fullmatch(
-        r"labels of 16 pt show at [0-9.]+ px on a page \(the diagram is \d+ px wide, the content column 688 px\), "
+        r"labels of 17 pt show at [0-9.]+ px on a page \(the diagram is \d+ px wide, the content column 688 px\), "
         r"under 11 px: split it into smaller views, lay it out top to bottom \(direction='TB'\) or shorten its labels",
         problems[0].message,
     ), problems[0].message
