@@ -12,7 +12,8 @@ Diagrams: every source in `diagrams/` is rendered at build time (from the cache
 in `.cache/diagrams/` when nothing it depends on changed) and published as
 `diagrams/<name>.png`, so a page embeds one with
 `![Containers](../diagrams/containers.png)` and a strict build fails on a link to
-a diagram that does not exist. A source that fails is logged as
+a diagram that does not exist. Each such image gets its display size (half its
+2x pixels), `class="handbook-diagram"` and `data-diagram="<name>"`. A source that fails is logged as
 `path:line: message` (which fails a strict build) and shown as an image saying so.
 """
 
@@ -30,7 +31,9 @@ from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
 from handbook import glossary, livevalues, markers, reference, runbook_index, sources
+from handbook.diagrams import embed
 from handbook.diagrams.cache import CACHE_DIR
+from handbook.diagrams.legibility import display_size, png_size
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
 from handbook.project import Project
@@ -94,17 +97,32 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         except HandbookError as exc:
             log.error("diagrams not rendered: %s", exc)
             return
+        self._diagram_sizes = {}
         for result in run.results:
             image = result.image
+            dpi = result.graph.dpi if result.graph is not None else 96.0
             if result.error is not None:
                 log.error("%s", result.error)
                 image = failure_image(result.error, root / CACHE_DIR / "failed")
+                dpi = 96.0
             assert image is not None
+            try:
+                self._diagram_sizes[result.name] = display_size(png_size(image), dpi)
+            except (OSError, ValueError):
+                pass  # no Graphviz for the failure notice: an empty image, shown without a size
             uri = f"{DIAGRAMS_URI}/{result.name}.png"
             if files.get_file_from_path(uri) is None:
                 files.append(File.generated(config, uri, abs_src_path=str(image)))
+        if run.notice:
+            log.info("handbook: %s", run.notice)
         if run.results:
             log.info("handbook: %s", run.summary())
+
+    _diagram_sizes: dict[str, tuple[int, int]] = {}
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Give every diagram image its display size, a class and its name (see `handbook.diagrams.embed`)."""
+        return embed.size_diagram_images(html, self._diagram_sizes)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild when runbooks, the stack or diagram sources change during `mkdocs serve`."""
