@@ -33,6 +33,7 @@ from handbook import livevalues, reference, runbook_index, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
+from handbook.knowledge import pages as knowledge_pages
 from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
@@ -84,7 +85,20 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             inclusion = InclusionLevel.EXCLUDED if uri.endswith("/SUMMARY.md") else InclusionLevel.UNDEFINED
             files.append(File.generated(config, uri, content=content, inclusion=inclusion))
         self._add_diagrams(files, config)
+        self._add_knowledge(files, config)
         return files
+
+    def _add_knowledge(self, files: Files, config: MkDocsConfig) -> None:
+        """Add the generated review-status and knowledge-risk pages, and the risk chart."""
+        try:
+            generated = knowledge_pages.generate(self._project(config))
+        except HandbookError as exc:
+            raise PluginError(f"handbook: {exc}") from None
+        for uri, content in generated.items():
+            existing = files.get_file_from_path(uri)
+            if existing is not None:
+                files.remove(existing)
+            files.append(File.generated(config, uri, content=content))
 
     def _add_diagrams(self, files: Files, config: MkDocsConfig) -> None:
         """Render the diagrams (cached) and publish each as `diagrams/<name>.png`."""
@@ -117,6 +131,13 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     # --- live values and the runbooks index ---------------------------------------------------------
 
     _facts: facts_mod.Facts | None = None
+    _knowledge_project: Project | None = None
+
+    def _project(self, config: MkDocsConfig) -> Project:
+        """The project of this build, shared by the knowledge pages and the review footers."""
+        if self._knowledge_project is None:
+            self._knowledge_project = Project(self._root(config))
+        return self._knowledge_project
 
     def _facts_for(self, config: MkDocsConfig) -> facts_mod.Facts:
         """The facts of the tree, built once per build."""
@@ -147,7 +168,7 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         if SCHEMA_MARKER in markdown:
             markdown = markdown.replace(SCHEMA_MARKER, schema_table())
         if "{@" not in markdown or self._quotes_code(page):
-            return markdown
+            return self._with_review(markdown, page, config)
         source = page.file.content_string
         first_line = source[: len(source) - len(markdown)].count("\n") + 1 if source.endswith(markdown) else 1
         rendered, errors = livevalues.render(markdown, self._facts_for(config), uri, linkable, first_line)
@@ -158,7 +179,14 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             pass
         for error in errors:
             log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
-        return rendered
+        return self._with_review(rendered, page, config)
+
+    def _with_review(self, markdown: str, page: Page, config: MkDocsConfig) -> str:
+        """Show owner, last review and next review due on a hand-written page, and a banner when it is due."""
+        try:
+            return knowledge_pages.with_review(markdown, page.file.src_uri, self._project(config))
+        except HandbookError as exc:
+            raise PluginError(f"handbook: {exc}") from None
 
     @staticmethod
     def _quotes_code(page: Page) -> bool:
@@ -172,7 +200,9 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         """Forget the facts, so the next build (in `mkdocs serve`) reads the sources afresh."""
         self._facts = None
+        self._knowledge_project = None
 
     def on_build_error(self, *, error: Exception) -> None:
         """Forget the facts after a failed build too."""
         self._facts = None
+        self._knowledge_project = None
