@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except (HandbookError, FileNotFoundError, ValueError) as exc:
         print(f"handbook: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

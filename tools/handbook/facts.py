@@ -363,7 +363,7 @@ LOADERS = (
 )
 
 
-def build(root: Path) -> Facts:
+def build(root: Path, skip: Iterable[str] = ()) -> Facts:
     """Every fact of the tree at `root`, from `handbook.sources`.
 
     A source that does not exist yet (e.g. the stack has no `chorus.metrics`)
@@ -372,6 +372,7 @@ def build(root: Path) -> Facts:
 
     Args:
         root: The project root.
+        skip: Kinds not to load (e.g. `http`, which only adds link targets and builds the whole app).
 
     Returns:
         The facts.
@@ -381,6 +382,8 @@ def build(root: Path) -> Facts:
     """
     facts = Facts()
     for kind, load in LOADERS:
+        if kind in skip:
+            continue
         try:
             load(root, facts)
         except sources.SourceUnavailable as exc:

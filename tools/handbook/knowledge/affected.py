@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,11 +125,27 @@ def _collect_in_subprocess(tree: Path) -> StackSubjects:
 
 
 def subjects_now(project: Project) -> StackSubjects:
-    """The subjects of the working tree (read in this process when it is this checkout's stack)."""
+    """The subjects of the working tree, cached by HEAD while `stack/` has no uncommitted change.
+
+    Read in this process when the imported `chorus` is this checkout's, else in a fresh interpreter.
+    """
     cache = project.__dict__
     if "_subjects_now" not in cache:
         root = project.root
-        cache["_subjects_now"] = collect(root) if _reads_installed_stack(root) else _collect_in_subprocess(root)
+        repo = Repo(root)
+        state = repo.state()
+        clean = state.has_git and not repo.git("status", "--porcelain", "--untracked-files=all", "--", STACK).strip()
+        stored = repo.cache_path(f"subjects-{state.head[:16]}-{_extractor_version()}.json") if clean else None
+        if stored is not None and stored.is_file():
+            subjects = StackSubjects.from_json(stored.read_text(encoding="utf-8"))
+        else:
+            if _reads_installed_stack(root):
+                subjects = collect(root, project.__dict__.get("_facts"))  # the run's facts, when already built
+            else:
+                subjects = _collect_in_subprocess(root)
+            if stored is not None:
+                stored.write_text(subjects.to_json(), encoding="utf-8")
+        cache["_subjects_now"] = subjects
     return cache["_subjects_now"]
 
 
@@ -160,9 +177,11 @@ def compare(project: Project, base: str, pages: list[PageReview] | None = None) 
     pages = page_reviews(project) if pages is None else pages
     if not repo.changed_since(base, STACK):
         return Comparison(base, {}, [])
-    before = subjects_at(repo, base)
-    after = subjects_now(project)
-    notes = []
+    with ThreadPoolExecutor(1) as pool:  # the revision is read in another process meanwhile
+        pending = pool.submit(subjects_at, repo, base)
+        after = subjects_now(project)
+        before = pending.result()
+    notes = [f"{kind} did not exist at {base[:12]}: all it holds counts as added" for kind in before.absent if kind not in after.absent]
     skip = set()
     for kind in sorted(set(before.unavailable) | set(after.unavailable)):
         why = after.unavailable.get(kind) or before.unavailable.get(kind)
@@ -175,7 +194,7 @@ def compare(project: Project, base: str, pages: list[PageReview] | None = None) 
         skip.add("team")
     changes = diff(before.snapshot, after.snapshot, skip)
     index = refs_mod.Index(after, before)
-    facts = facts_mod.for_project(project)
+    facts = after.facts()
     affected = []
     for page in pages:
         reasons = _reasons(project, page, index, facts, changes)
@@ -193,12 +212,14 @@ def _reasons(project: Project, page: PageReview, index: refs_mod.Index, facts: f
         return []
     reasons: dict[str, Reason] = {}
     for ref in _page_refs(project, page, index, facts):
-        if ref.subject in changes:
+        if ref.subject.startswith("module:"):
+            covered = [changes[k] for k in sorted(changes) if k.startswith("module:") and refs_mod.refers_to(ref, k)]
+            if covered and ref.subject not in reasons:
+                # A package reference: one reason naming every changed file under it.
+                files = tuple(a for change in covered for a in (change.aspects or ((change.key.removeprefix("module:") + " " + change.what, None, None),)))
+                reasons[ref.subject] = Reason(ref.line, ref.how, Change(ref.subject, "changed", files))
+        elif ref.subject in changes:
             reasons.setdefault(ref.subject, Reason(ref.line, ref.how, changes[ref.subject]))
-        elif ref.subject.startswith("module:"):
-            for key, change in changes.items():
-                if key.startswith("module:") and refs_mod.refers_to(ref, key):
-                    reasons.setdefault(key, Reason(ref.line, ref.how, change))
     return sorted(reasons.values(), key=lambda r: (r.line, r.change.key))
 
 
@@ -280,7 +301,7 @@ def due_by_change(project: Project) -> DueByChange:
         except HandbookError as exc:
             notes.append(str(exc))
             continue
-        notes.extend(comparison.notes)
+        notes.extend(n for n in comparison.notes if "not compared" in n)  # a source absent back then is no problem
         if comparison.affected:
             since = repo.first_change_after(base, STACK)
             for item in comparison.affected:

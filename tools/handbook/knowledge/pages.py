@@ -17,7 +17,7 @@ import re
 from handbook.knowledge import risk as risk_mod
 from handbook.knowledge.affected import due_by_change
 from handbook.knowledge.chart import risk_chart
-from handbook.knowledge.review import PageReview, page_reviews
+from handbook.knowledge.review import REVIEW_INTERVALS, PageReview
 from handbook.knowledge.stale import Status, statuses
 from handbook.project import Project
 
@@ -27,6 +27,14 @@ RISK_CHART = "reference/knowledge-risk.svg"
 BANNER_CLASS = "handbook-review-banner"
 FOOTER_CLASS = "handbook-review"
 H1 = re.compile(r"^# .*$", re.MULTILINE)
+DEFAULTS_MARKER = "<!-- handbook:review-defaults -->"
+
+
+def defaults_table() -> str:
+    """The section defaults of `review_interval` as a Markdown table (from `REVIEW_INTERVALS`, so it cannot drift)."""
+    rows = ["| section | default review interval |", "|---|---|"]
+    rows += [f"| `{section}/` | {interval} |" for section, interval in REVIEW_INTERVALS.items()]
+    return "\n".join(rows)
 
 
 def _statuses(project: Project) -> dict[str, Status]:
@@ -91,6 +99,8 @@ def with_review(markdown: str, uri: str, project: Project) -> str:
     Returns:
         The Markdown; generated pages without a hand-written source are returned unchanged.
     """
+    if DEFAULTS_MARKER in markdown:
+        markdown = markdown.replace(DEFAULTS_MARKER, defaults_table())
     status = _statuses(project).get(source_of(uri))
     if status is None:
         return markdown

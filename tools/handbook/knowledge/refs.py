@@ -65,8 +65,8 @@ class Index:
         self.by_name: dict[str, list[str]] = {}
         for key in sorted(self.keys):
             kind, _, ident = key.partition(":")
-            if kind in ("config", "alert", "metric", "module", "cli"):
-                self._name(ident, key)
+            if kind in ("config", "alert", "metric", "cli") or (kind == "module" and "." in ident):
+                self._name(ident, key)  # `chorus` alone is a word in prose, not a reference to every module
             elif kind == "k8s":
                 self._name(ident.split("/", 1)[1], key)
                 self._name(ident, key)

@@ -24,12 +24,13 @@ import argparse
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from handbook import facts as facts_mod
 from handbook import sources
+from handbook.errors import HandbookError
 
 KIND_LABELS = {
     "config": "config key",
@@ -41,6 +42,9 @@ KIND_LABELS = {
     "cli": "command",
     "module": "module",
 }
+
+DIGEST = "other fields"
+"""The aspect holding a digest of a whole entry or object: it changes when any field does."""
 
 Snapshot = dict[str, dict[str, str]]
 """Subject key (`kind:id`) to aspect name to its value as text."""
@@ -107,12 +111,12 @@ def _aspect(name: str, key: str) -> str:
     return name.removeprefix(prefix).lstrip(".") or "name"
 
 
-def _from_facts(root: Path, out: _Collector, unavailable: dict[str, str]) -> dict[str, str]:
+def _from_facts(facts: facts_mod.Facts, out: _Collector, unavailable: dict[str, str], values: dict[str, str]) -> dict[str, str]:
     """Every fact as an aspect of its subject; returns metric series name -> family subject key."""
-    facts = facts_mod.build(root)
     unavailable.update(facts.unavailable)
     series: dict[str, str] = {}
     for fact in facts:
+        values[fact.name] = fact.text
         key = subject_of_fact(fact.name)
         if key is None:
             continue
@@ -150,15 +154,16 @@ def _alert_details(root: Path, out: _Collector) -> None:
 def _catalog_details(root: Path, out: _Collector) -> None:
     data = sources.catalog(root).data or {}
     for team in data.get("teams") or []:
-        out.put(f"team:{team.get('name')}", "people", team.get("people") or [])
+        people = [{k: v for k, v in p.items() if k != "github"} for p in team.get("people") or [] if isinstance(p, dict)]
+        out.put(f"team:{team.get('name')}", "people", people)  # GitHub handles route reviews; they describe nothing
     for service in data.get("services") or []:
-        out.put(f"service:{service.get('name')}", "entry", _digest(service))
+        out.put(f"service:{service.get('name')}", DIGEST, _digest(service))
 
 
 def _manifest_details(root: Path, out: _Collector) -> None:
     for obj in sources.manifests(root):
         if obj.kind and obj.name:
-            out.put(f"k8s:{obj.kind.lower()}/{obj.name}", "object", _digest(obj.body))
+            out.put(f"k8s:{obj.kind.lower()}/{obj.name}", DIGEST, _digest(obj.body))
 
 
 def _cli_details(out: _Collector) -> None:
@@ -195,25 +200,37 @@ class StackSubjects:
     Attributes:
         snapshot: Subject key to aspect to value.
         series: A metric series name (`x_bucket`) to its family's subject key.
-        unavailable: Source kind to why it could not be read in this tree.
+        unavailable: Source kind to why it could not be read in this tree (a broken source: not compared).
+        values: Every fact's name to its value as pages show it (to render live values in commands).
     """
 
     snapshot: Snapshot
     series: dict[str, str]
     unavailable: dict[str, str]
+    values: dict[str, str]
+    absent: list[str] = field(default_factory=list)
+    """Source kinds that do not exist in this tree (compared as empty: everything they hold now is new)."""
+
+    def facts(self) -> facts_mod.Facts:
+        """The facts' values as `Facts` (enough to render live values in code; no anchors)."""
+        found = facts_mod.Facts()
+        for name, text in self.values.items():
+            found.add(facts_mod.Fact(name, text, None, ""))
+        return found
 
     def to_json(self) -> str:
         """The subjects as JSON (what the cache and the subprocess exchange)."""
-        return json.dumps({"snapshot": self.snapshot, "series": self.series, "unavailable": self.unavailable}, sort_keys=True)
+        return json.dumps({"snapshot": self.snapshot, "series": self.series, "unavailable": self.unavailable,
+                           "values": self.values, "absent": self.absent}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "StackSubjects":
         """Read what `to_json` wrote."""
         data = json.loads(text)
-        return cls(data["snapshot"], data["series"], data["unavailable"])
+        return cls(data["snapshot"], data["series"], data["unavailable"], data.get("values", {}), data.get("absent", []))
 
 
-def collect(root: Path) -> StackSubjects:
+def collect(root: Path, facts: facts_mod.Facts | None = None) -> StackSubjects:
     """Every subject of the tree at `root`, read through `handbook.facts` and `handbook.sources`.
 
     A source that is missing or broken in this tree is recorded in `unavailable`, never raised:
@@ -221,15 +238,18 @@ def collect(root: Path) -> StackSubjects:
 
     Args:
         root: A project root (a checkout, or an extracted revision).
+        facts: The tree's facts when already built (default: built here).
 
     Returns:
         The subjects.
     """
     out = _Collector()
     unavailable: dict[str, str] = {}
+    absent: dict[str, str] = {}
     series: dict[str, str] = {}
+    values: dict[str, str] = {}
     try:
-        series = _from_facts(root, out, unavailable)
+        series = _from_facts(facts if facts is not None else facts_mod.build(root, skip=("http",)), out, absent, values)
     except Exception as exc:  # noqa: BLE001 - a broken source at an old revision is a note, not a crash
         unavailable["facts"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     for name, load in (
@@ -244,8 +264,9 @@ def collect(root: Path) -> StackSubjects:
         try:
             load()
         except Exception as exc:  # noqa: BLE001 - see above
-            unavailable.setdefault(name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    return StackSubjects(out.snapshot, series, unavailable)
+            missing = isinstance(exc, HandbookError) and facts_mod.is_missing(exc)
+            (absent if missing else unavailable).setdefault(name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return StackSubjects(out.snapshot, series, unavailable, values, sorted(absent))
 
 
 @dataclass(frozen=True)
@@ -266,8 +287,13 @@ class Change:
         """One line, e.g. `config key fanout.listener_cap changed: value 500 -> 400`."""
         if self.what != "changed":
             return f"{label(self.key)} {self.what}"
+        if self.key.startswith("module:"):
+            return f"{label(self.key)} changed: {', '.join(a for a, _, _ in self.aspects)}"
+        named = [a for a in self.aspects if a[0] != DIGEST]
+        if not named:
+            return f"{label(self.key)} changed"
         parts = []
-        for aspect, before, after in self.aspects[:3]:
+        for aspect, before, after in named[:3]:
             if before is None:
                 parts.append(f"{aspect} added")
             elif after is None:
@@ -276,7 +302,7 @@ class Change:
                 parts.append(f"{aspect} {before} -> {after}")
             else:
                 parts.append(f"{aspect} changed")
-        more = f" (+{len(self.aspects) - 3} more)" if len(self.aspects) > 3 else ""
+        more = f" (+{len(named) - 3} more)" if len(named) > 3 else ""
         return f"{label(self.key)} changed: {'; '.join(parts)}{more}"
 
 
@@ -307,7 +333,12 @@ def diff(before: Snapshot, after: Snapshot, skip_kinds: set[str] = frozenset()) 
 
 
 def main() -> int:
-    """Print the subjects of the tree given as the only argument, as JSON (run in a fresh interpreter)."""
+    """Print the subjects of the tree given as the only argument, as JSON (run in a fresh interpreter).
+
+    The editable install's finder is removed first: a module the tree does not have must be
+    missing, not found in the checkout the handbook was installed from.
+    """
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__name__", type(f).__name__).lower()]
     root = Path(sys.argv[1]).resolve()
     print(collect(root).to_json())
     return 0
