@@ -66,7 +66,8 @@ def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
         prefix: The handbook root inside the repository (`""` when it is the root).
 
     Returns:
-        The text, and the owners that have no handle (their rules are left out).
+        The text, and the teams that have no handle (their rules are left out, as are owners
+        that are not teams).
     """
     catalog = sources.catalog(project.root).data or {}
     handles = team_handles(catalog)
@@ -75,8 +76,8 @@ def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
 
     def rule(path: str, team: str) -> None:
         if team not in handles:
-            missing.setdefault(team, Missing(team, f"owner {team!r} is not a team in {sources.CATALOG}"))
-        elif not handles[team]:
+            return  # an owner that is not a team is reported by OW002 / RV002
+        if not handles[team]:
             missing.setdefault(team, Missing(team, f"team {team!r} has no `github:` handle (team or people) in {sources.CATALOG}"))
         else:
             lines.append(f"/{prefix}{path} {' '.join(handles[team])}")
