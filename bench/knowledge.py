@@ -21,6 +21,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -77,18 +78,20 @@ def build_history(dest: Path, commits: int, files: int, seed: int = 7) -> None:
     subprocess.run(["git", "-C", str(dest), "checkout", "-q", "-f", "main"], check=True)
 
 
-def timed(args: list[str], cwd: Path) -> float:
-    """Seconds one `handbook` process takes (any exit code but 2)."""
+def timed(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system, children included) of one `handbook` process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run([str(HANDBOOK), "--root", str(cwd), *args], capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode == 2:
         raise SystemExit(f"handbook {' '.join(args)} failed in {cwd}: {result.stderr.strip()}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(root: Path, runs: int, since: str) -> dict[str, tuple[float, float]]:
-    """Cold and warm median seconds of `affected` and `risk` in `root`."""
+def measure(root: Path, runs: int, since: str) -> dict[str, str]:
+    """Cold and warm medians of `affected` and `risk` in `root`, as `wall s (cpu s)` cells."""
     result = {}
     for label, args in (("affected", ["affected", "--since", since]), ("risk", ["risk"])):
         cold, warm = [], []
@@ -96,7 +99,11 @@ def measure(root: Path, runs: int, since: str) -> dict[str, tuple[float, float]]
             shutil.rmtree(root / ".cache" / "knowledge", ignore_errors=True)
             cold.append(timed(args, root))
             warm.append(timed(args, root))
-        result[label] = (statistics.median(cold), statistics.median(warm))
+        for kind, runs_ in (("cold", cold), ("warm", warm)):
+            wall = statistics.median(r[0] for r in runs_)
+            cpu = statistics.median(r[1] for r in runs_)
+            result[f"{label} {kind}"] = f"{wall:.2f} ({cpu:.2f})"
+            result[f"{label} {kind} cpu"] = cpu  # type: ignore[assignment]
     return result
 
 
@@ -109,12 +116,14 @@ def main() -> int:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"load average {os.getloadavg()[0]:.1f} at start (shared machine: figures are under contention)")
     print()
-    print("| tree | commits | files | affected cold (s) | affected warm (s) | risk cold (s) | risk warm (s) | risk cold ms/commit |")
+    print("Cells: median wall-clock seconds (median CPU seconds, user + system, child processes included).")
+    print()
+    print("| tree | commits | files | affected cold | affected warm | risk cold | risk warm | risk cold CPU ms per commit |")
     print("|---|---|---|---|---|---|---|---|")
     here = measure(ROOT, args.runs, "HEAD~20")
     count = subprocess.run(["git", "-C", str(ROOT), "rev-list", "--count", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(f"| this repository | {count} | {len(_tracked(ROOT))} | {here['affected'][0]:.2f} | {here['affected'][1]:.2f} | "
-          f"{here['risk'][0]:.2f} | {here['risk'][1]:.2f} | - |")
+    print(f"| this repository | {count} | {len(_tracked(ROOT))} | {here['affected cold']} | {here['affected warm']} | "
+          f"{here['risk cold']} | {here['risk warm']} | - |", flush=True)
     with tempfile.TemporaryDirectory(prefix="handbook-bench-") as tmp:
         for size in args.sizes:
             commits, files = (int(x) for x in size.split(":"))
@@ -123,9 +132,9 @@ def main() -> int:
             build_history(repo, commits, files)
             built = time.perf_counter() - started
             timing = measure(repo, args.runs, "HEAD~100")
-            per_commit = 1000 * timing["risk"][0] / commits
-            print(f"| synthetic (built in {built:.1f} s) | {commits} | {files} + tree | {timing['affected'][0]:.2f} | "
-                  f"{timing['affected'][1]:.2f} | {timing['risk'][0]:.2f} | {timing['risk'][1]:.2f} | {per_commit:.3f} |")
+            per_commit = 1000 * float(timing["risk cold cpu"]) / commits
+            print(f"| synthetic (built in {built:.1f} s) | {commits} | {files} + tree | {timing['affected cold']} | "
+                  f"{timing['affected warm']} | {timing['risk cold']} | {timing['risk warm']} | {per_commit:.2f} |", flush=True)
     return 0
 
 

@@ -27,7 +27,7 @@ from handbook import facts as facts_mod
 from handbook.errors import HandbookError
 from handbook.knowledge import refs as refs_mod
 from handbook.knowledge.history import Repo
-from handbook.knowledge.review import PageReview, page_reviews
+from handbook.knowledge.review import PageReview, page_reviews, scanned
 from handbook.knowledge.subjects import Change, StackSubjects, collect, diff
 from handbook.project import Project
 
@@ -204,7 +204,7 @@ def compare(project: Project, base: str, pages: list[PageReview] | None = None) 
 
 
 def _page_refs(project: Project, page: PageReview, index: refs_mod.Index, facts: facts_mod.Facts) -> list[refs_mod.Ref]:
-    return refs_mod.page_refs(page.rel, project.read_text(project.root / page.rel), index, facts)
+    return refs_mod.page_refs(page.rel, scanned(project, page.rel), index, facts)
 
 
 def _reasons(project: Project, page: PageReview, index: refs_mod.Index, facts: facts_mod.Facts, changes: dict[str, Change]) -> list[Reason]:

@@ -130,19 +130,19 @@ def _anchor_subject(index: Index, page: str, fragment: str) -> str | None:
     return None
 
 
-def page_refs(rel: str, text: str, index: Index, facts: Facts) -> list[Ref]:
+def page_refs(rel: str, text: str | MarkdownPage, index: Index, facts: Facts) -> list[Ref]:
     """Every reference a page makes to a stack subject.
 
     Args:
         rel: The page's project-relative path (`runbooks/x.md`, `docs/components/fanout.md`).
-        text: The page's text.
+        text: The page's text, or the page already scanned.
         index: The names of the subjects compared.
         facts: Today's facts (live values in commands and queries are rendered before reading them).
 
     Returns:
         The references, in file order (a subject may be referred to several times).
     """
-    page = MarkdownPage(text)
+    page = text if isinstance(text, MarkdownPage) else MarkdownPage(text)
     found: list[Ref] = list(_front_matter_refs(rel, page))
     for ref in live_references(page):
         key = subject_of_fact(ref.name)

@@ -123,17 +123,25 @@ class PageReview:
         return self.rel.removeprefix("docs/")
 
 
-def read_page(rel: str, text: str) -> PageReview:
+def scanned(project: Any, rel: str) -> MarkdownPage:
+    """A page of a `Project` scanned once per run (review, references and risk share it)."""
+    cache = project.__dict__.setdefault("_scanned_pages", {})
+    if rel not in cache:
+        cache[rel] = MarkdownPage(project.read_text(project.root / rel))
+    return cache[rel]
+
+
+def read_page(rel: str, text: str | MarkdownPage) -> PageReview:
     """The review state of one page from its text.
 
     Args:
         rel: The project-relative path.
-        text: The file's text.
+        text: The file's text, or the page already scanned.
 
     Returns:
         The review state; missing or malformed keys are `None` (the RV checks report them).
     """
-    page = MarkdownPage(text)
+    page = text if isinstance(text, MarkdownPage) else MarkdownPage(text)
     block = page.front_matter
     data = block.data if isinstance(block.data, dict) else {}
     own = data.get("review_interval")
@@ -167,6 +175,6 @@ def page_reviews(project: Any) -> list[PageReview]:
         for path in project.markdown_files:
             rel = path.relative_to(project.root)
             if is_page(rel):
-                found.append(read_page(rel.as_posix(), project.read_text(path)))
+                found.append(read_page(rel.as_posix(), scanned(project, rel.as_posix())))
         cache["_page_reviews"] = found
     return cache["_page_reviews"]
