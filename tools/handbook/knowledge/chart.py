@@ -30,7 +30,7 @@ def risk_chart(report: RiskReport) -> str:
     services = report.services
     top_score = max((r.score for r in services), default=0) or 1
     scale = BAR / top_score
-    height = TOP + ROW * max(1, len(services)) + 40 + 18 * ((len(CATEGORIES) + 4) // 5)
+    height = TOP + ROW * max(1, len(services)) + 22 + 18 * ((len(CATEGORIES) + 4) // 5)
     width = LEFT + BAR + 80
     title = "Knowledge risk per service (higher is worse)"
     if report.without:

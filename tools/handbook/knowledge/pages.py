@@ -158,16 +158,18 @@ def risk_page(project: Project, report: risk_mod.RiskReport) -> str:
     ]
     lines += [f"!!! note\n    {_esc(n)}\n" for n in report.notes]
     lines += ["![Knowledge risk per service](knowledge-risk.svg)", ""]
-    lines += ["| service | score | team | people | bus factor | truck factor | code authors | page authors | islands | alerts with a runbook |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| service | score | team | bus factor | truck factor | authors (code / pages) | islands | alerts with a runbook |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in report.services:
         covered = f"{len(r.alerts) - len(r.uncovered)} of {len(r.alerts)}"
         lines.append(
-            f"| [{r.service}](../components/{r.service}.md) | {r.score:g} | `{r.team}` | {_esc(', '.join(r.people))} | "
-            f"{r.bus_factor} | {r.truck_factor} | {len(r.code_authors)} | {len(r.page_authors)} | {len(r.islands)} | {covered} |"
+            f"| [{r.service}](../components/{r.service}.md) | {r.score:g} | `{r.team}` | {r.bus_factor} | {r.truck_factor} | "
+            f"{len(r.code_authors)} / {len(r.page_authors)} | {len(r.islands)} of {len(r.code_files) + len(r.pages)} | {covered} |"
         )
     for r in report.services:
         lines += ["", f"## {r.service}", ""]
+        lines += [f"Team `{r.team}`: {_esc(', '.join(r.people) or 'nobody in the catalog')}. "
+                  f"Authors in the window: {_esc(', '.join(sorted(set(r.code_authors) | set(r.page_authors))) or 'none')}.", ""]
         for finding in sorted(r.findings, key=lambda f: -f.points):
             lines.append(f"- **+{finding.points:g}** ({finding.category}) {_esc(finding.reason)}")
         if r.islands:
