@@ -264,3 +264,21 @@ def test_banner_on_an_overdue_page_of_a_built_site(history: dict[str, object], t
     assert "Next review due: <strong>2026-07-31</strong>" in burst
     risk = (built / "reference" / "knowledge-risk" / "index.html").read_text()
     assert "knowledge-risk.svg" in risk and (built / "reference" / "knowledge-risk.svg").read_text().startswith("<svg")
+
+
+def test_review_workflow_posts_the_affected_pages_with_a_command_the_cli_accepts() -> None:
+    import shlex
+
+    import yaml
+
+    from handbook.cli import build_parser
+    from handbook.knowledge.report import MARKER
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "diagram-review.yml").read_text())
+    steps = workflow["jobs"]["diagram-review"]["steps"]
+    run = next(s["run"] for s in steps if "handbook affected" in s.get("run", ""))
+    line = next(line for line in run.splitlines() if "handbook affected" in line)
+    args = build_parser().parse_args(shlex.split(line.replace('"$BASE"', "BASE"))[1:])
+    assert (args.since, args.format, str(args.out)) == ("BASE", "markdown", "build/affected.md")
+    comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script") and "affected" in s["with"]["script"])
+    assert MARKER in comment["with"]["script"] and "updateComment" in comment["with"]["script"]

@@ -5,7 +5,8 @@ Each rule names the owning team's GitHub handle and its people's handles (`githu
 exists. Rules, in order (GitHub applies the last matching one):
 
 1. each service's code, `stack/chorus/<service>/`, to the service's team;
-2. every page in `docs/` and `runbooks/`, to its `owner`.
+2. every page in `docs/` and `runbooks/`, to its `owner` (a folder whose pages share an owner
+   gets one rule, so a new page with that owner needs no regeneration).
 
 `handbook codeowners --write` writes it; the `CO001` check fails when the committed file differs.
 """
@@ -88,11 +89,43 @@ def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
         if (project.root / sources.STACK_PACKAGE / name).is_dir():
             rule(f"{sources.STACK_PACKAGE.as_posix()}/{name}/", str(service.get("team")))
     lines.append("")
-    lines.append("# Pages, by their owner")
-    for page in page_reviews(project):
-        if page.owner:
-            rule(page.rel, page.owner)
+    lines.append("# Pages, by their owner: one rule for a folder whose pages share an owner, else one per page")
+    owned = {page.rel: page.owner for page in page_reviews(project) if page.owner}
+    for path, team in folder_rules(owned):
+        rule(path, team)
     return "\n".join(lines) + "\n", list(missing.values())
+
+
+def folder_rules(owned: dict[str, str]) -> list[tuple[str, str]]:
+    """Rules covering every page: a folder whose pages all share one owner gets one rule (`docs/start/`).
+
+    A new page in such a folder, with the same owner, needs no new rule; a page with another owner
+    splits the folder into per-page rules (and `CO001` says to regenerate).
+
+    Args:
+        owned: Page path to its owner.
+
+    Returns:
+        `(path, team)` rules, folders ending in `/`, in path order.
+    """
+    rules: list[tuple[str, str]] = []
+
+    def visit(folder: str) -> None:
+        inside = {p: o for p, o in owned.items() if p.startswith(folder + "/")}
+        if len(set(inside.values())) == 1:
+            rules.append((folder + "/", next(iter(inside.values()))))
+            return
+        children = sorted({p[len(folder) + 1 :].split("/", 1)[0] for p in inside})
+        for child in children:
+            path = f"{folder}/{child}"
+            if path in inside:
+                rules.append((path, inside[path]))
+            else:
+                visit(path)
+
+    for top in sorted({p.split("/", 1)[0] for p in owned}):
+        visit(top)
+    return rules
 
 
 def first_difference(expected: str, actual: str) -> int:
