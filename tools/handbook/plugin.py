@@ -136,7 +136,9 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def _project(self, config: MkDocsConfig) -> Project:
         """The project of this build, shared by the knowledge pages and the review footers."""
         if self._knowledge_project is None:
-            self._knowledge_project = Project(self._root(config))
+            project = Project(self._root(config))
+            project.__dict__["_facts"] = self._facts_for(config)  # read the stack once per build
+            self._knowledge_project = project
         return self._knowledge_project
 
     def _facts_for(self, config: MkDocsConfig) -> facts_mod.Facts:
