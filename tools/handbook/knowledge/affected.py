@@ -124,6 +124,15 @@ def _collect_in_subprocess(tree: Path) -> StackSubjects:
     return StackSubjects.from_json(result.stdout)
 
 
+def _cached_subjects(repo: Repo, name: str) -> StackSubjects | None:
+    """Subjects from the cache, or `None` when absent or unreadable."""
+    text = repo.read_cache(name)
+    try:
+        return StackSubjects.from_json(text) if text is not None else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def subjects_now(project: Project) -> StackSubjects:
     """The subjects of the working tree, cached by HEAD while `stack/` has no uncommitted change.
 
@@ -135,30 +144,32 @@ def subjects_now(project: Project) -> StackSubjects:
         repo = Repo(root)
         state = repo.state()
         clean = state.has_git and not repo.git("status", "--porcelain", "--untracked-files=all", "--", STACK).strip()
-        stored = repo.cache_path(f"subjects-{state.head[:16]}-{_extractor_version()}.json") if clean else None
-        if stored is not None and stored.is_file():
-            subjects = StackSubjects.from_json(stored.read_text(encoding="utf-8"))
+        stored = f"subjects-{state.head[:16]}-{_extractor_version()}.json" if clean else None
+        cached = _cached_subjects(repo, stored) if stored is not None else None
+        if cached is not None:
+            subjects = cached
         else:
             if _reads_installed_stack(root):
                 subjects = collect(root, project.__dict__.get("_facts"))  # the run's facts, when already built
             else:
                 subjects = _collect_in_subprocess(root)
             if stored is not None:
-                stored.write_text(subjects.to_json(), encoding="utf-8")
+                repo.write_cache(stored, subjects.to_json())
         cache["_subjects_now"] = subjects
     return cache["_subjects_now"]
 
 
 def subjects_at(repo: Repo, commit: str) -> StackSubjects:
     """The subjects of the stack at `commit`, cached by commit (and by the code that reads them)."""
-    cached = repo.cache_path(f"subjects-{commit[:16]}-{_extractor_version()}.json")
-    if cached.is_file():
-        return StackSubjects.from_json(cached.read_text(encoding="utf-8"))
+    name = f"subjects-{commit[:16]}-{_extractor_version()}.json"
+    cached = _cached_subjects(repo, name)
+    if cached is not None:
+        return cached
     with tempfile.TemporaryDirectory(prefix="handbook-rev-") as tmp:
         tree = Path(tmp)
         repo.archive(commit, tree, SNAPSHOT_INPUTS)
         subjects = _collect_in_subprocess(tree)
-    cached.write_text(subjects.to_json(), encoding="utf-8")
+    repo.write_cache(name, subjects.to_json())
     return subjects
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 from collections import Counter
@@ -148,6 +149,23 @@ class Repo:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / name
 
+    def read_cache(self, name: str) -> str | None:
+        """A cached file's text, or `None` when absent or unreadable (the caller recomputes)."""
+        try:
+            return self.cache_path(name).read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    def write_cache(self, name: str, text: str) -> None:
+        """Write a cache file atomically (a concurrent reader sees the old file or the new one, whole)."""
+        path = self.cache_path(name)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            partial.write_text(text, encoding="utf-8")
+            partial.replace(path)
+        except OSError:
+            partial.unlink(missing_ok=True)  # a cache that cannot be written only costs time
+
     # --- log ----------------------------------------------------------------------------------
 
     def log(self, since: dt.date | None = None, paths: Iterable[str] = ()) -> list[FileChange]:
@@ -164,15 +182,19 @@ class Repo:
         if not state.has_git:
             return []
         key = hashlib.sha1(f"{state.head}|{since}|{sorted(paths)}".encode()).hexdigest()[:16]
-        cached = self.cache_path(f"log-{key}.json")
-        if cached.is_file():
-            return [FileChange(c[0], c[1], dt.date.fromisoformat(c[2]), *c[3:]) for c in json.loads(cached.read_text())]
+        name = f"log-{key}.json"
+        text = self.read_cache(name)
+        if text is not None:
+            try:
+                return [FileChange(c[0], c[1], dt.date.fromisoformat(c[2]), *c[3:]) for c in json.loads(text)]
+            except (ValueError, TypeError, IndexError):
+                pass
         args = ["log", "--numstat", "--no-renames", "--format=%x00%H%x09%aN%x09%as", "HEAD"]
         if since is not None:
             args.insert(1, f"--since={since.isoformat()}")
         args += ["--", *paths] if paths else []
         changes = parse_numstat(self.git(*args), self.prefix)
-        cached.write_text(json.dumps([[c.commit, c.author, c.date.isoformat(), c.path, c.added, c.deleted] for c in changes]))
+        self.write_cache(name, json.dumps([[c.commit, c.author, c.date.isoformat(), c.path, c.added, c.deleted] for c in changes]))
         return changes
 
     # --- blame --------------------------------------------------------------------------------
@@ -202,9 +224,8 @@ class Repo:
         if not self.state().has_git:
             return {}
         blobs = self.blob_ids(paths)
-        cached = self.cache_path("blame.json")
         try:
-            store: dict[str, dict[str, int]] = json.loads(cached.read_text()) if cached.is_file() else {}
+            store: dict[str, dict[str, int]] = json.loads(self.read_cache("blame.json") or "{}")
         except ValueError:
             store = {}
         result: dict[str, Blame] = {}
@@ -222,7 +243,7 @@ class Repo:
                     store[f"{blame.path}@{blobs[blame.path]}"] = dict(blame.lines)
             live = {f"{p}@{b}" for p, b in blobs.items()}
             store = {k: v for k, v in store.items() if k in live or k.split("@", 1)[0] not in blobs}
-            cached.write_text(json.dumps(store))
+            self.write_cache("blame.json", json.dumps(store))
         return result
 
     def _blame_one(self, path: str) -> Blame:
