@@ -186,7 +186,8 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def _with_review(self, markdown: str, page: Page, config: MkDocsConfig) -> str:
         """Show owner, last review and next review due on a hand-written page, and a banner when it is due."""
         try:
-            return knowledge_pages.with_review(markdown, page.file.src_uri, self._project(config))
+            generated = page.file.generated_by is not None
+            return knowledge_pages.with_review(markdown, page.file.src_uri, self._project(config), generated)
         except HandbookError as exc:
             raise PluginError(f"handbook: {exc}") from None
 

@@ -88,22 +88,30 @@ def banner(status: Status) -> str:
     )
 
 
-def with_review(markdown: str, uri: str, project: Project) -> str:
+GENERATED_FOOTER = (
+    f'\n\n<div class="{FOOTER_CLASS}" markdown>\n'
+    "Generated from the sources of truth in `stack/` on every build: it is as current as the code, "
+    "with nothing to review by hand.\n</div>\n"
+)
+
+
+def with_review(markdown: str, uri: str, project: Project, generated: bool = False) -> str:
     """A page's Markdown with its review line, and a banner when it is due.
 
     Args:
         markdown: The page body.
         uri: The docs-relative page path.
         project: The checkout.
+        generated: Whether the page is generated at build time (it then says so instead).
 
     Returns:
-        The Markdown; generated pages without a hand-written source are returned unchanged.
+        The Markdown with its review line (or generated-page line) appended.
     """
     if DEFAULTS_MARKER in markdown:
         markdown = markdown.replace(DEFAULTS_MARKER, defaults_table())
     status = _statuses(project).get(source_of(uri))
     if status is None:
-        return markdown
+        return markdown.rstrip("\n") + GENERATED_FOOTER if generated else markdown
     text = markdown.rstrip("\n") + footer(status.page)
     if not status.due:
         return text
