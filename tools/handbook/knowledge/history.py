@@ -237,6 +237,7 @@ class Repo:
             else:
                 todo.append(path)
         if todo:
+            self._commit_graph()
             with ThreadPoolExecutor(BLAME_WORKERS) as pool:
                 for blame in pool.map(self._blame_one, todo):
                     result[blame.path] = blame
@@ -245,6 +246,22 @@ class Repo:
             store = {k: v for k, v in store.items() if k in live or k.split("@", 1)[0] not in blobs}
             self.write_cache("blame.json", json.dumps(store))
         return result
+
+    def _commit_graph(self) -> None:
+        """Make sure git's commit-graph, with changed-path Bloom filters, covers HEAD (once per HEAD).
+
+        This is git's own performance file (`git maintenance` writes the same): a blame then skips
+        the commits that did not touch its file without reading their trees - about five times less
+        work per file on a long history. Written incrementally (`--split`); a failure only costs time.
+        """
+        marker = f"commit-graph-{self.state().head[:16]}"
+        if self.read_cache(marker) is not None or self.state().shallow:
+            return
+        try:
+            self.git("commit-graph", "write", "--reachable", "--changed-paths", "--split")
+        except GitError:
+            return
+        self.write_cache(marker, "written\n")
 
     def _blame_one(self, path: str) -> Blame:
         try:
