@@ -282,3 +282,24 @@ def test_review_workflow_posts_the_affected_pages_with_a_command_the_cli_accepts
     assert (args.since, args.format, str(args.out)) == ("BASE", "markdown", "build/affected.md")
     comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script") and "affected" in s["with"]["script"])
     assert MARKER in comment["with"]["script"] and "updateComment" in comment["with"]["script"]
+
+
+def test_bus_factor_truck_factor_and_git_output_parsing() -> None:
+    from collections import Counter
+
+    from handbook.knowledge.history import Blame, parse_numstat, parse_porcelain
+    from handbook.knowledge.risk import bus_factor, truck_factor
+
+    assert bus_factor(Counter({"a": 60, "b": 30, "c": 10})) == 1
+    assert bus_factor(Counter({"a": 40, "b": 35, "c": 25})) == 2
+    assert bus_factor(Counter()) == 0
+    assert truck_factor([Blame("x", Counter({"a": 10})), Blame("y", Counter({"a": 5, "b": 5})), Blame("z", Counter({"b": 10}))]) == 2
+    assert truck_factor([Blame("x", Counter({"a": 10})), Blame("y", Counter({"a": 10})), Blame("z", Counter({"b": 10}))]) == 1
+    sha = "a" * 40
+    porcelain = (f"{sha} 1 1 2\nauthor Ada\nauthor-mail <a@x>\nsummary s\nfilename f\n\tline one\n"
+                 f"{sha} 2 2\n\tline two\n{'b' * 40} 3 3 1\nauthor Bob\nfilename f\n\tline three\n")
+    assert parse_porcelain(porcelain) == Counter({"Ada": 2, "Bob": 1})
+    numstat = f"\x00{sha}\tAda\t2026-01-02\n\n3\t1\tdocs/a.md\n-\t-\timg.png\n\x00{'b' * 40}\tBob\t2026-01-03\n\n1\t0\tother/b.md\n"
+    changes = parse_numstat(numstat)
+    assert [(c.author, c.path, c.added, c.deleted) for c in changes] == [("Ada", "docs/a.md", 3, 1), ("Ada", "img.png", 0, 0), ("Bob", "other/b.md", 1, 0)]
+    assert [c.path for c in parse_numstat(numstat, "docs/")] == ["a.md"]
