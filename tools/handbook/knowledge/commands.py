@@ -97,7 +97,8 @@ def cmd_risk(args: argparse.Namespace) -> int:
     from handbook.knowledge.chart import risk_chart
 
     project = _project(args)
-    report = risk.build(project, window_days=args.window, since=args.since, without=args.without)
+    report = risk.build(project, window_days=args.window, since=args.since, without=args.without,
+                        progress=lambda message: print(f"handbook: {message}", file=sys.stderr, flush=True))
     print(risk.render_text(report))
     if args.svg:
         args.svg.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import os
 import subprocess
 import tarfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,10 +105,14 @@ class Repo:
 
     Args:
         root: The handbook's root folder (the repository may start higher up).
+        progress: Called with a one-line message before long work (e.g. printing to stderr).
     """
 
-    def __init__(self, root: Path) -> None:
+    progress: Callable[[str], None] | None = None
+
+    def __init__(self, root: Path, progress: Callable[[str], None] | None = None) -> None:
         self.root = root
+        self.progress = progress
         self._state: RepoState | None = None
         self._top: Path | None = None
 
@@ -237,6 +241,8 @@ class Repo:
             else:
                 todo.append(path)
         if todo:
+            if self.progress is not None and len(todo) > 20:
+                self.progress(f"git blame of {len(todo)} file(s) not blamed before (cached by content afterwards)...")
             self._commit_graph()
             with ThreadPoolExecutor(BLAME_WORKERS) as pool:
                 for blame in pool.map(self._blame_one, todo):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,7 +215,8 @@ def _alerts(project: Project) -> list[Any]:
 
 
 def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.date | None = None,
-          without: str | None = None, as_of: dt.date | None = None, review: list[Status] | None = None) -> RiskReport:
+          without: str | None = None, as_of: dt.date | None = None, review: list[Status] | None = None,
+          progress: Callable[[str], None] | None = None) -> RiskReport:
     """The knowledge-risk report of every service.
 
     Args:
@@ -224,6 +226,7 @@ def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.da
         without: A person to leave out (author name or catalog person, case-insensitive).
         as_of: The date to judge by (default: today).
         review: The pages' review statuses (default: computed).
+        progress: Called with a one-line message before long work.
 
     Returns:
         The report, worst service first.
@@ -233,7 +236,7 @@ def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.da
     """
     today = as_of or dt.date.today()
     start = since or today - dt.timedelta(days=window_days)
-    repo = Repo(project.root)
+    repo = Repo(project.root, progress)
     state = repo.state()
     notes = [n for n in [state.note()] if n]
     catalog = sources.catalog(project.root).data or {}
