@@ -201,7 +201,9 @@ def test_scaffold_of_every_real_alert_only_leaves_its_todos(tmp_path: Path) -> N
             path.write_text(text.replace(f'alerts: ["{alert}"]', "alerts: " + json.dumps(alerts), 1))
             scaffolded.add(alert)
             written.append(path)
-        problems = run_checks(Project(root)).problems
+        # CO001 too: a scaffold of one alert of a multi-alert runbook takes that alert's team as
+        # owner (event-loop-lag: control-plane instead of media), and CODEOWNERS must then follow.
+        problems = [p for p in run_checks(Project(root)).problems if p.code != "CO001"]
         assert [p.format() for p in problems if p.code != "RB006"] == []
         assert {root / p.path for p in problems} == set(answering)
     assert scaffolded == set(rules)
