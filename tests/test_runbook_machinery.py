@@ -45,7 +45,7 @@ def test_facts_come_from_the_sources(fixture_facts: facts_mod.Facts) -> None:
     assert get("k8s.deployment.chorus-fanout.replicas").value == 12  # type: ignore[union-attr]
     assert get("k8s.horizontalpodautoscaler.chorus-fanout.max_replicas").value == 40  # type: ignore[union-attr]
     assert get("k8s.deployment.chorus-fanout.container.fanout.port.ws").value == 8090  # type: ignore[union-attr]
-    assert get("service.fanout.port.ws").source == "stack/catalog.yaml:42"  # type: ignore[union-attr]
+    assert get("service.fanout.port.ws").source == "stack/catalog.yaml:44"  # type: ignore[union-attr]
     assert get("alert.ChorusFanoutNearCap").anchor == "reference/alerts.md#chorusfanoutnearcap"  # type: ignore[union-attr]
     assert get("k8s.deployment.chorus-fanout").anchor == "reference/deployment.md#deployment-chorus-fanout"  # type: ignore[union-attr]
 
@@ -169,7 +169,7 @@ def _copy_real_tree(tmp_path: Path) -> Path:
     root = tmp_path / "real"
     root.mkdir()
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", ".cache", "site")
-    for name in ("mkdocs.yml", "pyproject.toml", "docs", "runbooks", "stack", "diagrams", "tools"):
+    for name in ("mkdocs.yml", "pyproject.toml", ".github", "docs", "runbooks", "stack", "diagrams", "tools"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=skip)
@@ -201,7 +201,9 @@ def test_scaffold_of_every_real_alert_only_leaves_its_todos(tmp_path: Path) -> N
             path.write_text(text.replace(f'alerts: ["{alert}"]', "alerts: " + json.dumps(alerts), 1))
             scaffolded.add(alert)
             written.append(path)
-        problems = run_checks(Project(root)).problems
+        # CO001 too: a scaffold of one alert of a multi-alert runbook takes that alert's team as
+        # owner (event-loop-lag: control-plane instead of media), and CODEOWNERS must then follow.
+        problems = [p for p in run_checks(Project(root)).problems if p.code != "CO001"]
         assert [p.format() for p in problems if p.code != "RB006"] == []
         assert {root / p.path for p in problems} == set(answering)
     assert scaffolded == set(rules)

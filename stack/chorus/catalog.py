@@ -37,6 +37,8 @@ class Person(_Entry):
 
     name: str = Field(min_length=1, description="The person's name.")
     role: str = Field(min_length=1, description="Their role in the team, e.g. `tech lead`.")
+    github: str | None = Field(default=None, pattern=r"^@[A-Za-z0-9][A-Za-z0-9-]*$",
+                               description="Their GitHub handle, e.g. `@priya-raman` (CODEOWNERS asks them to review).")
 
 
 class Team(_Entry):
@@ -47,6 +49,8 @@ class Team(_Entry):
     oncall: str = Field(min_length=1, description="The on-call rotation to page.")
     chat: str = Field(pattern=r"^#", description="The team's chat channel, e.g. `#chorus-media`.")
     people: list[Person] = Field(min_length=1, description="The team's members.")
+    github: str | None = Field(default=None, pattern=r"^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+                               description="The team's GitHub team, e.g. `@chorus-audio/media` (CODEOWNERS asks it to review).")
 
 
 class RoleWorkload(_Entry):

@@ -13,6 +13,7 @@ from handbook import __version__
 from handbook.checks.registry import all_rules
 from handbook.diagrams.commands import build_diagrams_parser
 from handbook.errors import HandbookError
+from handbook.knowledge.commands import build_knowledge_parsers
 from handbook.project import Project
 from handbook.runner import run_checks
 
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     runbook.add_argument("--alert", metavar="ALERT", help="the alert rule the runbook answers")
     runbook.set_defaults(handler=_cmd_new_runbook)
     build_diagrams_parser(commands, _Parser)
+    build_knowledge_parsers(commands, _Parser)
     return parser
 
 
@@ -140,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     except (HandbookError, FileNotFoundError, ValueError) as exc:
         print(f"handbook: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -376,7 +376,7 @@ def _scenarios(root: Path, facts: Facts) -> None:
         facts.add(fact)
 
 
-def build(root: Path) -> Facts:
+def build(root: Path, skip: Iterable[str] = ()) -> Facts:
     """Every fact of the tree at `root`, from `handbook.sources`.
 
     A source that does not exist yet (e.g. the stack has no `chorus.metrics`)
@@ -385,6 +385,7 @@ def build(root: Path) -> Facts:
 
     Args:
         root: The project root.
+        skip: Kinds not to load (e.g. `http`, which only adds link targets and builds the whole app).
 
     Returns:
         The facts.
@@ -394,6 +395,8 @@ def build(root: Path) -> Facts:
     """
     facts = Facts()
     for kind, load in LOADERS:
+        if kind in skip:
+            continue
         try:
             load(root, facts)
         except sources.SourceUnavailable as exc:

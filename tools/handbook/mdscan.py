@@ -22,6 +22,8 @@ EXPLICIT_ID = re.compile(r"\{[^}]*#(?P<id>[\w.\-:]+)[^}]*\}\s*$")
 CODE_SPAN = re.compile(r"(?P<ticks>`+)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)")
 INLINE_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target><[^>\n]*>|[^)\s]*)(?:\s+\"[^\"\n]*\")?\)")
 HTML_COMMENT = re.compile(r"<!--(?P<body>.*?)-->")
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when PyYAML has it (several times faster on every page's front matter)."""
 
 
 @dataclass(frozen=True)
@@ -183,8 +185,8 @@ def _front_matter(lines: list[str]) -> FrontMatterBlock:
     block.end_line = end + 1
     source = "".join(lines[1:end])
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(source)
+        node = yaml.compose(source, Loader=SAFE_LOADER)
+        data = yaml.load(source, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         block.error = ((mark.line + 2, mark.column + 1) if mark else (2, 1)) + (f"front matter is not valid YAML: {exc}",)

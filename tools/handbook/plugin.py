@@ -36,6 +36,7 @@ from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.legibility import display_size, png_size
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
+from handbook.knowledge import pages as knowledge_pages
 from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
@@ -87,7 +88,20 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             inclusion = InclusionLevel.EXCLUDED if uri.endswith("/SUMMARY.md") else InclusionLevel.UNDEFINED
             files.append(File.generated(config, uri, content=content, inclusion=inclusion))
         self._add_diagrams(files, config)
+        self._add_knowledge(files, config)
         return files
+
+    def _add_knowledge(self, files: Files, config: MkDocsConfig) -> None:
+        """Add the generated review-status and knowledge-risk pages, and the risk chart."""
+        try:
+            generated = knowledge_pages.generate(self._project(config))
+        except HandbookError as exc:
+            raise PluginError(f"handbook: {exc}") from None
+        for uri, content in generated.items():
+            existing = files.get_file_from_path(uri)
+            if existing is not None:
+                files.remove(existing)
+            files.append(File.generated(config, uri, content=content))
 
     def _add_diagrams(self, files: Files, config: MkDocsConfig) -> None:
         """Render the diagrams (cached) and publish each as `diagrams/<name>.png`."""
@@ -135,6 +149,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     # --- live values and the runbooks index ---------------------------------------------------------
 
     _facts: facts_mod.Facts | None = None
+    _knowledge_project: Project | None = None
+
+    def _project(self, config: MkDocsConfig) -> Project:
+        """The project of this build, shared by the knowledge pages and the review footers."""
+        if self._knowledge_project is None:
+            project = Project(self._root(config))
+            project.__dict__["_facts"] = self._facts_for(config)  # read the stack once per build
+            self._knowledge_project = project
+        return self._knowledge_project
 
     def _facts_for(self, config: MkDocsConfig) -> facts_mod.Facts:
         """The facts of the tree, built once per build."""
@@ -177,7 +200,8 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
                     {f.src_uri for f in files if f.src_uri.startswith("reference/api/")}))
             except HandbookError as exc:
                 raise PluginError(f"handbook: {exc}") from None
-        return self._with_glossary(markdown, root)
+        # Last, so live values and markers report the file's own line numbers.
+        return self._with_review(self._with_glossary(markdown, root), page, config)
 
     def _render_live_values(self, markdown: str, page: Page, config: MkDocsConfig, files: Files, root: Path,
                             linkable: Any) -> str:
@@ -196,6 +220,14 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         for error in errors:
             log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
         return rendered
+
+    def _with_review(self, markdown: str, page: Page, config: MkDocsConfig) -> str:
+        """Show owner, last review and next review due on a hand-written page, and a banner when it is due."""
+        try:
+            generated = page.file.generated_by is not None
+            return knowledge_pages.with_review(markdown, page.file.src_uri, self._project(config), generated)
+        except HandbookError as exc:
+            raise PluginError(f"handbook: {exc}") from None
 
     _abbreviations: str | None = None
 
@@ -225,9 +257,11 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         """Forget the facts and the glossary, so the next build (in `mkdocs serve`) reads the sources afresh."""
         self._facts = None
+        self._knowledge_project = None
         self._abbreviations = None
 
     def on_build_error(self, *, error: Exception) -> None:
         """Forget the facts and the glossary after a failed build too."""
         self._facts = None
+        self._knowledge_project = None
         self._abbreviations = None

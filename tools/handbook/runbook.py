@@ -59,7 +59,10 @@ class RunbookMeta(BaseModel):
     severity: Literal["critical", "warning", "info"] = Field(description="For an alert runbook, the alerts' severity label.")
     owner: str = Field(min_length=1, description="The catalog team that owns the runbook.")
     last_reviewed: dt.date = Field(description="Date of the last end-to-end review (YYYY-MM-DD).")
-    review_interval: str = Field(pattern=INTERVAL.pattern, description="How often to review: days or weeks, e.g. 90d, 12w.")
+    review_interval: str | None = Field(
+        default=None, pattern=INTERVAL.pattern,
+        description="How often to review: days or weeks, e.g. 90d, 12w; default: the runbooks section's interval.",
+    )
     search: SearchSettings | None = Field(default=None, description="Material search settings (e.g. boost).")
 
     @field_validator("last_reviewed")
@@ -71,10 +74,12 @@ class RunbookMeta(BaseModel):
 
     @property
     def review_days(self) -> int:
-        """The review interval in days."""
-        match = INTERVAL.match(self.review_interval)
-        assert match is not None
-        return int(match["count"]) * (7 if match["unit"] == "w" else 1)
+        """The review interval in days (the runbooks section's default when not set)."""
+        from handbook.knowledge.review import default_interval, interval_days
+
+        days = interval_days(self.review_interval or default_interval(RUNBOOKS_DIR + "/x.md")[0])
+        assert days is not None
+        return days
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ NAV_TITLES = {
     anchors.DEPLOYMENT_PAGE: "Deployment",
     f"{api.API_DIR}/": "Python API",
     anchors.RULES_PAGE: "Check rules",
+    "reference/review.md": "Page review",
+    "reference/knowledge-risk.md": "Knowledge risk",
 }
 
 
