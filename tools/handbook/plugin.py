@@ -24,12 +24,12 @@ from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import livevalues, reference, runbook_index, sources
+from handbook import livevalues, reference, runbook_index, search, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
@@ -38,6 +38,12 @@ from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
 WATCHED = ("runbooks", "stack", "diagrams")
 DIAGRAMS_URI = "diagrams"
+IFRAME_WORKER_SHIM = "javascripts/vendor/iframe-worker-shim-1.0.4.js"
+"""The search worker's stand-in under `file://` (Material's `offline` plugin adds it), shipped with the site."""
+SOURCE_BLOCK = '<details class="mkdocstrings-source">'
+"""How mkdocstrings opens an object's source code on an API page."""
+ONLINE_ONLY_FEATURES = ("navigation.instant",)
+"""Theme features that fetch pages with XHR, which a browser refuses under `file://`."""
 
 log = logging.getLogger("mkdocs.plugins.handbook")
 
@@ -53,6 +59,22 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def on_startup(self, *, command: str, dirty: bool) -> None:
         """Remember whether this process serves the site (and so rebuilds in place)."""
         self.serving = command == "serve"
+
+    @event_priority(-50)  # after Material's `offline` plugin has set up the offline edition
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        """Keep the offline edition offline: the `file://` search shim ships with the site, no CDN.
+
+        Material's `offline` plugin turns directory URLs off and adds a polyfill script that
+        lets the search worker run from disk, loaded from a CDN. The handbook ships that
+        script (`docs/javascripts/vendor/`) and points the page at it, and turns instant
+        navigation off, which cannot fetch pages from disk.
+        """
+        polyfills = config.extra.get("polyfills") or []
+        if any("iframe-worker" in str(url) for url in polyfills):
+            config.extra["polyfills"] = [IFRAME_WORKER_SHIM if "iframe-worker" in str(url) else url for url in polyfills]
+            features = config.theme.get("features") or []
+            config.theme["features"] = [f for f in features if f not in ONLINE_ONLY_FEATURES]
+        return config
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         """When serving, forget the imported stack code so a rebuild reads the edited code."""
@@ -128,12 +150,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return self._facts
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Render live values `{@NAME}` as today's values, and expand the runbooks index marker.
+        """Render live values `{@NAME}` as today's values, expand the runbooks index marker, rank the page.
+
+        The page gets its search weight from `handbook.search` unless its front matter sets one.
 
         An unknown or malformed live value is logged as a warning naming
         `path:line:col` and the closest valid name, which fails `mkdocs build --strict`.
         """
         uri = page.file.src_uri
+        search.apply(uri, page.meta)
         root = self._root(config)
 
         def linkable(docs_path: str) -> bool:
@@ -159,6 +184,14 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         for error in errors:
             log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
         return rendered
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Keep API pages' source code out of the search index (it stays on the page, folded).
+
+        Source listings were most of the index and match every identifier a reader types;
+        the signature and docstring of each object are still indexed.
+        """
+        return html.replace(SOURCE_BLOCK, SOURCE_BLOCK.replace(">", ' data-search-exclude="source">'))
 
     @staticmethod
     def _quotes_code(page: Page) -> bool:
