@@ -4,7 +4,8 @@
 plugin replaces it with a table of every runbook, one row per alert it answers
 (task runbooks get one row without an alert). The table sits in a
 `<div class="sortable">`, which `docs/javascripts/sortable-tables.js` makes
-sortable by clicking a column header - a small local script, no CDN.
+sortable by clicking a column header - a small local script, no CDN. A cell may
+carry its sort key in `data-sort` (severity sorts by rank: critical, warning, info).
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def table(books: Sequence[Runbook], alert_names: set[str], page_uri: str, linkab
                 shown = f"[`{alert}`]({posixpath.relpath(page, here)}#{fragment})"
             else:
                 shown = f"`{alert}`"
-            row = f"| {shown} | {link} | {meta.severity} | `{meta.owner}` | {services} |"
+            severity = f'<span data-sort="{rank}">{meta.severity}</span>'
+            row = f"| {shown} | {link} | {severity} | `{meta.owner}` | {services} |"
             rows.append((rank if alert else 9, alert or "~", meta.title, row))
     rows.sort()
     head = "| Alert | Runbook | Severity | Owner | Services |\n|---|---|---|---|---|"

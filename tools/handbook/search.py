@@ -23,14 +23,18 @@ TOOLING_API = f"{API_DIR}/handbook"
 """Where the handbook's own tooling API lives: in the navigation, not in the search index."""
 CHORUS_API_DIR = f"{API_DIR}/chorus"
 REFERENCE_PAGES = frozenset(
-    {anchors.CONFIG_PAGE, anchors.METRICS_PAGE, anchors.ALERTS_PAGE, anchors.CLI_PAGE, anchors.HTTP_PAGE, anchors.DEPLOYMENT_PAGE, anchors.RULES_PAGE}
+    {anchors.METRICS_PAGE, anchors.ALERTS_PAGE, anchors.CLI_PAGE, anchors.HTTP_PAGE, anchors.DEPLOYMENT_PAGE, anchors.RULES_PAGE}
 )
 
-COMPONENT: dict[str, Any] = {"boost": 4}
+COMPONENT: dict[str, Any] = {"boost": 8}
 """A component page: first for its service's name (above runbooks, which mention services in titles)."""
 
 REFERENCE: dict[str, Any] = {"boost": 2}
-"""A generated reference page (configuration, metrics, alerts, command line, HTTP API, deployment)."""
+"""A generated reference page (metrics, alerts, command line, HTTP API, deployment, check rules):
+below the runbooks (3), so an alert's name finds its runbook before its catalogue entry."""
+
+CONFIG_REFERENCE: dict[str, Any] = {"boost": 4}
+"""The configuration reference: a key typed by its last segment (`nodes`) finds its entry in the top 3."""
 
 CHORUS_API: dict[str, Any] = {"boost": 0.5}
 """A page of the Chorus Python API: found, but below the pages written for operators."""
@@ -55,6 +59,8 @@ def settings_for(uri: str) -> dict[str, Any] | None:
         chosen = CHORUS_API
     elif uri.startswith("components/") and uri != "components/index.md":
         chosen = COMPONENT
+    elif uri == anchors.CONFIG_PAGE:
+        chosen = CONFIG_REFERENCE
     elif uri in REFERENCE_PAGES:
         chosen = REFERENCE
     return dict(chosen) if chosen is not None else None
