@@ -171,15 +171,35 @@ _READY_JS = f"""
 const meta = document.querySelector("{_META}");
 return meta ? meta.textContent.trim() : "";
 """
-_QUERY_JS = """
+SEARCH_JS = f"""
+const [query, done] = arguments;
 const input = document.querySelector("input.md-search__input");
+const meta = document.querySelector("{_META}");
+const type = text => {{ input.value = text; input.dispatchEvent(new KeyboardEvent("keyup", {{bubbles: true}})); }};
+const until = test => new Promise(resolve => {{
+  if (test()) return resolve();
+  const watch = new MutationObserver(() => {{ if (test()) {{ watch.disconnect(); resolve(); }} }});
+  watch.observe(meta, {{subtree: true, childList: true, characterData: true}});
+}});
+const answered = () => /matching/.test(meta.textContent);
 input.focus();
-input.value = arguments[0];
-input.dispatchEvent(new KeyboardEvent("keyup", {bubbles: true}));
+type("");
+until(() => !answered()).then(() => {{
+  const start = performance.now();
+  type(query);
+  return until(answered).then(() => done({{
+    seconds: (performance.now() - start) / 1000,
+    meta: meta.textContent.trim(),
+    results: Array.from(document.querySelectorAll(".md-search-result__item")).map(
+      item => Array.from(item.querySelectorAll("a[href]")).map(a => a.href)),
+  }}));
+}});
 """
-_RESULTS_JS = """
-return Array.from(document.querySelectorAll(".md-search-result__item")).map(
-  item => Array.from(item.querySelectorAll("a[href]")).map(a => a.href));
+"""Type a query the way a reader does and resolve once the worker's answer is shown.
+
+The box is emptied first and the answer awaited only after the placeholder is back, so the
+answer read is this query's, not the previous one's. Resolves with the time from typing to
+the answer, the line above the results and each result's links.
 """
 
 
@@ -192,11 +212,13 @@ class SearchResults:
         meta: The line above the results, e.g. `3 matching documents`.
         results: One list per result (a page), its first link the page or section, then the
             sections shown nested under it.
+        seconds: From typing the query to the answer shown.
     """
 
     query: str
     meta: str
     results: list[list[str]]
+    seconds: float
 
     def rank(self, fragment: str) -> int | None:
         """The 1-based rank of the first result linking to a URL that ends with `fragment`, or `None`.
@@ -221,7 +243,7 @@ def wait_search_ready(driver: WebDriver) -> None:
     Opened from disk (`file://`), Material loads the index only once the search box is opened.
     """
     driver.execute_script('document.querySelector("input.md-search__input").focus();')
-    WebDriverWait(driver, SEARCH_TIMEOUT_S).until(lambda d: (d.execute_script(_READY_JS) or "Initializing") != "Initializing search" and d.execute_script(_READY_JS) != "")
+    WebDriverWait(driver, SEARCH_TIMEOUT_S, poll_frequency=0.05).until(lambda d: d.execute_script(_READY_JS) not in ("", "Initializing search"))
 
 
 def close_search(driver: WebDriver) -> None:
@@ -235,8 +257,7 @@ def close_search(driver: WebDriver) -> None:
 def search(driver: WebDriver, query: str) -> SearchResults:
     """Type a query into the search box and read the results once the worker has answered.
 
-    The box is emptied first and the wait is for the placeholder, so the answer read is
-    this query's and not the previous one's.
+    The wait is in the page, on the worker's answer (`SEARCH_JS`), not a sleep.
 
     Args:
         driver: A browser on a page of the site.
@@ -246,8 +267,6 @@ def search(driver: WebDriver, query: str) -> SearchResults:
         The results as shown.
     """
     wait_search_ready(driver)
-    driver.execute_script(_QUERY_JS, "")
-    WebDriverWait(driver, SEARCH_TIMEOUT_S).until(lambda d: "matching" not in d.execute_script(_READY_JS))
-    driver.execute_script(_QUERY_JS, query)
-    WebDriverWait(driver, SEARCH_TIMEOUT_S).until(lambda d: "matching" in d.execute_script(_READY_JS))
-    return SearchResults(query, driver.execute_script(_READY_JS), driver.execute_script(_RESULTS_JS))
+    driver.set_script_timeout(SEARCH_TIMEOUT_S)
+    answer = driver.execute_async_script(SEARCH_JS, query)
+    return SearchResults(query, answer["meta"], answer["results"], float(answer["seconds"]))

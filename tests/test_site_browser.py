@@ -114,6 +114,7 @@ def alert_runbooks(root: Path) -> dict[str, str]:
     return found
 
 
+@pytest.mark.timeout(900)  # one search per name, on a loaded machine
 def test_every_alert_finds_its_runbook_first(searching: WebDriver, root: Path) -> None:
     expected = alert_runbooks(root)
     rules = {rule.name for rule in Snapshot(root).get("alerts")}
@@ -127,6 +128,7 @@ def test_every_alert_finds_its_runbook_first(searching: WebDriver, root: Path) -
     assert misses == []
 
 
+@pytest.mark.timeout(900)  # one search per name, on a loaded machine
 def test_every_config_key_finds_its_entry_in_the_top_three(searching: WebDriver, root: Path) -> None:
     keys = [k.key for k in Snapshot(root).get("config")]
     assert keys
@@ -141,6 +143,7 @@ def test_every_config_key_finds_its_entry_in_the_top_three(searching: WebDriver,
     assert misses == [], f"{len(misses)} of {len(keys)} keys not in the top 3"
 
 
+@pytest.mark.timeout(900)  # one search per name, on a loaded machine
 def test_every_service_finds_its_component_page_first(searching: WebDriver, root: Path) -> None:
     services = [str(s["name"]) for s in Snapshot(root).services]
     assert services
