@@ -19,7 +19,7 @@ NAV_FILE = "SUMMARY.md"
 """The file literate-nav reads a folder's navigation from (its default `nav_file`)."""
 PACKAGES = ((sources.STACK_PACKAGE, "chorus"), (sources.HANDBOOK_PACKAGE, "handbook"))
 SECTIONS = {
-    "chorus": ("Chorus", "The services and `chorusctl`: what runs in production."),
+    "chorus": ("Chorus stack", "The services and `chorusctl`: what runs in production."),
     "handbook": (
         "Handbook tooling",
         "The handbook's own code (checks, generators, this site's plugin), for people changing the "
