@@ -1,6 +1,7 @@
 """How fast the site's search is ready and answers, in Debian's Chromium, for the site and a bigger one.
 
 Usage: .venv/bin/python bench/search.py [--site DIR] [--runs 5] [--synthetic 1000]
+       (pass --site site/ after `make build` to skip the build)
 
 Builds the site (unless `--site` names a built one), serves it on 127.0.0.1, and for the real
 site and for the site plus N synthetic runbooks prints: the index size (raw and gzipped), the
@@ -33,6 +34,8 @@ sys.path.insert(0, str(HERE / "tests"))
 
 import browser_support as browser  # noqa: E402 - the tests' browser helpers, after the path is set
 
+READY_TIMEOUT_S = 600.0
+"""How long one page load may take to get search ready before the bench gives up on that site."""
 QUERIES = ("listener_cap", "DeadAir", "ChorusJoinShedding", "gateway")
 
 _RECORD_READY = """
@@ -76,6 +79,59 @@ def add_synthetic_runbooks(site: Path, count: int) -> None:
     index_file.write_text(json.dumps(index), encoding="utf-8")
 
 
+def add_synthetic_pages(site: Path, count: int) -> None:
+    """Add `count` runbook pages to a built site, each a renamed copy of a real one (for pagefind)."""
+    originals = sorted(p for p in (site / "runbooks").glob("*/index.html"))
+    rng = random.Random(13)
+    for number in range(count):
+        alert = f"ChorusSynthetic{number:04d}Fired"
+        text = rng.choice(originals).read_text(encoding="utf-8").replace("<h1", f"<h1 data-alert='{alert}'", 1)
+        text = text.replace("</h1>", f" ({alert})</h1>", 1)
+        target = site / "runbooks" / f"synthetic-{number:04d}" / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+_PAGEFIND_READY = """
+const done = arguments[arguments.length - 1];
+const start = performance.now();
+import(new URL("pagefind/pagefind.js", document.baseURI).href).then(async pf => {
+  await pf.init();
+  window.__pagefind = pf;
+  done((performance.now() - start) / 1000);
+});
+"""
+_PAGEFIND_QUERY = """
+const [query, done] = arguments;
+const start = performance.now();
+window.__pagefind.search(query).then(async found => {
+  if (found.results.length) await found.results[0].data();
+  done((performance.now() - start) / 1000);
+});
+"""
+
+
+def measure_pagefind(site: Path, runs: int) -> dict[str, Any]:
+    """The same figures for pagefind (`python -m pagefind`): its files, init time and first result."""
+    subprocess.run([sys.executable, "-m", "pagefind", "--site", str(site)], check=True, capture_output=True)
+    files = [f for f in (site / "pagefind").rglob("*") if f.is_file()]
+    ready: list[float] = []
+    first: dict[str, float] = {}
+    with browser.serve(site) as base, browser.chromium() as driver:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
+        driver.set_script_timeout(READY_TIMEOUT_S)
+        for _ in range(runs):
+            driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+            driver.get("about:blank")
+            driver.get(base)
+            ready.append(float(driver.execute_async_script(_PAGEFIND_READY)))
+        for query in QUERIES:
+            first[query] = float(driver.execute_async_script(_PAGEFIND_QUERY, query))
+    entry = (site / "pagefind" / "pagefind-entry.json").read_bytes()
+    return {"docs": len(list(site.rglob("index.html"))), "raw": sum(f.stat().st_size for f in files), "gzip": len(entry), "ready": ready, "first": first}
+
+
 def measure(site: Path, runs: int) -> dict[str, Any]:
     """Index size, search-ready times (cold, `runs` times) and time to first result per query."""
     raw = (site / "search" / "search_index.json").read_bytes()
@@ -85,15 +141,15 @@ def measure(site: Path, runs: int) -> dict[str, Any]:
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _RECORD_READY})
-        driver.set_script_timeout(browser.SEARCH_TIMEOUT_S)
+        driver.set_script_timeout(READY_TIMEOUT_S)
         for _ in range(runs):
             driver.execute_cdp_cmd("Network.clearBrowserCache", {})
             driver.get("about:blank")
             driver.get(base)
-            browser.wait_search_ready(driver)
+            browser.wait_search_ready(driver, READY_TIMEOUT_S)
             ready.append(float(driver.execute_script("return window.__searchReady")) / 1000)
         for query in QUERIES:
-            first[query] = browser.search(driver, query).seconds
+            first[query] = browser.search(driver, query, READY_TIMEOUT_S).seconds
     return {"docs": len(json.loads(raw)["docs"]), "raw": len(raw), "gzip": len(gzip.compress(raw)), "ready": ready, "first": first}
 
 
@@ -103,6 +159,7 @@ def main() -> int:
     parser.add_argument("--site", type=Path, help="a built site to measure (default: build one now)")
     parser.add_argument("--runs", type=int, default=5, help="cold page loads per site (default 5)")
     parser.add_argument("--synthetic", type=int, default=1000, help="synthetic runbooks for the bigger site (default 1000)")
+    parser.add_argument("--pagefind", action="store_true", help="measure pagefind side by side (needs `pip install pagefind[extended]`)")
     args = parser.parse_args()
     problem = browser.ensure_chromium()
     if problem:
@@ -120,10 +177,18 @@ def main() -> int:
         for label, site in (("real site", real), (f"+ {args.synthetic} runbooks", big)):
             print(f"bench: measuring {label}...", file=sys.stderr)
             rows.append((label, measure(site, args.runs)))
+        if args.pagefind:
+            for label, count in (("pagefind, real", 0), (f"pagefind, + {args.synthetic}", args.synthetic)):
+                copy = work / f"pagefind-{count}"
+                shutil.copytree(real, copy)
+                add_synthetic_pages(copy, count)
+                print(f"bench: measuring {label}...", file=sys.stderr)
+                rows.append((label, measure_pagefind(copy, args.runs)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, Chromium headless")
-    print(f"search-ready: page load until the worker has indexed everything, browser cache cleared, {args.runs} runs\n")
+    print(f"search-ready: page load until the worker has indexed everything, browser cache cleared, {args.runs} runs")
+    print("pagefind rows: 'sections' counts pages, 'index' is all its files, 'gzip' its entry file; ready = pagefind.init()\n")
     head = f"{'site':<20} {'sections':>8} {'index':>9} {'gzip':>8} {'ready median':>12} {'min':>6} {'max':>6}  " + "  ".join(f"1st '{q}'" for q in QUERIES)
     print(head)
     for label, m in rows:

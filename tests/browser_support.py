@@ -237,13 +237,13 @@ def _without_query(url: str) -> str:
     return parts._replace(query="").geturl()
 
 
-def wait_search_ready(driver: WebDriver) -> None:
+def wait_search_ready(driver: WebDriver, timeout_s: float = SEARCH_TIMEOUT_S) -> None:
     """Open the search box and wait until the worker has loaded the index (no more "Initializing search").
 
     Opened from disk (`file://`), Material loads the index only once the search box is opened.
     """
     driver.execute_script('document.querySelector("input.md-search__input").focus();')
-    WebDriverWait(driver, SEARCH_TIMEOUT_S, poll_frequency=0.05).until(lambda d: d.execute_script(_READY_JS) not in ("", "Initializing search"))
+    WebDriverWait(driver, timeout_s, poll_frequency=0.05).until(lambda d: d.execute_script(_READY_JS) not in ("", "Initializing search"))
 
 
 def close_search(driver: WebDriver) -> None:
@@ -254,7 +254,7 @@ def close_search(driver: WebDriver) -> None:
     WebDriverWait(driver, 10).until(lambda d: not d.execute_script('return document.getElementById("__search").checked'))
 
 
-def search(driver: WebDriver, query: str) -> SearchResults:
+def search(driver: WebDriver, query: str, timeout_s: float = SEARCH_TIMEOUT_S) -> SearchResults:
     """Type a query into the search box and read the results once the worker has answered.
 
     The wait is in the page, on the worker's answer (`SEARCH_JS`), not a sleep.
@@ -262,11 +262,12 @@ def search(driver: WebDriver, query: str) -> SearchResults:
     Args:
         driver: A browser on a page of the site.
         query: What a reader types.
+        timeout_s: How long the worker may take to be ready and to answer.
 
     Returns:
         The results as shown.
     """
-    wait_search_ready(driver)
-    driver.set_script_timeout(SEARCH_TIMEOUT_S)
+    wait_search_ready(driver, timeout_s)
+    driver.set_script_timeout(timeout_s)
     answer = driver.execute_async_script(SEARCH_JS, query)
     return SearchResults(query, answer["meta"], answer["results"], float(answer["seconds"]))
