@@ -153,6 +153,16 @@ def measure(site: Path, runs: int) -> dict[str, Any]:
     return {"docs": len(json.loads(raw)["docs"]), "raw": len(raw), "gzip": len(gzip.compress(raw)), "ready": ready, "first": first}
 
 
+def print_row(label: str, m: dict[str, Any]) -> None:
+    """One line of the table, printed as soon as its site is measured."""
+    firsts = "  ".join(f"{m['first'][q] * 1000:>{len(q) + 7}.0f}ms" for q in QUERIES)
+    print(
+        f"{label:<20} {m['docs']:>8} {m['raw'] / 1024:>7.0f}KB {m['gzip'] / 1024:>6.0f}KB "
+        f"{statistics.median(m['ready']):>11.2f}s {min(m['ready']):>5.2f}s {max(m['ready']):>5.2f}s  {firsts}",
+        flush=True,
+    )
+
+
 def main() -> int:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -165,6 +175,10 @@ def main() -> int:
     if problem:
         print(f"bench: {problem}", file=sys.stderr)
         return 2
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, Chromium headless")
+    print(f"search-ready: page load until the worker has indexed everything, browser cache cleared, {args.runs} runs")
+    print("pagefind rows: 'sections' counts pages, 'index' is all its files, 'gzip' its entry file; ready = pagefind.init()\n")
+    print(f"{'site':<20} {'sections':>8} {'index':>9} {'gzip':>8} {'ready median':>12} {'min':>6} {'max':>6}  " + "  ".join(f"1st '{q}'" for q in QUERIES), flush=True)
     work = Path(tempfile.mkdtemp(prefix="handbook-bench-search-"))
     try:
         real = args.site or build(work / "site")
@@ -173,30 +187,18 @@ def main() -> int:
         big = work / "big"
         shutil.copytree(real, big)
         add_synthetic_runbooks(big, args.synthetic)
-        rows = []
         for label, site in (("real site", real), (f"+ {args.synthetic} runbooks", big)):
             print(f"bench: measuring {label}...", file=sys.stderr)
-            rows.append((label, measure(site, args.runs)))
+            print_row(label, measure(site, args.runs))
         if args.pagefind:
             for label, count in (("pagefind, real", 0), (f"pagefind, + {args.synthetic}", args.synthetic)):
                 copy = work / f"pagefind-{count}"
                 shutil.copytree(real, copy)
                 add_synthetic_pages(copy, count)
                 print(f"bench: measuring {label}...", file=sys.stderr)
-                rows.append((label, measure_pagefind(copy, args.runs)))
+                print_row(label, measure_pagefind(copy, args.runs))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, Chromium headless")
-    print(f"search-ready: page load until the worker has indexed everything, browser cache cleared, {args.runs} runs")
-    print("pagefind rows: 'sections' counts pages, 'index' is all its files, 'gzip' its entry file; ready = pagefind.init()\n")
-    head = f"{'site':<20} {'sections':>8} {'index':>9} {'gzip':>8} {'ready median':>12} {'min':>6} {'max':>6}  " + "  ".join(f"1st '{q}'" for q in QUERIES)
-    print(head)
-    for label, m in rows:
-        firsts = "  ".join(f"{m['first'][q] * 1000:>{len(q) + 7}.0f}ms" for q in QUERIES)
-        print(
-            f"{label:<20} {m['docs']:>8} {m['raw'] / 1024:>7.0f}KB {m['gzip'] / 1024:>6.0f}KB "
-            f"{statistics.median(m['ready']):>11.2f}s {min(m['ready']):>5.2f}s {max(m['ready']):>5.2f}s  {firsts}"
-        )
     return 0
 
 
