@@ -35,8 +35,8 @@ class Events(logging.Handler):
 
 
 def test_unwritable_playlist_is_logged_reported_retried_and_recovers(tmp_path: Path) -> None:
-    config = config_with(packager={"segment_s": 0.5, "playlist_size": 4, "poll_interval_s": 0.2},
-                         fanout={"upstream_retry_max_s": 0.5})
+    config = config_with(packager={"segment_s": 0.5, "playlist_size": 4, "poll_interval_s": 0.2,
+                                   "retry_max_s": 0.5})
     events = Events()
     logger = logging.getLogger("chorus.test.packager_write_failure")
     logger.setLevel(logging.DEBUG)

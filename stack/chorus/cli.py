@@ -94,11 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
     for shared in (client, output):
         shared.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
+    # Options of the monitor (Prometheus + Alertmanager beside the stack), shared by `up --monitor` and `monitor`.
+    watch = argparse.ArgumentParser(add_help=False)
+    watch.add_argument("--prometheus-port", type=int, default=0, metavar="PORT",
+                       help="Prometheus's port on 127.0.0.1 (default: a free one, printed)")
+    watch.add_argument("--alertmanager-port", type=int, default=0, metavar="PORT",
+                       help="Alertmanager's port on 127.0.0.1 (default: a free one, printed)")
+    watch.add_argument("--time-scale", type=float, default=1.0, metavar="F",
+                       help="run the alert rules F times faster: every for: and rate window, and the scrape and "
+                       "evaluation intervals, divided by F (default: 1, production's timing)")
+    watch.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                       help="the alerting rules to load (default: stack/deploy/prometheus/alerts.yaml)")
+
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     up = commands.add_parser(
-        "up", help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
+        "up", parents=[watch], help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
         description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
         "packager on this machine from the configuration, each as its own process, with their logs in this "
         "terminal. Ctrl-C or SIGTERM stops them all.",
@@ -108,7 +120,47 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--edges", type=int, default=None, metavar="N",
                     help="how many edge nodes, which take the listeners and subscribe to origins (default: fanout.edges)")
     up.add_argument("--no-packager", action="store_true", help="do not run the HLS packager")
+    up.add_argument("--monitor", action="store_true",
+                    help="also run Prometheus and Alertmanager over the stack (see `chorusctl monitor --help`); "
+                    "the --prometheus-port, --alertmanager-port, --time-scale and --rules options apply to it")
     up.set_defaults(handler=_cmd_up)
+
+    monitor = commands.add_parser(
+        "monitor", parents=[watch], help="run Prometheus and Alertmanager over a running local stack until Ctrl-C",
+        description="Beside a running `chorusctl up`, start Prometheus and Alertmanager on 127.0.0.1 (the Debian "
+        "binaries, installed by `make setup`) in a temporary folder. Every service is scraped with the job, "
+        "namespace and pod labels production gives it; the real alert rules are loaded; Alertmanager sends every "
+        "notification to a local receiver that records it (alert, labels, runbook_url). Prints the URLs; "
+        "`chorusctl alerts` shows what fired and what on-call would have been paged with.",
+        epilog="Exit code 1 if it cannot start (a binary missing, a port taken, rules promtool rejects) or "
+        "Prometheus or Alertmanager dies. Example: chorusctl monitor --time-scale 10",
+    )
+    monitor.add_argument("--gateway", metavar="URL", default=None,
+                         help="the gateway's URL (default: http://gateway.host:gateway.port from the configuration)")
+    monitor.add_argument("--packager", metavar="URL", default=None,
+                         help="the packager's URL (default: packager.host:packager.port when it answers)")
+    monitor.set_defaults(handler=_cmd_monitor)
+
+    alerts = commands.add_parser(
+        "alerts", parents=[client], help="show the monitor's alerts and the notifications on-call would have got",
+        description="Ask the monitor of the local stack (`chorusctl up --monitor` or `chorusctl monitor`) for its "
+        "URLs, the alerts pending or firing now, and every notification Alertmanager delivered. With --wait, "
+        "wait until alert NAME fires (or, with --resolved, resolves) and its notification is delivered.",
+        epilog="Exit code 1 if no monitor runs or --wait timed out. Example: chorusctl alerts --wait ChorusJoinShedding",
+    )
+    alerts.add_argument("--wait", metavar="NAME", default=None, help="wait until this alert fires and is notified")
+    alerts.add_argument("--resolved", action="store_true", help="with --wait: wait until it resolves instead")
+    alerts.add_argument("--timeout", type=float, default=600.0, metavar="S", help="with --wait: give up after S seconds (default: 600)")
+    alerts.set_defaults(handler=_cmd_alerts)
+
+    query = commands.add_parser(
+        "query", parents=[client], help="run a PromQL query on the monitor's Prometheus",
+        description="Run an instant PromQL query on the Prometheus of the local stack's monitor and print one "
+        "line per series: its labels and value.",
+        epilog="Exit code 1 if no monitor runs or the query is invalid. Example: chorusctl query 'sum by (job) (up)'",
+    )
+    query.add_argument("promql", metavar="PROMQL", help="the query")
+    query.set_defaults(handler=_cmd_query)
 
     status = commands.add_parser(
         "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
@@ -273,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tone.add_argument("out", type=Path, metavar="OUT.wav", help="the WAV file to write")
     tone.add_argument("--seconds", type=float, default=5.0, metavar="N", help="duration (default: 5)")
+    tone.add_argument("--silent", action="store_true",
+                      help="write digital silence instead, to rehearse dead air (a speaker on stage, nothing heard)")
     tone.set_defaults(handler=_cmd_tone)
     return parser
 
@@ -370,7 +424,114 @@ def _cmd_up(args: argparse.Namespace) -> int:
         raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
     if args.edges is not None and not 0 <= args.edges <= 256:
         raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
-    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager)
+    settings = _monitor_settings(args) if args.monitor else None
+    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager, settings)
+
+
+def _monitor_settings(args: argparse.Namespace) -> Any:
+    """The monitor's settings from `--prometheus-port`, `--alertmanager-port`, `--time-scale`, `--rules`."""
+    from chorus.monitor import MonitorSettings
+    from chorus.monitor.config import DEFAULT_SCRAPE_INTERVAL_S
+
+    for flag, port in (("--prometheus-port", args.prometheus_port), ("--alertmanager-port", args.alertmanager_port)):
+        if not 0 <= port <= 65535:
+            raise CommandError(f"{flag} must be between 0 and 65535", EXIT_USAGE)
+    if not 1 <= args.time_scale <= 100:
+        raise CommandError("--time-scale must be between 1 and 100", EXIT_USAGE)
+    settings = MonitorSettings(prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
+                               time_scale=args.time_scale,
+                               scrape_interval_s=DEFAULT_SCRAPE_INTERVAL_S / args.time_scale,
+                               evaluation_interval_s=DEFAULT_SCRAPE_INTERVAL_S / args.time_scale)
+    if args.rules is not None:
+        settings.rules_file = args.rules
+    return settings
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    """`chorusctl monitor`."""
+    from chorus.monitor.foreground import run_monitor
+
+    config = _config(args)
+    settings = _monitor_settings(args)
+    packager = args.packager
+    if packager is None:
+        url = f"http://{config.packager.host}:{config.packager.port}"
+        packager = url if config.packager.port and _http_ready(url) else ""
+    return run_monitor(_gateway_url(args), packager, settings)
+
+
+def _monitor_client(args: argparse.Namespace) -> Any:
+    """A client of the local stack's running monitor, and its state (raises CommandError when none runs)."""
+    from chorus.monitor import MonitorClient, MonitorError, read_state
+
+    try:
+        state = read_state(_gateway_url(args))
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    return MonitorClient(state.prometheus_url, Path(state.notifications_file)), state
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    """`chorusctl alerts`."""
+    from dataclasses import asdict
+
+    from chorus.monitor import MonitorError
+
+    if not 0 < args.timeout <= 3600:
+        raise CommandError("--timeout must be above 0 and at most 3600 seconds", EXIT_USAGE)
+    client, state = _monitor_client(args)
+    try:
+        if args.wait:
+            if args.resolved:
+                client.wait_for_resolved(args.wait, timeout_s=args.timeout)
+            else:
+                client.wait_for_alert(args.wait, timeout_s=args.timeout)
+            note = client.wait_for_notification(args.wait, "resolved" if args.resolved else "firing", timeout_s=args.timeout)
+            _emit(args, asdict(note), f"{note.status} {note.alertname} {note.labels.get('severity', '')} "
+                  f"team={note.labels.get('team', '')}: {note.summary}\n  runbook: {note.runbook_url}")
+            return EXIT_OK
+        active = client.alerts()
+        notes = client.notifications()
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    data = {"prometheus": state.prometheus_url, "alertmanager": state.alertmanager_url,
+            "alerts": active, "notifications": [asdict(n) for n in notes]}
+    lines = [f"prometheus    {state.prometheus_url}", f"alertmanager  {state.alertmanager_url}", ""]
+    rows = [["ALERT", "STATE", "SINCE", "LABELS"]]
+    for alert in sorted(active, key=lambda a: (a["state"] != "firing", a["labels"]["alertname"])):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(alert["labels"].items()) if k != "alertname")
+        rows.append([alert["labels"]["alertname"], alert["state"], alert.get("activeAt", "")[:19], labels])
+    lines.append(_table(rows) if active else "no alert is pending or firing")
+    lines.append("")
+    if notes:
+        rows = [["RECEIVED", "STATUS", "ALERT", "SEVERITY", "TEAM", "RUNBOOK"]]
+        for n in notes:
+            rows.append([time.strftime("%H:%M:%S", time.localtime(n.received_at)), n.status, n.alertname,
+                         n.labels.get("severity", ""), n.labels.get("team", ""), n.runbook_url])
+        lines.append(_table(rows))
+    else:
+        lines.append("no notification yet")
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    """`chorusctl query`."""
+    from chorus.monitor import MonitorError
+
+    if not 0 < len(args.promql) <= 10_000:
+        raise CommandError("PROMQL must be 1 to 10,000 characters", EXIT_USAGE)
+    client, _state = _monitor_client(args)
+    try:
+        result = client.query(args.promql)
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    lines = []
+    for item in result:
+        labels = ", ".join(f'{k}="{v}"' for k, v in sorted(item["metric"].items()))
+        lines.append(f"{{{labels}}} {item['value'][1]}")
+    _emit(args, result, "\n".join(lines) if lines else "(no series)")
+    return EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -669,8 +830,11 @@ def _cmd_presence(args: argparse.Namespace) -> int:
 def _cmd_tone(args: argparse.Namespace) -> int:
     """`chorusctl tone`."""
     rate = _config(args).audio.sample_rate
-    write_wav(args.out, reference_signal(args.seconds, rate), rate)
-    print(f"wrote {args.seconds} s of test signal to {args.out}")
+    if not 0 < args.seconds <= 3600:
+        raise CommandError("--seconds must be above 0 and at most 3600", EXIT_USAGE)
+    signal = reference_signal(args.seconds, rate)
+    write_wav(args.out, signal * 0 if args.silent else signal, rate)
+    print(f"wrote {args.seconds} s of {'silence' if args.silent else 'test signal'} to {args.out}")
     return EXIT_OK
 
 

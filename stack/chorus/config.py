@@ -343,6 +343,14 @@ class PackagerConfig(_Section):
         description="Share of a large audience expected to listen over HLS through the CDN instead "
         "of the WebSocket path; `chorusctl capacity` sizes the fan-out for the rest.",
     )
+    retry_max_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="The packager retries with jittered exponential backoff - joining a space again after "
+        "its stream drops, and opening a fresh playlist after a failed write - waiting at most this many "
+        "seconds between attempts.",
+    )
 
 
 class LoggingConfig(_Section):

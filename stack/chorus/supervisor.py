@@ -8,7 +8,8 @@ file; their logs go to this terminal. The gateway starts first; origin node N
 port when `fanout.port` is 0), and each registers with the gateway. The
 packager listens on `packager.port` (a free port when 0). Ctrl-C or SIGTERM
 stops every process cleanly; if one dies, the others are stopped too and `up`
-exits 1.
+exits 1. With `--monitor`, Prometheus and Alertmanager (`chorus.monitor`) start
+after the services and watch them until the stack stops.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from types import FrameType
 import httpx
 
 from chorus.config import ChorusConfig
+from chorus.monitor import Monitor, MonitorError, MonitorSettings
+from chorus.monitor.foreground import start_for_stack, stop_for_stack
 from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
 
 START_TIMEOUT_S = 30.0
@@ -102,9 +105,12 @@ class Supervisor:
         say: Where progress lines go (default: stderr).
         edges: How many edge nodes; `None` uses `fanout.edges`.
         packager: Whether to run the HLS packager.
+        monitor: When given, also run Prometheus and Alertmanager over the stack with these settings
+            (`chorus.monitor`), started last and stopped first.
 
     Attributes:
         packager_url: The packager's URL once started (empty without one).
+        monitor: The running monitor, if asked for (after `start`).
     """
 
     def __init__(
@@ -115,8 +121,11 @@ class Supervisor:
         say: Callable[[str], None] | None = None,
         edges: int | None = None,
         packager: bool = True,
+        monitor: MonitorSettings | None = None,
     ) -> None:
         self.config = config
+        self.monitor_settings = monitor
+        self.monitor: Monitor | None = None
         self.config_path = config_path.resolve()
         self.nodes = nodes if nodes is not None else config.fanout.nodes
         self.edges = edges if edges is not None else config.fanout.edges
@@ -213,16 +222,26 @@ class Supervisor:
             self._say(f"chorus up: {node} {nodes.get(node, '?')} (edge)")
         if self.packager:
             self._say(f"chorus up: packager {self.packager_url} (HLS at {self.packager_url}/hls/SPACE/index.m3u8)")
+        if self.monitor_settings is not None:
+            try:
+                self.monitor = start_for_stack(gateway_url, self.packager_url, self.monitor_settings, self._say)
+            except MonitorError as exc:
+                raise UpError(f"monitor: {exc}") from None
         self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
 
     def wait(self) -> None:
-        """Block until a stop is asked (Ctrl-C, SIGTERM) or a service dies.
+        """Block until a stop is asked (Ctrl-C, SIGTERM), a service dies or the monitor fails.
 
         Raises:
-            UpError: A service exited on its own.
+            UpError: A service (or Prometheus, or Alertmanager) exited on its own.
         """
         while not self._stop:
             self._check_children()
+            if self.monitor is not None:
+                try:
+                    self.monitor.check_alive()
+                except MonitorError as exc:
+                    raise UpError(f"monitor: {exc}") from None
             time.sleep(0.2)
 
     def request_stop(self, *_args: object) -> None:
@@ -230,7 +249,10 @@ class Supervisor:
         self._stop = True
 
     def stop(self) -> None:
-        """Stop every service (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), nodes first."""
+        """Stop the monitor, then every service (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), nodes first."""
+        if self.monitor is not None:
+            stop_for_stack(self.monitor, self.config.gateway_url)
+            self.monitor = None
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -254,7 +276,12 @@ def _get(url: str) -> httpx.Response | None:
 
 
 def run_up(
-    config: ChorusConfig, config_path: Path, nodes: int | None = None, edges: int | None = None, packager: bool = True
+    config: ChorusConfig,
+    config_path: Path,
+    nodes: int | None = None,
+    edges: int | None = None,
+    packager: bool = True,
+    monitor: MonitorSettings | None = None,
 ) -> int:
     """Run the stack in the foreground until Ctrl-C or SIGTERM.
 
@@ -264,11 +291,13 @@ def run_up(
         nodes: How many origin fan-out nodes (default: `fanout.nodes`).
         edges: How many edge nodes (default: `fanout.edges`).
         packager: Whether to run the HLS packager.
+        monitor: When given, also run Prometheus and Alertmanager over the stack with these settings
+            (`chorus.monitor`); they stop with it.
 
     Returns:
-        0 after a clean stop, 1 if a service failed.
+        0 after a clean stop, 1 if a service (or the monitor) failed.
     """
-    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager)
+    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager, monitor=monitor)
     previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, supervisor.request_stop)

@@ -29,14 +29,14 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import livevalues, reference, runbook_index, search, sources
+from handbook import glossary, livevalues, markers, reference, runbook_index, search, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
-WATCHED = ("runbooks", "stack", "diagrams")
+WATCHED = ("runbooks", "stack", "diagrams", "includes")
 DIAGRAMS_URI = "diagrams"
 IFRAME_WORKER_SHIM = "javascripts/vendor/iframe-worker-shim-1.0.4.js"
 """The search worker's stand-in under `file://` (Material's `offline` plugin adds it), shipped with the site."""
@@ -150,7 +150,7 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return self._facts
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Render live values `{@NAME}` as today's values, expand the runbooks index marker, rank the page.
+        """Render live values `{@NAME}`, expand the page's markers, append the glossary's tooltips, rank the page.
 
         The page gets its search weight from `handbook.search` unless its front matter sets one.
 
@@ -167,10 +167,29 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
 
         if runbook_index.MARKER in markdown:
             project = Project(root)
-            alerts = {n.split(".", 1)[1] for n in self._facts_for(config).by_name if n.count(".") == 1 and n.startswith("alert.")}
+            facts = self._facts_for(config)
+            alerts = {n.split(".", 1)[1]: "" for n in facts.by_name if n.count(".") == 1 and n.startswith("alert.")}
+            for name in alerts:
+                team = facts.get(f"alert.{name}.label.team")
+                alerts[name] = str(team.value) if team else ""
             markdown = runbook_index.expand(markdown, runbooks(project), alerts, uri, linkable)
         if SCHEMA_MARKER in markdown:
             markdown = markdown.replace(SCHEMA_MARKER, schema_table())
+        markdown = self._render_live_values(markdown, page, config, files, root, linkable)
+        if not self._quotes_code(page):
+            # After live values, so their errors keep the file's line numbers.
+            try:
+                markdown = markers.expand(markdown, markers.PageContext(
+                    root, uri, page.file.content_string, self._facts_for(config),
+                    {f.src_uri for f in files if f.src_uri.startswith("reference/api/")}))
+            except HandbookError as exc:
+                raise PluginError(f"handbook: {exc}") from None
+        return self._with_glossary(markdown, root)
+
+    def _render_live_values(self, markdown: str, page: Page, config: MkDocsConfig, files: Files, root: Path,
+                            linkable: Any) -> str:
+        """Render live values `{@NAME}`; log each one that cannot be rendered (fails a strict build)."""
+        uri = page.file.src_uri
         if "{@" not in markdown or self._quotes_code(page):
             return markdown
         source = page.file.content_string
@@ -193,6 +212,22 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         """
         return html.replace(SOURCE_BLOCK, SOURCE_BLOCK.replace(">", ' data-search-exclude="source">'))
 
+    _abbreviations: str | None = None
+
+    def _with_glossary(self, markdown: str, root: Path) -> str:
+        """Append the glossary's abbreviations, so every term on the page gets its tooltip.
+
+        Raises:
+            PluginError: The glossary file is not valid YAML (one line naming file and line).
+        """
+        if self._abbreviations is None:
+            try:
+                terms, _ = glossary.load(root)
+            except HandbookError as exc:
+                raise PluginError(f"handbook: {exc}") from None
+            self._abbreviations = glossary.abbreviations(terms)
+        return f"{markdown}\n\n{self._abbreviations}\n" if self._abbreviations else markdown
+
     @staticmethod
     def _quotes_code(page: Page) -> bool:
         """Whether a page is generated from code (the reference), whose text may show `{@...}` literally.
@@ -203,9 +238,11 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return page.file.generated_by is not None and not page.file.src_uri.startswith("components/")
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Forget the facts, so the next build (in `mkdocs serve`) reads the sources afresh."""
+        """Forget the facts and the glossary, so the next build (in `mkdocs serve`) reads the sources afresh."""
         self._facts = None
+        self._abbreviations = None
 
     def on_build_error(self, *, error: Exception) -> None:
-        """Forget the facts after a failed build too."""
+        """Forget the facts and the glossary after a failed build too."""
         self._facts = None
+        self._abbreviations = None
