@@ -10,7 +10,7 @@ HOST    ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
 
-.PHONY: help setup serve build check test lock clean
+.PHONY: help setup serve build offline print check test lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -34,14 +34,22 @@ serve: setup ## build and serve the site on http://127.0.0.1:8000 with live relo
 build: setup ## build the static site into site/
 	$(BIN)/mkdocs build --strict --site-dir site
 
+offline: setup ## build the offline edition into site-offline/ (open site-offline/index.html from disk)
+	HANDBOOK_OFFLINE=true $(BIN)/mkdocs build --strict --site-dir site-offline
+
+print: offline ## the printable handbook: print/handbook.html (self-contained) and print/handbook.pdf
+	@tools/bootstrap/chromium.sh
+	$(BIN)/python -m handbook.printbook site-offline --out print
+
 check: setup ## run `handbook check` over the tree
 	$(BIN)/handbook check
 
-test: setup ## run the whole test suite
+test: setup ## run the whole test suite (installs Debian's Chromium for the browser tests when missing)
+	@tools/bootstrap/chromium.sh
 	$(BIN)/python -m pytest
 
 lock: ## re-pin the transitive dependencies into constraints.txt
 	$(BIN)/python -m pip freeze --exclude-editable --exclude chorus-handbook > constraints.txt
 
 clean: ## remove the built site and the virtual environment
-	rm -rf site $(VENV)
+	rm -rf site site-offline print $(VENV)

@@ -25,16 +25,26 @@ def root() -> Path:
     return ROOT
 
 
-@pytest.fixture(scope="session")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the real site with `mkdocs build --strict` into a temporary folder."""
-    site = tmp_path_factory.mktemp("site")
+def build_site(site: Path, **env: str) -> Path:
+    """Build the real site with `mkdocs build --strict` into `site` (extra environment variables set)."""
     result = subprocess.run(
         [str(BIN / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
-        env=mkdocs_env(),
+        env={**mkdocs_env(), **env},
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     return site
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the real site with `mkdocs build --strict` into a temporary folder."""
+    return build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture(scope="session")
+def offline_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the offline edition (what `make offline` builds: opens from disk, search included)."""
+    return build_site(tmp_path_factory.mktemp("offline"), HANDBOOK_OFFLINE="true")

@@ -69,14 +69,14 @@ def test_a_crowded_diagram_is_reported_with_its_line(tmp_path: Path) -> None:
 
 def test_diagram_images_get_size_class_and_name() -> None:
     html = '<a class="glightbox" href="../diagrams/join-flow.png"><img alt="Join flow" src="../diagrams/join-flow.png" /></a>'
-    marked = size_diagram_images(html, {"join-flow": (640, 700)})
+    marked = size_diagram_images(html, {"join-flow": (640, 700, 22.67)})
     assert marked == (
         '<a class="glightbox" href="../diagrams/join-flow.png"><img alt="Join flow" src="../diagrams/join-flow.png" '
-        'class="handbook-diagram" data-diagram="join-flow" width="640" height="700" /></a>'
+        'class="handbook-diagram" data-diagram="join-flow" data-label-px="22.67" width="640" height="700" /></a>'
     )
-    assert size_diagram_images(marked, {"join-flow": (1, 1)}) == marked, "marked once"
+    assert size_diagram_images(marked, {"join-flow": (1, 1, 1.0)}) == marked, "marked once"
     other = '<img alt="logo" src="../assets/logo.png" />'
-    assert size_diagram_images(other, {"join-flow": (640, 700)}) == other
+    assert size_diagram_images(other, {"join-flow": (640, 700, 22.67)}) == other
 
 
 def test_pages_show_diagrams_at_their_display_size(built_site: Path) -> None:

@@ -455,7 +455,7 @@ def test_component_page_is_header_above_narrative(project: Path) -> None:
     )
     pages = components.pages(snap, docs)
     page = pages["components/fanout.md"]
-    assert page.index("## At a glance") < page.index("## What it does")
+    assert page.index("at a glance") < page.index("## What it does")
     assert page.count("# Fan-out") == 1
     assert "owner: media" in page
     assert "- **Depends on:** [gateway](gateway.md)" in page

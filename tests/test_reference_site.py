@@ -59,7 +59,7 @@ def test_cli_page_carries_every_handbook_command(built_site: Path) -> None:
 def test_component_pages_exist_for_every_catalog_service(built_site: Path) -> None:
     for service in Snapshot(ROOT).services:
         html = built(built_site, anchors.component(service["name"]))
-        assert "At a glance" in html
+        assert "at a glance" in html
         assert service["purpose"].split(" - ")[0] in html
 
 

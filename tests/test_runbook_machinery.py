@@ -236,7 +236,7 @@ def test_index_table_orders_by_severity_and_links(tmp_path: Path) -> None:
     books = runbooks(Project(BASE))
     table = runbook_index.table(books, {"ChorusFanoutNearCap": "media", "ChorusGatewayDown": "control-plane"}, "runbooks/index.md", lambda p: True)
     rows = [line for line in table.splitlines() if line.startswith("| [")]
-    assert rows[0].startswith("| [`ChorusGatewayDown`](../reference/alerts.md#chorusgatewaydown) | [ChorusGatewayDown: the gateway is down](gateway-down.md) | critical | `control-plane` |")
+    assert rows[0].startswith("| [`ChorusGatewayDown`](../reference/alerts.md#chorusgatewaydown) | [ChorusGatewayDown: the gateway is down](gateway-down.md) | <span data-sort=\"0\">critical</span> | `control-plane` |")
     assert rows[1].startswith("| [`ChorusFanoutNearCap`]")
 
 

@@ -1,12 +1,16 @@
 /* Sortable tables, offline: click a column header of a table inside <div class="sortable">
  * to sort by that column; click again to reverse. Numbers sort as numbers, the rest as text.
+ * A cell holding an element with data-sort sorts by that key instead of its text (severity
+ * sorts by rank: critical, warning, info).
  * Works with Material's instant navigation (document$) and without it. No dependencies. */
 (function () {
   "use strict";
 
   function cellValue(row, index) {
     var cell = row.cells[index];
-    return cell ? cell.textContent.trim() : "";
+    if (!cell) return "";
+    var keyed = cell.querySelector("[data-sort]");
+    return keyed ? keyed.getAttribute("data-sort") : cell.textContent.trim();
   }
 
   function compare(a, b) {

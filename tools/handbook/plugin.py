@@ -25,15 +25,15 @@ from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
-from mkdocs.plugins import BasePlugin
+from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import glossary, livevalues, markers, reference, runbook_index, sources
+from handbook import glossary, livevalues, markers, reference, runbook_index, search, sources
 from handbook.diagrams import embed
 from handbook.diagrams.cache import CACHE_DIR
-from handbook.diagrams.legibility import display_size, png_size
+from handbook.diagrams.legibility import CSS_PX_PER_PT, display_size, png_size
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
 from handbook.knowledge import pages as knowledge_pages
@@ -42,6 +42,12 @@ from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
 WATCHED = ("runbooks", "stack", "diagrams", "includes")
 DIAGRAMS_URI = "diagrams"
+IFRAME_WORKER_SHIM = "javascripts/vendor/iframe-worker-shim-1.0.4.js"
+"""The search worker's stand-in under `file://` (Material's `offline` plugin adds it), shipped with the site."""
+SOURCE_BLOCK = '<details class="mkdocstrings-source">'
+"""How mkdocstrings opens an object's source code on an API page."""
+ONLINE_ONLY_FEATURES = ("navigation.instant",)
+"""Theme features that fetch pages with XHR, which a browser refuses under `file://`."""
 
 log = logging.getLogger("mkdocs.plugins.handbook")
 
@@ -57,6 +63,22 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
     def on_startup(self, *, command: str, dirty: bool) -> None:
         """Remember whether this process serves the site (and so rebuilds in place)."""
         self.serving = command == "serve"
+
+    @event_priority(-50)  # after Material's `offline` plugin has set up the offline edition
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        """Keep the offline edition offline: the `file://` search shim ships with the site, no CDN.
+
+        Material's `offline` plugin turns directory URLs off and adds a polyfill script that
+        lets the search worker run from disk, loaded from a CDN. The handbook ships that
+        script (`docs/javascripts/vendor/`) and points the page at it, and turns instant
+        navigation off, which cannot fetch pages from disk.
+        """
+        polyfills = config.extra.get("polyfills") or []
+        if any("iframe-worker" in str(url) for url in polyfills):
+            config.extra["polyfills"] = [IFRAME_WORKER_SHIM if "iframe-worker" in str(url) else url for url in polyfills]
+            features = config.theme.get("features") or []
+            config.theme["features"] = [f for f in features if f not in ONLINE_ONLY_FEATURES]
+        return config
 
     def on_pre_build(self, *, config: MkDocsConfig) -> None:
         """When serving, forget the imported stack code so a rebuild reads the edited code."""
@@ -121,7 +143,8 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
                 dpi = 96.0
             assert image is not None
             try:
-                self._diagram_sizes[result.name] = display_size(png_size(image), dpi)
+                label_px = result.graph.font_pt * CSS_PX_PER_PT if result.graph is not None and result.error is None else 0.0
+                self._diagram_sizes[result.name] = (*display_size(png_size(image), dpi), round(label_px, 2))
             except (OSError, ValueError):
                 pass  # no Graphviz for the failure notice: an empty image, shown without a size
             uri = f"{DIAGRAMS_URI}/{result.name}.png"
@@ -132,11 +155,17 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         if run.results:
             log.info("handbook: %s", run.summary())
 
-    _diagram_sizes: dict[str, tuple[int, int]] = {}
+    _diagram_sizes: dict[str, tuple[int, int, float]] = {}
 
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Give every diagram image its display size, a class and its name (see `handbook.diagrams.embed`)."""
-        return embed.size_diagram_images(html, self._diagram_sizes)
+        """Size and tag diagram images, and keep API pages' source code out of the search index.
+
+        Every diagram image gets its display size, a class and its name (`handbook.diagrams.embed`).
+        Source listings were most of the search index and match every identifier a reader types;
+        they stay on the page, folded, while each object's signature and docstring are indexed.
+        """
+        html = embed.size_diagram_images(html, self._diagram_sizes)
+        return html.replace(SOURCE_BLOCK, SOURCE_BLOCK.replace(">", ' data-search-exclude="source">'))
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild when runbooks, the stack or diagram sources change during `mkdocs serve`."""
@@ -169,12 +198,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return self._facts
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Render live values `{@NAME}`, expand the page's markers and append the glossary's tooltips.
+        """Render live values `{@NAME}`, expand the page's markers, append the glossary's tooltips, rank the page.
+
+        The page gets its search weight from `handbook.search` unless its front matter sets one.
 
         An unknown or malformed live value is logged as a warning naming
         `path:line:col` and the closest valid name, which fails `mkdocs build --strict`.
         """
         uri = page.file.src_uri
+        search.apply(uri, page.meta)
         root = self._root(config)
 
         def linkable(docs_path: str) -> bool:

@@ -6,7 +6,8 @@ plugin replaces it with a table of every runbook, one row per alert it answers
 `team` label - the team Alertmanager pages - not typed by hand, so a runbook that answers
 alerts of two teams shows each alert with its team; a task row shows the runbook's owner. The table sits in a
 `<div class="sortable">`, which `docs/javascripts/sortable-tables.js` makes
-sortable by clicking a column header - a small local script, no CDN.
+sortable by clicking a column header - a small local script, no CDN. A cell may
+carry its sort key in `data-sort` (severity sorts by rank: critical, warning, info).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def table(books: Sequence[Runbook], alert_teams: Mapping[str, str], page_uri: st
                 shown = f"[`{alert}`]({posixpath.relpath(page, here)}#{fragment})"
             else:
                 shown = f"`{alert}`"
+            severity = f'<span data-sort="{rank}">{meta.severity}</span>'
             owner = alert_teams.get(alert) or meta.owner
-            row = f"| {shown} | {link} | {meta.severity} | `{owner}` | {services} |"
+            row = f"| {shown} | {link} | {severity} | `{owner}` | {services} |"
             rows.append((rank if alert else 9, alert or "~", meta.title, row))
     rows.sort()
     head = "| Alert | Runbook | Severity | Owner | Services |\n|---|---|---|---|---|"

@@ -51,6 +51,22 @@ def reference_nav() -> str:
     return "\n".join([*lines, "* *"]) + "\n"
 
 
+INDEX_FIRST_NAVS = {"components/SUMMARY.md": "Components", "runbooks/SUMMARY.md": "Runbooks"}
+"""Folders whose tab must open their index page, then list their pages (generated ones included)."""
+
+
+def index_first_nav(title: str) -> str:
+    """A literate-nav file that puts the folder's index first, so its tab opens the index.
+
+    Args:
+        title: The section's title, shown for the index page.
+
+    Returns:
+        The nav file's Markdown: the index, then every other page of the folder (`*`).
+    """
+    return f"* [{title}](index.md)\n* *\n"
+
+
 def generate(root: Path, docs_dir: Path | None = None, snap: Snapshot | None = None) -> dict[str, str]:
     """Every generated page of the site, by docs-relative path.
 
@@ -68,6 +84,7 @@ def generate(root: Path, docs_dir: Path | None = None, snap: Snapshot | None = N
     snap = snap or Snapshot(root)
     result = {uri: render(snap) for uri, render in PAGES.items()}
     result[NAV_FILE] = reference_nav()
+    result.update({uri: index_first_nav(title) for uri, title in INDEX_FIRST_NAVS.items()})
     result.update(api.pages(root))
     result.update(components.pages(snap, docs_dir or root / "docs"))
     return result

@@ -17,7 +17,16 @@ from handbook.reference import markdown as md
 API_DIR = "reference/api"
 NAV_FILE = "SUMMARY.md"
 """The file literate-nav reads a folder's navigation from (its default `nav_file`)."""
-PACKAGES = ((sources.HANDBOOK_PACKAGE, "handbook"), (sources.STACK_PACKAGE, "chorus"))
+PACKAGES = ((sources.STACK_PACKAGE, "chorus"), (sources.HANDBOOK_PACKAGE, "handbook"))
+SECTIONS = {
+    "chorus": ("Chorus stack", "The services and `chorusctl`: what runs in production."),
+    "handbook": (
+        "Handbook tooling",
+        "The handbook's own code (checks, generators, this site's plugin), for people changing the "
+        "handbook. Left out of the site search, so a search for a Chorus name finds Chorus.",
+    ),
+}
+"""Each package's section in the navigation and on the index: title and one sentence."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +127,8 @@ def index_page(all_modules: list[Module]) -> str:
         mods = [m for m in all_modules if m.name.split(".")[0] == package]
         rows = [[f"[{md.code(m.name)}]({md.link(uri, m.uri)})", md.text(m.summary)] for m in mods]
         if rows:
-            blocks.append(f"## {md.code(package)}\n\n" + md.table(["module", "what it holds"], rows))
+            title, about = SECTIONS[package]
+            blocks.append(f"## {title}\n\n{about}\n\n" + md.table(["module", "what it holds"], rows))
     intro = (
         "Every public module of the `handbook` tools and the `chorus` stack, one page each, generated "
         "from the code at build time: signatures with type hints, docstrings, cross-references between "
@@ -128,7 +138,7 @@ def index_page(all_modules: list[Module]) -> str:
 
 
 def nav_file(all_modules: list[Module]) -> str:
-    """The literate-nav file of the API folder: packages as sections, modules as pages, nested.
+    """The literate-nav file of the API folder: one section per package (Chorus, then the handbook's tooling), modules nested.
 
     Args:
         all_modules: Every documented module.
@@ -138,9 +148,13 @@ def nav_file(all_modules: list[Module]) -> str:
     """
     lines = ["* [Python API](index.md)"]
     base = f"{API_DIR}/"
-    for module in all_modules:
-        indent = "    " * module.name.count(".")
-        lines.append(f"{indent}* [{module.name}]({module.uri.removeprefix(base)})")
+    for _folder, package in PACKAGES:
+        mods = [m for m in all_modules if m.name.split(".")[0] == package]
+        if mods:
+            lines.append(f"* {SECTIONS[package][0]}")
+        for module in mods:
+            indent = "    " * (module.name.count(".") + 1)
+            lines.append(f"{indent}* [{module.name}]({module.uri.removeprefix(base)})")
     return "\n".join(lines) + "\n"
 
 

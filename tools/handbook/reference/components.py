@@ -103,7 +103,7 @@ def _runbooks_naming(root: Path, service: str) -> list[str]:
 
 
 def header(service: dict[str, Any], snap: Snapshot) -> str:
-    """The generated "At a glance" section of a component page.
+    """The generated "`NAME` at a glance" section of a component page.
 
     Args:
         service: The service's catalog entry.
@@ -167,7 +167,8 @@ def header(service: dict[str, Any], snap: Snapshot) -> str:
     facts.append("- **Runbooks:** " + (", ".join(f"[{md.text(s)}]({md.link(page, anchors.runbook(s))})" for s in stems) or "none"))
     modules = [m for m in api.modules(snap.root) if m.name == f"chorus.{name}" or m.name.startswith(f"chorus.{name}.")]
     facts.append("- **Code:** " + (", ".join(f"[{md.code(m.name)}]({md.link(page, m.uri)})" for m in modules) or "no module named after it"))
-    return md.heading(2, "At a glance", "at-a-glance") + "\n\n" + "\n".join(facts)
+    # The service's own name in the heading: a search for it puts this page first.
+    return md.heading(2, f"{md.code(name)} at a glance", "at-a-glance") + "\n\n" + "\n".join(facts)
 
 
 def component_page(service: dict[str, Any], snap: Snapshot, narrative_text: str | None) -> str:
