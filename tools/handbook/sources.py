@@ -138,7 +138,28 @@ def read_yaml(root: Path, rel: Path) -> yamlio.Located:
     path = root / rel
     if not path.is_file():
         raise HandbookError("source of truth is missing", path=rel)
-    return yamlio.load(rel, text=path.read_text(encoding="utf-8"))
+    return yamlio.load(rel, text=read_text(root, rel))
+
+
+def read_text(root: Path, rel: Path) -> str:
+    """A source file's text: UTF-8, a leading BOM dropped.
+
+    Args:
+        root: The project root.
+        rel: The file, relative to the root.
+
+    Returns:
+        The text.
+
+    Raises:
+        HandbookError: A byte is not UTF-8 (names file, line).
+    """
+    from chorus.yamllines import SourceError, decode
+
+    try:
+        return decode(rel, (root / rel).read_bytes())
+    except SourceError as exc:
+        raise yamlio.error(exc) from None
 
 
 def catalog(root: Path) -> yamlio.Located:
@@ -167,9 +188,19 @@ def alert_rules(root: Path) -> list[AlertRule]:
         if not isinstance(groups, list):
             raise HandbookError("not a Prometheus rules file: expected a top-level 'groups:' list", path=rel, line=1)
         for g, group in enumerate(groups):
+            if not isinstance(group, dict) or not isinstance(group.get("rules") or [], list):
+                raise HandbookError("a rule group must be a mapping with 'name:' and a 'rules:' list",
+                                    path=rel, line=doc.line_of("groups", g))
             for r, rule in enumerate(group.get("rules") or []):
+                if not isinstance(rule, dict):
+                    raise HandbookError("a rule must be a mapping with 'alert:' (or 'record:') and 'expr:'",
+                                        path=rel, line=doc.line_of("groups", g, "rules", r))
                 if "alert" not in rule:
                     continue
+                for part in ("labels", "annotations"):
+                    if not isinstance(rule.get(part) or {}, dict):
+                        raise HandbookError(f"'{part}:' must be a mapping of names to values",
+                                            path=rel, line=doc.line_of("groups", g, "rules", r, part))
                 rules.append(
                     AlertRule(
                         name=str(rule["alert"]),
@@ -201,7 +232,7 @@ def manifests(root: Path) -> list[Manifest]:
     folder = root / KUBERNETES_DIR
     for path in sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []:
         rel = path.relative_to(root)
-        for doc in yamlio.load_all(rel, text=path.read_text(encoding="utf-8")):
+        for doc in yamlio.load_all(rel, text=read_text(root, rel)):
             body = doc.data
             if not isinstance(body, dict):
                 continue
@@ -214,7 +245,7 @@ def manifests(root: Path) -> list[Manifest]:
                     body=body,
                     path=rel,
                     line=doc.line_of(),
-                    located=yamlio.Located(rel, body, doc.lines),
+                    located=doc,
                 )
             )
     return found
@@ -678,3 +709,126 @@ def site_settings(root: Path) -> SiteSettings:
         raise HandbookError(f"YAML syntax error: {exc}", path=MKDOCS, line=mark.line + 1 if mark else None) from None
     url = str(data.get("site_url") or "/")
     return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false")
+
+
+# --- the stack, loaded once per run ---------------------------------------------------------------
+
+
+def _source_error(exc: Exception, root: Path) -> HandbookError:
+    """A `chorus.yamllines.SourceError` (configuration, catalog) as a one-line handbook error."""
+    path = getattr(exc, "path", None)
+    if path is not None:
+        path = Path(path)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(root.resolve())
+            except ValueError:
+                pass
+    key = getattr(exc, "key", "")
+    message = getattr(exc, "message", str(exc))
+    return HandbookError(f"{key}: {message}" if key else message, path=path, line=getattr(exc, "line", None))
+
+
+class Stack:
+    """The stack's sources of truth for one run: catalog, configuration, manifests, rules, series.
+
+    Each is read on first use and kept, so every check that needs the catalog model or the
+    manifests shares one copy. Failures are `HandbookError`s naming file and line.
+
+    Attributes:
+        root: The project root.
+    """
+
+    def __init__(self, root: Path) -> None:
+        """Remember the root; nothing is read yet."""
+        self.root = root
+
+    @functools.cached_property
+    def catalog(self) -> Any:
+        """The validated `chorus.catalog.Catalog`."""
+        module = chorus_module("chorus.catalog")
+        try:
+            return module.load_catalog(self.root / CATALOG)
+        except module.SourceError as exc:
+            raise _source_error(exc, self.root) from None
+
+    @functools.cached_property
+    def catalog_doc(self) -> yamlio.Located:
+        """`stack/catalog.yaml` with line numbers (for pointing findings at catalog entries)."""
+        return catalog(self.root)
+
+    @functools.cached_property
+    def config(self) -> Any:
+        """The validated `chorus.config.ChorusConfig`, without environment overrides."""
+        module = chorus_module("chorus.config")
+        try:
+            return module.load_config(self.root / CONFIG, env={})
+        except module.SourceError as exc:
+            raise _source_error(exc, self.root) from None
+
+    @functools.cached_property
+    def manifests(self) -> list[Manifest]:
+        """Every Kubernetes object, in file order."""
+        return manifests(self.root)
+
+    @functools.cached_property
+    def series(self) -> dict[str, frozenset[str]]:
+        """The one series table: every series the services export (and Prometheus writes) to its labels."""
+        promql = chorus_module("chorus.deploy.promql")
+        registries = chorus_call("chorus.metrics.service_registries()", chorus_module("chorus.metrics").service_registries)
+        return promql.exported_series(registries)
+
+    @functools.cached_property
+    def rule_files(self) -> list[yamlio.Located]:
+        """Every Prometheus rules file under `stack/deploy/prometheus/`, with line numbers."""
+        folder = self.root / ALERTS_DIR
+        files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+        return [read_yaml(self.root, path.relative_to(self.root)) for path in files]
+
+    def schema_findings(self) -> list[Any]:
+        """`chorus.deploy.kubeschema` findings over the manifests."""
+        kubeschema = chorus_module("chorus.deploy.kubeschema")
+        return kubeschema.schema_findings([m.body for m in self.manifests])
+
+    def manifest_findings(self) -> list[Any]:
+        """`chorus.deploy.workloads` findings over the manifests."""
+        workloads = chorus_module("chorus.deploy.workloads")
+        return workloads.check_manifests([m.body for m in self.manifests], self.catalog, self.config,
+                                         self.root / CONFIG, self.series)
+
+    def rule_findings(self, rules_file: yamlio.Located) -> list[Any]:
+        """`chorus.deploy.rules` findings over one rules file."""
+        rules = chorus_module("chorus.deploy.rules")
+        return rules.check_rules(rules_file.data, self.series, self.catalog)
+
+    def manifest_location(self, document: int | None, keys: tuple[str | int, ...]) -> tuple[Path, int]:
+        """The file and line a manifest finding points at.
+
+        Args:
+            document: The index of the object in `manifests`, or `None` for a catalog entry.
+            keys: The key path inside that document (or the catalog).
+
+        Returns:
+            `(path relative to the root, line)`.
+        """
+        if document is None:
+            return CATALOG, self.catalog_doc.line_of(*keys)
+        if document < len(self.manifests):
+            manifest = self.manifests[document]
+            return manifest.path, manifest.located.line_of(*keys)
+        return KUBERNETES_DIR, 1
+
+
+def stack(project: Any) -> Stack:
+    """The project's `Stack`, created once per run.
+
+    Args:
+        project: A `handbook.project.Project`.
+
+    Returns:
+        Its stack model.
+    """
+    cache = project.__dict__
+    if "_stack" not in cache:
+        cache["_stack"] = Stack(project.root)
+    return cache["_stack"]

@@ -24,8 +24,14 @@ PROMETHEUS_SERIES: Mapping[str, frozenset[str]] = {
     "up": frozenset(),
     "scrape_duration_seconds": frozenset(),
     "scrape_samples_scraped": frozenset(),
+    "scrape_series_added": frozenset(),
+    "scrape_samples_post_metric_relabeling": frozenset(),
+    "ALERTS": frozenset({"alertname", "alertstate", "severity", "service", "team"}),
+    "ALERTS_FOR_STATE": frozenset({"alertname", "severity", "service", "team"}),
 }
-"""Series Prometheus itself writes for every target (they carry the target labels only)."""
+"""Series Prometheus itself writes for every target and every alert, with their own labels (plus the
+target labels). With the services' registries this is the one series table that alert rules and
+runbook queries are checked against."""
 
 SERIES_SUFFIXES: Mapping[str, tuple[str, ...]] = {
     "counter": ("_total", "_created"),

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,24 +26,8 @@ from handbook.shellcmd import Command, commands
 # --- chorusctl -----------------------------------------------------------------------------------
 
 
-class _ParseError(Exception):
-    """argparse rejected the command line."""
-
-
-class _Exit(Exception):
-    """argparse asked to exit (e.g. after `--help`)."""
-
-
-def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    yield parser
-    for action in parser._actions:  # argparse has no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in dict.fromkeys(action.choices.values()):
-                yield from _parsers(sub)
-
-
 def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make a parser (and its subparsers) raise instead of printing and exiting.
+    """Make a parser raise instead of printing and exiting (`chorus.argcheck.quiet`).
 
     Args:
         parser: A freshly built parser (it is changed in place).
@@ -53,44 +35,24 @@ def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     Returns:
         The same parser.
     """
-
-    def error(message: str) -> None:
-        """Raise instead of printing usage and exiting."""
-        raise _ParseError(message)
-
-    def leave(status: int = 0, message: str | None = None) -> None:
-        """Raise instead of exiting (after --help or --version)."""
-        raise _Exit(status)
-
-    for each in _parsers(parser):
-        each.error = error  # type: ignore[method-assign]
-        each.exit = leave  # type: ignore[method-assign]
-    return parser
+    return sources.chorus_module("chorus.argcheck").quiet(parser)
 
 
 def parse_error(parser: argparse.ArgumentParser, args: list[str]) -> str | None:
-    """Why `args` do not parse, or `None` when they do (nothing is printed, nothing exits).
+    """Why `args` do not parse, or `None` when they do (the stack's `chorus.argcheck.parse_problem`).
 
     Args:
-        parser: A parser made `quiet`.
+        parser: The parser.
         args: The words after the program name.
 
     Returns:
         argparse's message, or `None`. Errors about a shell variable's value
-        (`'$N'`) are not errors: the reader fills the variable in.
+        (`'$N'`) or a live value are not errors: the reader fills them in.
     """
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            parser.parse_args(args)
-    except _ParseError as exc:
-        message = str(exc)
-        if re.search(r"'\$\{?\w", message) or re.search(r"'[^']*\{@", message):
-            return None
-        return message
-    except _Exit:
+    message = sources.chorus_module("chorus.argcheck").parse_problem(parser, args)
+    if message is None or re.search(r"'\$\{?\w", message) or re.search(r"'[^']*\{@", message):
         return None
-    return None
+    return message
 
 
 def _chorusctl(project: Project) -> argparse.ArgumentParser | str:
