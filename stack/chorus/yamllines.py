@@ -39,6 +39,20 @@ BOM = "\ufeff"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 """libyaml's safe loader when PyYAML was built with it (about ten times faster), else the pure one."""
 
+_C_DEPTH_LIMIT = 1_000
+"""libyaml composes recursively in C: text that could nest deeper than this has its depth measured
+from the parser's events first (flat, no recursion), so it is refused before composing could
+overflow the C stack."""
+
+
+def _could_nest_deeper_than(text: str, limit: int) -> bool:
+    """A cheap upper bound on nesting: flow brackets anywhere, plus the deepest indentation or dash run."""
+    flow = text.count("[") + text.count("{")
+    if flow > limit:
+        return True
+    block = max((len(line) - len(line.lstrip(" -")) for line in text.splitlines()), default=0)
+    return flow + block > limit
+
 
 class SourceError(Exception):
     """A source file (configuration, catalog, manifest, front matter) that a person must fix.
@@ -191,7 +205,8 @@ class _Builder:
 
     def _refuse(self, message: str, node: yaml.Node, keys: KeyPath) -> SourceError:
         line, column = self._mark(node)
-        return SourceError(message, self.path, line, dotted(keys), column=column)
+        key = dotted(keys)
+        return SourceError(message, self.path, line, key if len(key) <= 80 else "..." + key[-77:], column=column)
 
     def build(self, node: yaml.Node, keys: KeyPath = ()) -> Any:
         """Plain data for `node` at key path `keys`."""
@@ -235,10 +250,41 @@ def _syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int, text: str =
     return SourceError(f"YAML syntax error: {problem}; fix the syntax and retry", path, line, column=column)
 
 
+def _expanded_size(node: yaml.Node, path: Path, line_offset: int) -> int:
+    """How many values `node` holds once aliases are expanded, refusing depth and size before building.
+
+    Shared (aliased) nodes are sized once and remembered, so an alias bomb is measured in
+    microseconds instead of being expanded.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, depth: int) -> int:
+        known = sizes.get(id(current))
+        if known is not None:
+            return known
+        if depth > MAX_DEPTH:
+            raise SourceError(f"nested more than {MAX_DEPTH} levels deep; flatten the structure", path,
+                              current.start_mark.line + 1 + line_offset, column=current.start_mark.column + 1)
+        total = 1
+        if isinstance(current, yaml.MappingNode):
+            total += sum(size(k, depth + 1) + size(v, depth + 1) for k, v in current.value)
+        elif isinstance(current, yaml.SequenceNode):
+            total += sum(size(item, depth + 1) for item in current.value)
+        if total > MAX_NODES:
+            raise SourceError(f"more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?): "
+                              "write the values out or shrink the file", path,
+                              current.start_mark.line + 1 + line_offset, column=current.start_mark.column + 1)
+        sizes[id(current)] = total
+        return total
+
+    return size(node, 0)
+
+
 def _document(path: Path, node: yaml.Node | None, line_offset: int) -> LocatedDocument:
     """One composed document as a `LocatedDocument`."""
     if node is None:
         return LocatedDocument(path, None, {(): 1 + line_offset}, {(): 1})
+    _expanded_size(node, path, line_offset)
     builder = _Builder(path, line_offset)
     builder.lines[()], builder.columns[()] = builder._mark(node)
     try:
@@ -249,6 +295,22 @@ def _document(path: Path, node: yaml.Node | None, line_offset: int) -> LocatedDo
         raise SourceError(f"nested more than {MAX_DEPTH} levels deep; flatten the structure", path,
                           node.start_mark.line + 1 + line_offset) from None
     return LocatedDocument(path, data, builder.lines, builder.columns)
+
+
+def _refuse_deep_events(path: Path, text: str, line_offset: int) -> None:
+    """Walk the parser's events (no composing, no recursion) and refuse nesting beyond `MAX_DEPTH`."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    raise SourceError(f"nested more than {MAX_DEPTH} levels deep; flatten the structure", path,
+                                      event.start_mark.line + 1 + line_offset, column=event.start_mark.column + 1)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        raise _syntax_error(path, exc, line_offset, text) from None
 
 
 def load_yaml_all(path: Path | str, text: str | None = None, line_offset: int = 0) -> Iterator[LocatedDocument]:
@@ -267,6 +329,8 @@ def load_yaml_all(path: Path | str, text: str | None = None, line_offset: int = 
     """
     path = Path(path)
     text = read_source(path) if text is None else text.removeprefix(BOM)
+    if _could_nest_deeper_than(text, _C_DEPTH_LIMIT):
+        _refuse_deep_events(path, text, line_offset)
     loader = _Loader(text)
     try:
         while loader.check_node():

@@ -163,8 +163,19 @@ def read_text(root: Path, rel: Path) -> str:
 
 
 def catalog(root: Path) -> yamlio.Located:
-    """`stack/catalog.yaml` with line numbers (validated by `chorus.catalog`)."""
-    return read_yaml(root, CATALOG)
+    """`stack/catalog.yaml` with line numbers, once `chorus.catalog` has validated it.
+
+    Raises:
+        HandbookError: The catalog is not valid YAML or fails its model (a service that is a
+            string, a duplicate service, a dependency cycle...): one line naming file and line.
+    """
+    doc = read_yaml(root, CATALOG)
+    module = chorus_module("chorus.catalog")
+    try:
+        module.load_catalog(root / CATALOG)
+    except module.SourceError as exc:
+        raise _source_error(exc, root) from None
+    return doc
 
 
 def alert_rules(root: Path) -> list[AlertRule]:
