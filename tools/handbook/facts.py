@@ -123,11 +123,14 @@ class Facts:
         by_name: Fact name to fact.
         targets: Every `page#anchor` a generated reference page defines.
         unavailable: Source kind to why it could not be loaded (e.g. the stack has no `chorus.cli` yet).
+        absent: Name of a fact its source should hold but does not (an alert without `for:`) to why,
+            so a reference to it is blamed on the source, not called unknown.
     """
 
     by_name: dict[str, Fact] = field(default_factory=dict)
     targets: set[str] = field(default_factory=set)
     unavailable: dict[str, str] = field(default_factory=dict)
+    absent: dict[str, str] = field(default_factory=dict)
 
     def add(self, fact: Fact) -> None:
         """Add a fact (the first of two with the same name wins) and its anchor."""
@@ -151,6 +154,8 @@ class Facts:
         kind = name.split(".", 1)[0]
         if kind in self.unavailable:
             return f"{kind} facts are unavailable: {self.unavailable[kind]}"
+        if name in self.absent:
+            return self.absent[name]
         suggestion = self.suggest(name)
         if suggestion:
             return f"did you mean {suggestion}?"
@@ -227,9 +232,14 @@ def _alerts(root: Path, facts: Facts) -> None:
         facts.add(Fact(f"{base}.severity", rule.severity, anchor, where))
         if rule.for_:
             facts.add(Fact(f"{base}.for", rule.for_, anchor, where, drift="duration"))
+        else:
+            facts.absent[f"{base}.for"] = f"alert {rule.name} has no 'for:' ({where}): add it there (AR008)"
         threshold = alert_threshold(rule.expr)
         if threshold is not None:
             facts.add(Fact(f"{base}.threshold", threshold, anchor, where, drift="number"))
+        else:
+            facts.absent[f"{base}.threshold"] = (f"alert {rule.name}'s expression ({where}) does not parse or "
+                                                 "compares against no number: fix it there (AR001)")
         for label, value in rule.labels.items():
             facts.add(Fact(f"{base}.label.{label}", value, anchor, where))
         description = " ".join(rule.annotations.get("description", "").split())

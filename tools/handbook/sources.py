@@ -689,6 +689,8 @@ class SiteSettings:
 
     site_url: str
     use_directory_urls: bool
+    plugins: tuple[str, ...] = ()
+    plugins_line: int = 1
 
     def page_url(self, docs_path: str) -> str:
         """The absolute URL of a page, e.g. `runbooks/x.md` -> `http://host/runbooks/x/`."""
@@ -719,7 +721,12 @@ def site_settings(root: Path) -> SiteSettings:
         mark = getattr(exc, "problem_mark", None)
         raise HandbookError(f"YAML syntax error: {exc}", path=MKDOCS, line=mark.line + 1 if mark else None) from None
     url = str(data.get("site_url") or "/")
-    return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false")
+    plugins = data.get("plugins") or []
+    names = tuple(str(next(iter(p))) if isinstance(p, dict) and p else str(p) for p in plugins) if isinstance(plugins, list) else ()
+    text = path.read_text(encoding="utf-8")
+    line = next((n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("plugins:")), 1)
+    return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false",
+                        names, line)
 
 
 # --- the stack, loaded once per run ---------------------------------------------------------------
