@@ -41,6 +41,44 @@ STACK_PACKAGE = Path("stack/chorus")
 HANDBOOK_PACKAGE = Path("tools/handbook")
 
 
+_MEMO: dict[tuple[str, Path], tuple[Any, Any]] = {}
+"""Sources already loaded in this process: (what, root) to (fingerprint of its files, value)."""
+
+
+def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the content of some files cheaply: path, size and modification time."""
+    found = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def _memo(what: str, root: Path, files: list[Path], build: Callable[[], Any]) -> Any:
+    """Load a source once per process while its files are unchanged (checks, facts and pages share it).
+
+    Args:
+        what: The source's name.
+        root: The project root.
+        files: The files it is read from.
+        build: How to load it.
+
+    Returns:
+        The loaded source.
+    """
+    key = (what, root.resolve())
+    stamp = _fingerprint(files)
+    known = _MEMO.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    value = build()
+    _MEMO[key] = (stamp, value)
+    return value
+
+
 class SourceUnavailable(HandbookError):
     """A source of truth that does not exist in this tree yet (e.g. `chorus.metrics` not written).
 
@@ -169,16 +207,33 @@ def catalog(root: Path) -> yamlio.Located:
         HandbookError: The catalog is not valid YAML or fails its model (a service that is a
             string, a duplicate service, a dependency cycle...): one line naming file and line.
     """
-    doc = read_yaml(root, CATALOG)
-    module = chorus_module("chorus.catalog")
-    try:
-        module.load_catalog(root / CATALOG)
-    except module.SourceError as exc:
-        raise _source_error(exc, root) from None
-    return doc
+    def load() -> yamlio.Located:
+        doc = read_yaml(root, CATALOG)
+        module = chorus_module("chorus.catalog")
+        try:
+            module.load_catalog(root / CATALOG)
+        except module.SourceError as exc:
+            raise _source_error(exc, root) from None
+        return doc
+
+    return _memo("catalog", root, [root / CATALOG], load)
 
 
 def alert_rules(root: Path) -> list[AlertRule]:
+    """Every alerting rule in `stack/deploy/prometheus/*.yaml`, in file order (loaded once per process).
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The rules; recording rules are skipped.
+    """
+    folder = root / ALERTS_DIR
+    files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    return _memo("alert_rules", root, files, lambda: _read_alert_rules(root))
+
+
+def _read_alert_rules(root: Path) -> list[AlertRule]:
     """Every alerting rule in `stack/deploy/prometheus/*.yaml`, in file order.
 
     Args:
@@ -228,6 +283,23 @@ def alert_rules(root: Path) -> list[AlertRule]:
 
 
 def manifests(root: Path) -> list[Manifest]:
+    """Every Kubernetes object under `stack/deploy/kubernetes/`, in file order (loaded once per process).
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The objects (a `List` kind is not expanded).
+
+    Raises:
+        HandbookError: A manifest file is not valid YAML.
+    """
+    folder = root / KUBERNETES_DIR
+    files = sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []
+    return _memo("manifests", root, files, lambda: _read_manifests(root))
+
+
+def _read_manifests(root: Path) -> list[Manifest]:
     """Every Kubernetes object under `stack/deploy/kubernetes/`, in file order.
 
     Args:
@@ -334,6 +406,7 @@ def purge_chorus_modules() -> None:
     """
     for name in [n for n in sys.modules if n == "chorus" or n.startswith("chorus.")]:
         del sys.modules[name]
+    _MEMO.clear()
     importlib.invalidate_caches()
 
 
@@ -621,6 +694,18 @@ def metrics(registries: Mapping[str, Any] | None = None) -> list[MetricInfo]:
 
 
 def openapi(root: Path) -> dict[str, Any]:
+    """The gateway's OpenAPI document, as its app serves it at `/openapi.json` (built once per process).
+
+    Args:
+        root: The project root; the app is built from its `stack/config/chorus.yaml`.
+
+    Returns:
+        The OpenAPI document.
+    """
+    return _memo("openapi", root, [root / CONFIG], lambda: _build_openapi(root))
+
+
+def _build_openapi(root: Path) -> dict[str, Any]:
     """The gateway's OpenAPI document, as its app serves it at `/openapi.json`.
 
     Args:
