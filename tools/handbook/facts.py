@@ -248,8 +248,8 @@ def _alerts(root: Path, facts: Facts) -> None:
             facts.add(Fact(f"{base}.description", description, None, where))
 
 
-def _metrics(facts: Facts) -> None:
-    for metric in sources.metrics():
+def _metrics(root: Path, facts: Facts) -> None:
+    for metric in sources.stack_metrics(root):
         anchor = anchors.metric(metric.name)
         where = "chorus.metrics:" + ",".join(metric.services)
         facts.add(Fact(f"metric.{metric.name}", metric.name, anchor, where, literal=True, drift="name"))
@@ -338,20 +338,9 @@ def _k8s(root: Path, facts: Facts) -> None:
                     add(f"{cbase}.{bound}.{res}", amount, literal=True)
 
 
-def _cli(facts: Facts) -> None:
-    parser = sources.cli_parser("chorusctl")
-    for words in _commands(parser, ()):
+def _cli(root: Path, facts: Facts) -> None:
+    for words in sources.cli_commands(root, "chorusctl"):
         facts.add(Fact("cli.chorusctl." + ".".join(words), " ".join(("chorusctl", *words)), anchors.cli_command("chorusctl", *words), "chorus.cli", literal=True))
-
-
-def _commands(parser: Any, prefix: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
-    import argparse
-
-    for action in parser._actions:  # argparse has no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):
-            for word, sub in action.choices.items():
-                yield (*prefix, word)
-                yield from _commands(sub, (*prefix, word))
 
 
 def _openapi(root: Path, facts: Facts) -> None:
@@ -365,10 +354,10 @@ def _openapi(root: Path, facts: Facts) -> None:
 LOADERS = (
     ("config", lambda root, facts: _config(root, facts)),
     ("alert", lambda root, facts: _alerts(root, facts)),
-    ("metric", lambda root, facts: _metrics(facts)),
+    ("metric", lambda root, facts: _metrics(root, facts)),
     ("service", lambda root, facts: _catalog(root, facts)),
     ("k8s", lambda root, facts: _k8s(root, facts)),
-    ("cli", lambda root, facts: _cli(facts)),
+    ("cli", lambda root, facts: _cli(root, facts)),
     ("http", lambda root, facts: _openapi(root, facts)),
 )
 

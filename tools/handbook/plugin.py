@@ -29,7 +29,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import livevalues, reference, runbook_index, sources
+from handbook import anchors, livevalues, reference, runbook_index, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
 from handbook.errors import HandbookError
@@ -37,7 +37,7 @@ from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
 WATCHED = ("runbooks", "stack", "diagrams")
-DIAGRAMS_URI = "diagrams"
+DIAGRAMS_URI = anchors.DIAGRAMS_URI
 
 log = logging.getLogger("mkdocs.plugins.handbook")
 

@@ -702,7 +702,7 @@ def openapi(root: Path) -> dict[str, Any]:
     Returns:
         The OpenAPI document.
     """
-    return _memo("openapi", root, [root / CONFIG], lambda: _build_openapi(root))
+    return cached_from_stack(root, "openapi", lambda: _build_openapi(root))
 
 
 def _build_openapi(root: Path) -> dict[str, Any]:
@@ -832,6 +832,137 @@ def _source_error(exc: Exception, root: Path) -> HandbookError:
     return HandbookError(f"{key}: {message}" if key else message, path=path, line=getattr(exc, "line", None))
 
 
+STACK_DIR = Path("stack")
+CACHED_PACKAGES = ("kubernetes-validate", "promql-parser", "pydantic", "fastapi", "prometheus-client", "PyYAML")
+"""Libraries whose version changes what the stack's checks and documents say (part of the cache key)."""
+
+
+def stack_fingerprint(root: Path) -> str:
+    """A digest of everything under `stack/`, the libraries that read it, and the handbook code that uses them.
+
+    Results derived only from these (the deployment and alert-rule findings, the OpenAPI
+    document, the metrics) are cached under this key, so an unchanged stack is not imported
+    and re-analysed on every run.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        A hex digest.
+    """
+    import hashlib
+    import importlib.metadata
+
+    digest = hashlib.blake2b(digest_size=16)
+    files = [p for p in sorted((root / STACK_DIR).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    here = Path(__file__).resolve().parent
+    files += [here / "sources.py", here / "checks" / "deploy.py"]
+    for path in files:
+        digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
+        digest.update(path.read_bytes())
+    for package in CACHED_PACKAGES:
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()
+
+
+def cached_from_stack(root: Path, name: str, build: Callable[[], Any]) -> Any:
+    """A JSON-able value derived only from `stack/`, cached on disk under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+        name: What the value is (one cache file each).
+        build: How to compute it when the stack changed.
+
+    Returns:
+        The value.
+    """
+    from handbook.resultcache import ResultCache
+
+    def compute() -> Any:
+        cache = ResultCache(root, name)
+        fingerprint = stack_fingerprint(root)
+        value = cache.get(fingerprint)
+        if value is None:
+            value = build()
+            cache.put(fingerprint, value)
+        cache.save()
+        return value
+
+    return _memo(f"cached:{name}", root, [], compute)
+
+
+class StackKeyedCache:
+    """Values derived from `stack/` and a small input (a command line), cached under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+        name: What the values are (one cache file).
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        from handbook.resultcache import ResultCache
+
+        self.cache = ResultCache(root, name)
+        self.fingerprint = _memo("fingerprint", root, [], lambda: stack_fingerprint(root))
+
+    def get(self, key: str, build: Callable[[], Any]) -> Any:
+        """The value for `key`, computed with `build` on a miss."""
+        text = f"{self.fingerprint}\0{key}"
+        value = self.cache.get(text)
+        if value is None:
+            value = build()
+            self.cache.put(text, value)
+        return value
+
+    def save(self) -> None:
+        """Write the cache (entries not used in this run are dropped)."""
+        self.cache.save()
+
+
+def cli_commands(root: Path, program: str = "chorusctl") -> list[tuple[str, ...]]:
+    """Every subcommand path of a documented CLI, e.g. `("spaces", "create")` (cached with the stack).
+
+    Args:
+        root: The project root.
+        program: The program (`chorusctl`).
+
+    Returns:
+        The word tuples, parents before children.
+    """
+    import argparse
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> list[list[str]]:
+        found: list[list[str]] = []
+        for action in parser._actions:  # argparse has no public walk of subcommands
+            if isinstance(action, argparse._SubParsersAction):
+                for word, sub in action.choices.items():
+                    found.append([*prefix, word])
+                    found.extend(walk(sub, (*prefix, word)))
+        return found
+
+    return [tuple(words) for words in cached_from_stack(root, f"commands-{program}", lambda: walk(cli_parser(program), ()))]
+
+
+def stack_metrics(root: Path) -> list["MetricInfo"]:
+    """`metrics()` of the stack in this checkout, cached under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The metrics, sorted by name.
+    """
+
+    def build() -> list[dict[str, Any]]:
+        return [dict(m.__dict__) for m in metrics()]
+
+    return [MetricInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()})
+            for m in cached_from_stack(root, "metrics", build)]
+
+
 class Stack:
     """The stack's sources of truth for one run: catalog, configuration, manifests, rules, series.
 
@@ -877,9 +1008,34 @@ class Stack:
     @functools.cached_property
     def series(self) -> dict[str, frozenset[str]]:
         """The one series table: every series the services export (and Prometheus writes) to its labels."""
-        promql = chorus_module("chorus.deploy.promql")
-        registries = chorus_call("chorus.metrics.service_registries()", chorus_module("chorus.metrics").service_registries)
-        return promql.exported_series(registries)
+
+        def build() -> dict[str, list[str]]:
+            promql = chorus_module("chorus.deploy.promql")
+            registries = chorus_call("chorus.metrics.service_registries()", chorus_module("chorus.metrics").service_registries)
+            return {name: sorted(labels) for name, labels in promql.exported_series(registries).items()}
+
+        return {name: frozenset(labels) for name, labels in cached_from_stack(self.root, "series", build).items()}
+
+    def deploy_problems(self) -> list[tuple[str, int, str, str]]:
+        """Every DP finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
+
+        def build() -> list[tuple[str, int, str, str]]:
+            found = []
+            for finding in self.schema_findings() + self.manifest_findings():
+                path, line = self.manifest_location(finding.document, finding.keys)
+                found.append((str(path), line, finding.code, finding.message))
+            return found
+
+        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]  # type: ignore[misc]
+
+    def rule_problems(self) -> list[tuple[str, int, str, str]]:
+        """Every AR finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
+
+        def build() -> list[tuple[str, int, str, str]]:
+            return [(str(f.path), f.line_of(*finding.keys), finding.code, finding.message)
+                    for f in self.rule_files for finding in self.rule_findings(f)]
+
+        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]  # type: ignore[misc]
 
     @functools.cached_property
     def rule_files(self) -> list[yamlio.Located]:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import promql_parser
-from prometheus_client import CollectorRegistry
+
+if TYPE_CHECKING:  # the analyser needs no metrics client at run time
+    from prometheus_client import CollectorRegistry
 
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service"})
 """Labels Prometheus attaches to every scraped series (target labels from Kubernetes discovery)."""

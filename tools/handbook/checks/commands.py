@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -412,17 +413,39 @@ def runbook_commands(project: Project) -> Iterator[Problem]:
         for block in rb.page.code_blocks:
             for cmd in commands(block, facts):
                 yield from _check_command(project, rb, cmd, facts)
+    _parsed(project).save()
+
+
+def _parsed(project: Project) -> sources.StackKeyedCache:
+    """This run's cache of chorusctl parse results (argparse's verdict per command line, per stack version)."""
+    cache = project.__dict__
+    if "_chorusctl_parsed" not in cache:
+        cache["_chorusctl_parsed"] = sources.StackKeyedCache(project.root, "chorusctl-parse")
+    return cache["_chorusctl_parsed"]
 
 
 def _check_command(project: Project, rb: Runbook, cmd: Command, facts: facts_mod.Facts) -> Iterator[Problem]:
     col = cmd.col
     if cmd.program == "chorusctl":
-        parser = _chorusctl(project)
+        parser = _chorusctl(project) if "_chorusctl" in project.__dict__ else None
         if isinstance(parser, str):
             yield Problem(rb.rel, cmd.line, col, "CMD001", f"chorusctl cannot be checked: {parser}")
             return
-        message = parse_error(parser, list(cmd.args))
+
+        def verdict() -> list[str | None]:
+            fresh = _chorusctl(project)
+            if isinstance(fresh, str):
+                raise HandbookError(fresh)
+            return [parse_error(fresh, list(cmd.args))]
+
+        try:
+            message = _parsed(project).get(json.dumps(list(cmd.args)), verdict)[0]
+        except HandbookError as exc:
+            yield Problem(rb.rel, cmd.line, col, "CMD001", f"chorusctl cannot be checked: {exc}")
+            return
         if message is not None:
+            if "invalid choice" in message:
+                message = "no such command: it no longer exists, or was renamed; " + message
             yield Problem(rb.rel, cmd.line, col, "CMD001", f"`chorusctl {' '.join(cmd.args)}` does not parse: {message}")
     elif cmd.program == "kubectl":
         for code, message in kubectl_problems(cmd, cluster(project)):

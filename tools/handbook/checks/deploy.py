@@ -112,18 +112,14 @@ AR_RULES = _rules(
 def deploy_manifests(project: Project) -> Iterator[Problem]:
     """Check every Kubernetes object against the schema, the catalog, the configuration and the code."""
     stack = sources.stack(project)
-    if not stack.manifests:
+    if not (project.root / sources.KUBERNETES_DIR).is_dir():
         return
-    findings = stack.schema_findings() + stack.manifest_findings()
-    for finding in findings:
-        path, line = stack.manifest_location(finding.document, finding.keys)
-        yield Problem(path, line, 1, finding.code, finding.message)
+    for path, line, code, message in stack.deploy_problems():
+        yield Problem(Path(path), line, 1, code, message)
 
 
 @check("alert-rules", family="AR", rules=AR_RULES)
 def alert_rules(project: Project) -> Iterator[Problem]:
     """Check every alerting rule against the metrics the services export and the catalog."""
-    stack = sources.stack(project)
-    for rules_file in stack.rule_files:
-        for finding in stack.rule_findings(rules_file):
-            yield Problem(Path(rules_file.path), rules_file.line_of(*finding.keys), 1, finding.code, finding.message)
+    for path, line, code, message in sources.stack(project).rule_problems():
+        yield Problem(Path(path), line, 1, code, message)

@@ -79,9 +79,8 @@ def _unrendered(rel: Path, page: MarkdownPage) -> Iterator[Problem]:
 def published_diagrams(project: Project) -> set[str]:
     """The docs-relative paths the build publishes rendered diagrams at, e.g. `diagrams/media-path.png`."""
     from handbook.diagrams.render import diagram_sources
-    from handbook.plugin import DIAGRAMS_URI
 
-    return {f"{DIAGRAMS_URI}/{source.stem}.png" for source in diagram_sources(project.root)}
+    return {f"{anchors.DIAGRAMS_URI}/{source.stem}.png" for source in diagram_sources(project.root)}
 
 
 def docs_path(project: Project, rel: Path) -> str:
