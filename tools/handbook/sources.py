@@ -837,6 +837,11 @@ CACHED_PACKAGES = ("kubernetes-validate", "promql-parser", "pydantic", "fastapi"
 """Libraries whose version changes what the stack's checks and documents say (part of the cache key)."""
 
 
+def _stack_files(root: Path) -> list[Path]:
+    """Every file under `stack/` (what a long-lived process must notice changing)."""
+    return [p for p in sorted((root / STACK_DIR).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+
+
 def stack_fingerprint(root: Path) -> str:
     """A digest of everything under `stack/`, the libraries that read it, and the handbook code that uses them.
 
@@ -854,7 +859,7 @@ def stack_fingerprint(root: Path) -> str:
     import importlib.metadata
 
     digest = hashlib.blake2b(digest_size=16)
-    files = [p for p in sorted((root / STACK_DIR).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    files = _stack_files(root)
     here = Path(__file__).resolve().parent
     files += [here / "sources.py", here / "checks" / "deploy.py"]
     for path in files:
@@ -891,7 +896,7 @@ def cached_from_stack(root: Path, name: str, build: Callable[[], Any]) -> Any:
         cache.save()
         return value
 
-    return _memo(f"cached:{name}", root, [], compute)
+    return _memo(f"cached:{name}", root, _stack_files(root), compute)
 
 
 class StackKeyedCache:
@@ -906,7 +911,7 @@ class StackKeyedCache:
         from handbook.resultcache import ResultCache
 
         self.cache = ResultCache(root, name)
-        self.fingerprint = _memo("fingerprint", root, [], lambda: stack_fingerprint(root))
+        self.fingerprint = _memo("fingerprint", root, _stack_files(root), lambda: stack_fingerprint(root))
 
     def get(self, key: str, build: Callable[[], Any]) -> Any:
         """The value for `key`, computed with `build` on a miss."""
