@@ -272,7 +272,9 @@ def hand_typed_values(project: Project) -> Iterator[Problem]:
     if not books:
         return
     facts = facts_mod.for_project(project)
-    pool, values = pools(facts), pools(Facts({n: f for n, f in facts.by_name.items() if f.drift != "name"}))
+    pool = pools(facts)
+    # Titles: only what an alert summary quotes (its for: and threshold); names are on purpose (AL checks them).
+    values = pools(Facts({n: f for n, f in facts.by_name.items() if n.startswith("alert.") and n.endswith((".for", ".threshold"))}))
     for rb in books:
         for pl in _front_matter_lines(rb.page):
             yield from _line_problems(rb.rel, pl, values)  # a title names its alerts on purpose (AL checks them)
