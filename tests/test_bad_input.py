@@ -242,3 +242,24 @@ def test_a_rule_without_for_is_blamed_on_the_rule(real_copy: Path, tmp_path: Pat
     assert only(found, "AR008") == [(RULES, line_of(root, RULES, "alert: ChorusFanoutNearCap"))]
     unknown = [p for p in found if p.code == "RF001"]
     assert unknown and all("has no 'for:'" in p.message for p in unknown)
+
+
+def test_a_broken_link_on_a_docs_page_is_found_at_its_line(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "docs/index.md", "\n\n", "\n\nSee [the runbooks](start/no-such-page.md#nowhere).\n\n")
+    found = problems(root, "RF")
+    assert only(found, "RF003") == [("docs/index.md", line_of(root, "docs/index.md", "See [the runbooks]"))]
+
+
+def test_a_removed_chorusctl_command_says_it_no_longer_exists(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\n```bash\nchorusctl teleport --now\n```\n")
+    found = [p for p in problems(root, "CMD") if p.code == "CMD001"]
+    assert len(found) == 1 and "no longer exists" in found[0].message and found[0].line == line_of(root, RUNBOOK, "chorusctl teleport")
+
+
+def test_problems_from_every_check_are_repo_relative_and_sorted(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\nThe cap is {@config.fanout.listener_cap per node.\n")
+    root_rules = root / RULES
+    root_rules.write_text(root_rules.read_text().replace("for: 5m\n", "", 1))
+    found = problems(root, "RF", "AR", "AL")
+    assert all(not p.path.is_absolute() for p in found)
+    assert found == sorted(found, key=lambda p: (p.path.as_posix(), p.line, p.col))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from handbook import anchors, facts as facts_mod
 from handbook.checks.registry import Rule, check
 from handbook.livevalues import REFERENCE, check_reference, references
 from handbook.mdscan import MarkdownPage
+from handbook.reference.api import API_DIR
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import RUNBOOKS_DIR, runbooks
@@ -26,6 +28,7 @@ GENERATED_PAGES = {
     anchors.HTTP_PAGE,
     anchors.DEPLOYMENT_PAGE,
     anchors.RULES_PAGE,
+    f"{API_DIR}/index.md",
 }
 """Reference pages generated at build time: they exist on the site but not in the tree."""
 
@@ -103,13 +106,13 @@ def source_of(project: Project, page: str) -> Path | None:
     "runbook-links",
     family="RF",
     rules={
-        "RF003": "a runbook links to a page that does not exist",
-        "RF004": "a runbook links to an anchor that does not exist on its page",
+        "RF003": "a page or runbook links to a page that does not exist",
+        "RF004": "a page or runbook links to an anchor that does not exist on its page",
     },
 )
 def runbook_links(project: Project) -> Iterator[Problem]:
-    """Resolve every internal link in every runbook, anchors included (generated pages by their anchors)."""
-    books = runbooks(project)
+    """Resolve every internal link in every page and runbook, anchors included (generated pages by their anchors)."""
+    books = [_Page(path.relative_to(project.root), MarkdownPage(project.read_text(path))) for path in project.markdown_files]
     if not any(rb.page.links for rb in books):
         return
     facts = facts_mod.for_project(project)
@@ -151,6 +154,14 @@ def runbook_links(project: Project) -> Iterator[Problem]:
                 known = generated_anchors.get(page, set())
             if anchor not in known:
                 yield Problem(rb.rel, link.line, link.col, "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known))
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page to resolve links from: where it is, and its scan."""
+
+    rel: Path
+    page: MarkdownPage
 
 
 def _nearest(anchor: str, known: set[str]) -> str:
