@@ -43,7 +43,7 @@ GENERATED_PAGES = {
                       why="An unclosed reference is published as literal text, and the value it meant is never checked.",
                       example="The cap is {@config.fanout.listener_cap per node."),
         "RF006": Rule("RF006", "a live value in front matter (a title, a description) is never rendered",
-                      why="MkDocs reads front matter before any live value is rendered: the title shows `{@...}` "
+                      why="MkDocs reads front matter before any live value is rendered: the title shows {@...} "
                       "literally, and the build blames another page.",
                       example='title: "Fan-out node at {@config.fanout.listener_cap} listeners"'),
     },
