@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import signal
 import socket
 import sys
@@ -20,15 +22,60 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chorus.config import ChorusConfig, ConfigError, load_config
+from chorus.httpguard import TimelyH11Protocol
 from chorus.logs import log_event
-from chorus.tokens import SigningKeyError, resolve_signing_key
+from chorus.tokens import SigningKeyError, check_key_policy, resolve_signing_key
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+INSTANCE_ENV = "CHORUS_INSTANCE"
+"""Environment variable naming a service process's instance id (`chorusctl up` sets one per process it starts)."""
+
+INSTANCE_HEADER = "Chorus-Instance"
+"""Response header carrying the instance id on every HTTP answer of every service, so a supervisor
+can tell its own process from another one answering on the same port."""
+
+_INSTANCE = os.environ.get(INSTANCE_ENV) or f"pid-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def instance_id() -> str:
+    """This process's instance id: `$CHORUS_INSTANCE`, else one made up when the process started.
+
+    Returns:
+        The id.
+    """
+    return _INSTANCE
+
+
+def with_instance_header(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI app so every HTTP response carries `INSTANCE_HEADER`.
+
+    Args:
+        app: The app.
+
+    Returns:
+        The wrapped app (WebSocket and lifespan traffic pass through untouched).
+    """
+    header = (INSTANCE_HEADER.lower().encode(), instance_id().encode())
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return wrapped
 
 
 class StartupError(Exception):
@@ -62,11 +109,17 @@ def service_parser(
     return parser
 
 
-def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
+def load_or_exit(config_path: Path | None, service: str = "", bind_host: str | None = None) -> tuple[ChorusConfig, bytes]:
     """Load the configuration and the signing key, or exit 2 with one line.
+
+    The key must be strong (`chorus.tokens.check_key_strength`), and the key settings must not be
+    weakened when the service binds beyond loopback (`chorus.tokens.check_key_policy`).
 
     Args:
         config_path: The configuration file; `None` for the default.
+        service: The service's configuration section (`gateway`, `fanout`, `packager`), whose `host` is
+            its bind address unless `bind_host` is given; empty skips the bind check.
+        bind_host: The address given on the command line (`--host`), if any.
 
     Returns:
         The configuration and the key.
@@ -74,6 +127,8 @@ def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
     try:
         config = load_config(config_path)
         key = resolve_signing_key(config.gateway.token)
+        if service:
+            check_key_policy(config.gateway.token, bind_host or getattr(config, service).host)
     except (ConfigError, SigningKeyError) as exc:
         print(f"error: {exc}" if isinstance(exc, SigningKeyError) else str(exc), file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
@@ -134,7 +189,9 @@ async def run_until_signal(start: Callable[[], Awaitable[None]], stop: Callable[
 class UvicornServer:
     """An ASGI app served by uvicorn on a port, until a signal or in a task of the running loop.
 
-    The gateway's and the packager's servers are this with their own app and address.
+    The gateway's and the packager's servers are this with their own app and address, served
+    with `chorus.httpguard.TimelyH11Protocol` (a request must arrive whole within
+    `chorus.httpguard.HANDSHAKE_TIMEOUT_S`, as a handshake must on the fan-out nodes).
 
     Args:
         name: The service's name, for messages.
@@ -151,8 +208,9 @@ class UvicornServer:
         self.port = port
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=3, **options,
+                with_instance_header(app), host=host, port=port, log_config=None, access_log=False,
+                lifespan="on", timeout_graceful_shutdown=3, http=TimelyH11Protocol, timeout_keep_alive=5,
+                **options,
             )
         )
         self._task: asyncio.Task[None] | None = None

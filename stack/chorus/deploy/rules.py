@@ -15,7 +15,9 @@ AR, alert rules):
 - AR010 an alert name is repeated, or is not `Chorus` + CamelCase;
 - AR011 an annotation uses `$labels.X` that the expression's result does not carry;
 - AR012 the description does not quote the `for:` duration (e.g. `5m`) and every compared threshold;
-- AR013 a rule or group has a key Prometheus does not know.
+- AR013 a rule or group has a key Prometheus does not know;
+- AR014 the summary says a limit is reached ("at its cap", "at capacity", "is full") while the
+  alert fires at a fraction of it (every threshold between 0 and 1): say "near".
 
 The `runbook_url` annotation (formerly AR006/AR007 here) is checked once, by the
 handbook's AL004/AL005, which knows the runbook it must open. The codes are
@@ -35,6 +37,20 @@ from chorus.deploy import SEVERITIES
 from chorus.deploy.findings import Finding, KeyPath
 from chorus.deploy.promql import TARGET_LABELS, PromQLError, analyse
 
+ESCALATION = {
+    "critical": (
+        "Listeners are losing audio or cannot join now. The owning team's on-call is paged at once, "
+        "day or night. Escalate after 15 minutes without a working mitigation: page the owning "
+        "team's second person (its tech lead) and tell the other team in its channel."
+    ),
+    "warning": (
+        "Something is degrading but listeners are not yet hurt. It opens a ticket for the owning "
+        "team's working hours; nobody is woken. Escalate only if it turns into its critical "
+        "neighbour, or if it will still be firing when a large space is scheduled."
+    ),
+}
+"""What each severity means for the person on call, and what "escalate" means at that severity."""
+
 REQUIRED_LABELS = ("severity", "service", "team")
 """Labels every alert carries (Alertmanager routes on `team` and `severity`)."""
 
@@ -49,6 +65,9 @@ GROUP_KEYS = frozenset({"name", "interval", "rules", "limit", "query_offset", "l
 
 ALERT_NAME = re.compile(r"^Chorus[A-Z][A-Za-z0-9]*$")
 """Alert names: `Chorus` then CamelCase, e.g. `ChorusFanoutNearCap`."""
+
+LIMIT_REACHED = re.compile(r"\b(at (its|the|their) [a-z -]*\b(cap|limit|capacity)|at capacity|is full|are full)\b", re.IGNORECASE)
+"""Summary wording that claims a limit is reached; wrong for an alert that fires at a fraction of it."""
 
 _TEMPLATE_LABEL = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -133,6 +152,7 @@ def _rule_findings(
         return
     yield from _expression_findings(name, analysis, keys, series, catalog)
     yield from _template_findings(name, annotations, analysis.output_labels or frozenset(), keys)
+    yield from _summary_wording_findings(name, annotations.get("summary", ""), analysis.thresholds, keys)
     description = annotations.get("description", "")
     if description.strip():
         tokens = {t.rstrip(".e+-") for t in re.findall(r"-?[0-9][0-9.e+-]*[a-z]*", description)}
@@ -147,6 +167,21 @@ def _rule_findings(
                 0,
                 (*keys, "annotations", "description"),
             )
+
+
+def _summary_wording_findings(name: str, summary: str, thresholds: Any, keys: KeyPath) -> Iterator[Finding]:
+    """A summary that says "at its cap" for an alert whose every threshold is a fraction below 1."""
+    fractions = [t for t in thresholds or () if isinstance(t, (int, float))]
+    said = LIMIT_REACHED.search(summary)
+    if said and fractions and all(0 < t < 1 for t in fractions):
+        yield Finding(
+            "AR014",
+            f"alert {name}: the summary says {said.group(0)!r} but the alert fires at "
+            + ", ".join(format_number(t) for t in fractions)
+            + " of the limit: say 'near' (or how near)",
+            0,
+            (*keys, "annotations", "summary"),
+        )
 
 
 def _label_findings(name: str, labels: dict[str, str], keys: KeyPath, catalog: Catalog) -> Iterator[Finding]:

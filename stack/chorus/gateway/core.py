@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import secrets
 import time
@@ -22,11 +23,15 @@ from chorus.config import ChorusConfig
 from chorus.gateway.admission import Admission
 from chorus.gateway.placement import Node, Placement
 from chorus.gateway.sessions import Session, SessionTable
-from chorus.gateway.spaces import Space, SpaceError, SpaceStore
+from chorus.gateway.spaces import NOT_THE_HOST, Space, SpaceError, SpaceStore
 from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
 from chorus.tokens import SERVICE_ROLES, RejoinTicket, TokenError, TokenIssuer, verify_rejoin_ticket
+
+
+TOKEN_REFUSAL_LOG_EVERY_S = 10.0
+"""A node request refused for its token is logged at most this often per path (every one is counted)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Gateway:
         self.started = clock()
         self._speaker_spaces: set[str] = set()
         self._used_tickets: dict[str, float] = {}
+        self._token_refusals_logged: dict[str, float] = {}
 
     def set_key(self, key: bytes) -> None:
         """Set the signing key (join tokens cannot be issued before).
@@ -139,6 +145,11 @@ class Gateway:
         """
         self._key = key
         self.issuer = TokenIssuer(key, self.config.gateway.token, self.rng)
+
+    @property
+    def key_or_none(self) -> bytes | None:
+        """The signing key, or `None` before it is set."""
+        return self._key
 
     @property
     def key(self) -> bytes:
@@ -161,6 +172,7 @@ class Gateway:
         reconnect: str | None = None,
         service: str | None = None,
         ticket: str | None = None,
+        host_secret: str | None = None,
     ) -> Grant | Refusal:
         """Admit (or not) a join, place it and sign its token.
 
@@ -173,6 +185,7 @@ class Gateway:
             service: The service whose credential the request carried (verified by the caller),
                 or `None`; a service role (`packager`) is granted only to that service.
             ticket: A rejoin ticket from a draining node (see `rejoin`), or `None`.
+            host_secret: The space's host secret, which role `host` needs.
 
         Returns:
             A grant, or a refusal (shed with 503 or rejected with 4xx).
@@ -181,7 +194,7 @@ class Gateway:
         if reconnect is not None:
             self.metrics.reconnects.labels(reason=reconnect if reconnect in RECONNECT_REASONS else "unknown").inc()
         rejoin = self.rejoin(ticket, space_id, user, role) if ticket else None
-        outcome = self._join(space_id, user, role, service, rejoin)
+        outcome = self._join(space_id, user, role, service, rejoin, host_secret)
         result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
         self.metrics.joins.labels(result=result, role=role).inc()
         self.metrics.join_latency.observe(time.perf_counter() - started)
@@ -229,7 +242,8 @@ class Gateway:
         return claims
 
     def _join(
-        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None
+        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None,
+        host_secret: str | None = None,
     ) -> Grant | Refusal:
         """The join decision itself."""
         if role in SERVICE_ROLES and service != role:
@@ -239,6 +253,8 @@ class Gateway:
             space = self.spaces.live(space_id)
         except SpaceError as exc:
             return Refusal(exc.status, str(exc))
+        if role == "host" and not (space.is_host(host_secret) or rejoin is not None):
+            return Refusal(403, NOT_THE_HOST)
         if not space.may_join_as(user, role):
             hint = "raise a hand and ask the host to promote you" if role == "speaker" else "join as a listener"
             return Refusal(403, f"{user} may not join {space_id} as {role}; {hint}")
@@ -272,7 +288,7 @@ class Gateway:
     # ----------------------------------------------------------------- spaces
 
     def presence(self, space_id: str) -> dict[str, Any]:
-        """Aggregate counts of a space.
+        """Aggregate counts of a space: the sessions its nodes reported connected.
 
         Args:
             space_id: The space id (unknown ids give zeros and `live: false`).
@@ -284,19 +300,20 @@ class Gateway:
             space: Space | None = self.spaces.get(space_id)
         except SpaceError:
             space = None
+        connected = self.sessions.connected_count
         return {
-            "listeners": self.sessions.count(space_id, "listener"),
-            "speakers": self.sessions.count(space_id, "speaker") + self.sessions.count(space_id, "host"),
+            "listeners": connected(space_id, "listener"),
+            "speakers": connected(space_id, "speaker") + connected(space_id, "host"),
             "hands": len(space.hands) if space else 0,
             "live": bool(space and space.live),
         }
 
-    def end_space(self, space_id: str, by: str) -> Space:
+    def end_space(self, space_id: str, host_secret: str | None) -> Space:
         """End a space; its nodes learn it at their next report.
 
         Args:
             space_id: The space.
-            by: The user asking (must be the host).
+            host_secret: The host secret the request carried (must be the space's).
 
         Returns:
             The ended space.
@@ -304,7 +321,7 @@ class Gateway:
         Raises:
             SpaceError: 404, 410, 403.
         """
-        space = self.spaces.end(space_id, by)
+        space = self.spaces.end(space_id, host_secret)
         removed = self.sessions.remove_where(space=space_id)
         log_event(self.log, "space_ended", space=space_id, node=space.node or "-", sessions=len(removed))
         return space
@@ -327,6 +344,23 @@ class Gateway:
         log_event(self.log, "node_registered", node=node_id, role=role, url=url, listener_cap=listener_cap)
         return node
 
+    def node_token_refused(self, reason: str, path: str) -> None:
+        """Count and log a node request whose node token did not verify.
+
+        Args:
+            reason: The token failure reason (`bad_signature`: the node signs with another key).
+            path: The request's path, which names the node.
+        """
+        self.metrics.node_token_failures.labels(reason=reason).inc()
+        now = self.clock()
+        if now - self._token_refusals_logged.get(path, -math.inf) < TOKEN_REFUSAL_LOG_EVERY_S:
+            return
+        self._token_refusals_logged[path] = now
+        hint = ("the node's signing key differs from the gateway's: start it with the gateway's key "
+                f"({self.config.gateway.token.key_env} or gateway.token.key_file)") if reason == "bad_signature" else \
+            "the node must send `Authorization: Bearer` and a node token signed with the shared key"
+        log_event(self.log, "node_token_refused", level=logging.WARNING, path=path, reason=reason, hint=hint)
+
     def report(self, node_id: str, report: dict[str, Any]) -> dict[str, Any] | None:
         """Take a node's load report and answer with its instructions.
 
@@ -346,6 +380,8 @@ class Gateway:
             self.sessions.mark_connected(session_id)
         for session_id in report.get("disconnected", []):
             self.sessions.remove(session_id)
+        if report.get("sessions") is not None:
+            self._reconcile(node, report["sessions"])
         ended = []
         for space_id in report.get("spaces", {}):
             try:
@@ -354,6 +390,42 @@ class Gateway:
             except SpaceError:
                 continue
         return {"drain": node.drain, "ended_spaces": ended}
+
+    def _reconcile(self, node: Node, reported: list[dict[str, Any]]) -> None:
+        """Make the sessions on a node agree with the ones it says are connected.
+
+        A connected session the node no longer lists is gone (its disconnection was lost, or the
+        node restarted); a listed session the gateway does not know is learned back, connected
+        (the gateway forgot it when the node went stale, or restarted itself), unless its space
+        ended or a rejoin ticket moved it away on purpose. Sessions admitted but not connected
+        yet are left alone: their clients may still be on the way.
+        """
+        listed = {str(entry["id"]): entry for entry in reported}
+        gone = [i for i in self.sessions.connected_on(node.id) if i not in listed]
+        for session_id in gone:
+            self.sessions.remove(session_id)
+        learned = 0
+        for session_id, entry in listed.items():
+            known = self.sessions.get(session_id)
+            if known is not None:
+                if not known.connected and known.node == node.id:
+                    self.sessions.mark_connected(session_id)
+                continue
+            if session_id in self._used_tickets or not self._live(str(entry["space"])):
+                continue
+            self.sessions.add(Session(session_id, str(entry["space"]), str(entry["user"]), str(entry["role"]), node.id,
+                                      self.clock(), connected=True))
+            learned += 1
+        if gone or learned:
+            log_event(self.log, "sessions_reconciled", node=node.id, forgotten=len(gone), learned=learned,
+                      connected=len(listed))
+
+    def _live(self, space_id: str) -> bool:
+        """Whether a space exists and has not ended."""
+        try:
+            return self.spaces.get(space_id).live
+        except SpaceError:
+            return False
 
     def upstream(self, node_id: str, space_id: str) -> UpstreamGrant | Refusal:
         """Tell an edge node where to subscribe to a space, with a join token for the space's origin.
@@ -503,7 +575,8 @@ class Gateway:
             "version": __version__,
             "uptime_s": round(self.clock() - self.started, 1),
             "spaces": len(self.spaces.all()),
-            "sessions": self.sessions.by_role(),
+            "sessions": self.sessions.connected_by_role(),
+            "joining": self.sessions.joining,
             "max_sessions": self.config.gateway.max_sessions,
             "admission_tokens": round(self.admission.bucket.tokens, 1),
             "nodes": [self.node_view(n) for n in sorted(self.placement.nodes.values(), key=lambda n: n.id)],

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chorus.text import NO_CONTROL_PATTERN
+
 Role = Literal["host", "speaker", "listener", "packager"]
 UserName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="A user name.")
 
@@ -30,7 +32,8 @@ class Shed(BaseModel):
 class SpaceCreate(BaseModel):
     """A request to create a space."""
 
-    title: str = Field(min_length=1, max_length=200, description="The space's title.")
+    title: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL_PATTERN,
+                       description="The space's title: no control characters (ESC, BEL, CR, NUL, bidi overrides...).")
     host: str = UserName
 
 
@@ -44,7 +47,8 @@ class Promotion(BaseModel):
     """The host promotes a user to speaker."""
 
     user: str = UserName
-    by: str = Field(min_length=1, max_length=64, description="The user asking; must be the host.")
+    by: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$",
+                    description="The user asking, for the record; the host secret, not this name, proves it is the host.")
 
 
 class Presence(BaseModel):
@@ -71,6 +75,15 @@ class SpaceOut(BaseModel):
     hands: list[str] = Field(description="Users with a raised hand, in order.")
     node: str | None = Field(None, description="The fan-out node its speakers use, once someone joined.")
     presence: Presence = Field(description="Aggregate counts now.")
+
+
+class SpaceCreated(SpaceOut):
+    """A space just created, with its host secret (shown this once)."""
+
+    host_secret: str = Field(
+        description="The space's host secret: send it in `X-Chorus-Host-Secret` to end the space, promote "
+        "speakers or join as its host. The gateway keeps only a digest and never shows it again."
+    )
 
 
 ReconnectReason = Literal["drain", "network", "unknown"]
@@ -131,6 +144,17 @@ class SpaceLoad(BaseModel):
     speakers: int = Field(ge=0, description="Hosts and speakers.")
 
 
+class ReportedSession(BaseModel):
+    """A session connected to the reporting node."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=64, description="The session id (the join token's `jti`).")
+    space: str = Field(min_length=1, max_length=64, description="The space id.")
+    user: str = Field(min_length=1, max_length=64, description="Who joined.")
+    role: Role = Field(description="The role it joined with.")
+
+
 class NodeReport(BaseModel):
     """A fan-out node's periodic load report."""
 
@@ -143,6 +167,14 @@ class NodeReport(BaseModel):
     spaces: dict[str, SpaceLoad] = Field(default_factory=dict, description="Load per space.")
     connected: list[str] = Field(default_factory=list, description="Sessions that connected since the last report.")
     disconnected: list[str] = Field(default_factory=list, description="Sessions that left since the last report.")
+    sessions: list[ReportedSession] | None = Field(
+        None,
+        max_length=1_000_000,
+        description="Every session connected to the node now (hosts, speakers, listeners, the packager; not edge "
+        "subscriptions). The gateway reconciles with it: sessions it forgot (the node went stale, or the gateway "
+        "restarted) are learned back, connected sessions no longer listed are forgotten. Left out by an older "
+        "node: only `connected` and `disconnected` are applied.",
+    )
 
 
 class UpstreamRequest(BaseModel):
@@ -166,6 +198,12 @@ class NodeInstructions(BaseModel):
 
     drain: bool = Field(description="Whether the node must drain (or keep draining).")
     ended_spaces: list[str] = Field(description="Spaces on the node that ended: close them.")
+
+
+class Overloaded(BaseModel):
+    """A request shed because a bound is reached (HTTP 429 or 503, with `Retry-After`)."""
+
+    detail: str = Field(description="Which bound, and what to do.")
 
 
 class NodeOut(BaseModel):
@@ -192,7 +230,8 @@ class StatusOut(BaseModel):
     version: str = Field(description="Chorus version.")
     uptime_s: float = Field(description="Seconds since the gateway started.")
     spaces: int = Field(description="Live spaces.")
-    sessions: dict[str, int] = Field(description="Sessions per role.")
+    sessions: dict[str, int] = Field(description="Connected sessions per role (as the nodes reported them).")
+    joining: int = Field(0, description="Sessions admitted whose client has not connected to its node yet.")
     max_sessions: int = Field(description="The session cap.")
     admission_tokens: float = Field(description="Tokens in the admission bucket now.")
     nodes: list[NodeOut] = Field(description="Registered fan-out nodes.")

@@ -104,6 +104,9 @@ AR_RULES = _rules(
     Rule("AR013", "a rule or group has a key Prometheus does not know, or the file is not shaped like a rules file",
          why="Prometheus refuses the whole file on an unknown key.",
          example="- alert: ChorusFanoutNearCap\n  serverity: warning"),
+    Rule("AR014", "the summary says a limit is reached while the alert fires at a fraction of it",
+         why="On-call reads \"at its cap\" and acts on a full node when it is only near full.",
+         example="expr: listeners / cap >= 0.9\nsummary: the node is at its listener cap"),
 )
 """The alert-rule rules (`chorus.deploy.rules`). AR007 (runbook_url form) merged into AL005."""
 
