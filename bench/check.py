@@ -106,7 +106,7 @@ def synthesize(tree: Path, count: int) -> None:
     for index in range(count):
         services, owner, body = sources[index % len(sources)]
         front = (
-            f'---\ntitle: "Synthetic runbook {index}"\nalerts: []\n{services}\nseverity: info\n{owner}\n'
+            f'---\ntitle: "Synthetic runbook s{index:04d}"\nalerts: []\n{services}\nseverity: info\n{owner}\n'
             "last_reviewed: 2026-11-01\nreview_interval: 90d\n---\n"
         )
         (tree / "runbooks" / f"synthetic-{index:04d}.md").write_text(front + body, encoding="utf-8")

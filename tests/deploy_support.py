@@ -13,18 +13,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import yaml
 
 from chorus.catalog import load_catalog
-from chorus.config import load_config
 from chorus.deploy.findings import Finding
-from chorus.deploy.kubeschema import schema_findings
 from chorus.deploy.promql import exported_series
 from chorus.deploy.rules import check_rules
-from chorus.deploy.workloads import check_manifests
 from chorus.metrics import service_registries
 from conftest import ROOT
 from handbook import sources
+from handbook.project import Project
+from handbook.runner import run_checks
 
 SIGNING_KEY = "deploy-test-signing-key-0123456789abcdef"
 """A signing key long enough for `gateway.token.min_key_bytes`."""
@@ -38,51 +36,30 @@ def series() -> dict[str, frozenset[str]]:
 
 
 def site_url(root: Path) -> str:
-    """The handbook's `site_url` from `mkdocs.yml`: the one setting runbook URLs start with.
+    """The handbook's `site_url` from `mkdocs.yml`, as the handbook reads it (`sources.site_settings`)."""
+    return sources.site_settings(root).site_url
 
-    Read as plain strings (MkDocs' Python tags are not resolved), as the handbook's AL checks do.
-    """
-    data = yaml.load((root / "mkdocs.yml").read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
-    url = str(data.get("site_url") or "/")
-    return url if url.endswith("/") else url + "/"
+
+def _problems(root: Path, family: str) -> list[str]:
+    """Every problem of one check family over `root`, as `path:line: CODE message`, run by `handbook check`."""
+    report = run_checks(Project(root), [family])
+    return [f"{p.path}:{p.line}: {p.code} {p.message}" for p in report.problems]
 
 
 def manifest_problems(root: Path) -> list[str]:
-    """Every problem in `root`'s manifests, as `path:line: CODE message`.
-
-    The manifests are loaded through `handbook.sources.manifests` (the handbook's one loader);
-    the checks are `chorus.deploy`'s.
-    """
-    manifests = sources.manifests(root)
-    objects = [m.body for m in manifests]
-    catalog_doc = sources.catalog(root)
-    config_path = root / sources.CONFIG
-    config = load_config(config_path, env={})
-    catalog = load_catalog(root / sources.CATALOG)
-    findings = schema_findings(objects) + check_manifests(objects, catalog, config, config_path, series())
-    problems = []
-    for finding in findings:
-        if finding.document is None:
-            where = f"{sources.CATALOG}:{catalog_doc.line_of(*finding.keys)}"
-        elif finding.document < len(manifests):
-            manifest = manifests[finding.document]
-            where = f"{manifest.path}:{manifest.located.line_of(*finding.keys)}"
-        else:
-            where = f"{sources.KUBERNETES_DIR}:1"
-        problems.append(f"{where}: {finding}")
-    return problems
+    """Every problem in `root`'s manifests (family DP), as `handbook check --select DP` reports them."""
+    return _problems(root, "DP")
 
 
 def rule_findings(root: Path) -> list[Finding]:
     """The findings of `chorus.deploy.rules` over `root`'s alert rules."""
     doc = sources.read_yaml(root, ALERTS_FILE)
-    return check_rules(doc.data, series(), load_catalog(root / sources.CATALOG), site_url(root))
+    return check_rules(doc.data, series(), load_catalog(root / sources.CATALOG))
 
 
 def rule_problems(root: Path) -> list[str]:
-    """Every problem in `root`'s alert rules, as `path:line: CODE message`."""
-    doc = sources.read_yaml(root, ALERTS_FILE)
-    return [f"{ALERTS_FILE}:{doc.line_of(*f.keys)}: {f}" for f in rule_findings(root)]
+    """Every problem in `root`'s alert rules (family AR), as `handbook check --select AR` reports them."""
+    return _problems(root, "AR")
 
 
 def copy_tree(target: Path) -> Path:

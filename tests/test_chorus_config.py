@@ -97,7 +97,7 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(path, env={})
     assert str(error.value) == (
-        f"{path}:{_line_of(path, 'nodes: 2: 3')}: YAML syntax error: mapping values are not allowed here; "
+        f"{path}:{_line_of(path, 'nodes: 2: 3')}: YAML syntax error: mapping values are not allowed in this context; "
         "fix the syntax and retry"
     )
 

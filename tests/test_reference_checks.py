@@ -44,11 +44,27 @@ def test_real_tree_is_fully_documented() -> None:
 CATALOG = """\
 teams:
   - name: media
+    description: Owns the audio path.
+    oncall: media-primary
+    chat: "#media"
+    people:
+      - name: Priya Raman
+        role: tech lead
 services:
   - name: fanout
+    purpose: Relays audio.
     team: media
+    tier: 1
+    ports:
+      ws: 8090
+    workload: chorus-fanout
   - name: packager
+    purpose: Packages HLS.
     team: media
+    tier: 2
+    ports:
+      http: 8070
+    workload: chorus-packager
 """
 GOOD = "# Fan-out\n\n## What it does\n\nx\n\n## How it fails\n\ny\n\n## What to look at first\n\nz\n"
 
@@ -65,7 +81,7 @@ def test_component_narratives_match_the_catalog(tmp_path: Path) -> None:
     assert [p.format(tmp_path) for p in report.problems] == [
         "docs/components/fanout.md:1:1: CMP003 narrative has no '## How it fails' section",
         "docs/components/relay.md:1:1: CMP002 'relay' is not a service in stack/catalog.yaml: rename the file or add the service",
-        "stack/catalog.yaml:6:1: CMP001 service 'packager' has no narrative: write docs/components/packager.md "
+        "stack/catalog.yaml:17:1: CMP001 service 'packager' has no narrative: write docs/components/packager.md "
         "(What it does, How it fails, What to look at first)",
     ]
     (folder / "fanout.md").write_text(GOOD)

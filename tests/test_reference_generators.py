@@ -245,7 +245,7 @@ def test_alert_file_that_does_not_parse_names_file_and_line(project: Path) -> No
     write(project / sources.ALERTS_DIR / "alerts.yaml", "groups:\n  - name: x\n    rules: [\n")
     with pytest.raises(sources.HandbookError) as info:
         alerts.render(Snapshot(project))
-    assert str(info.value).startswith("stack/deploy/prometheus/alerts.yaml:4: YAML syntax error")
+    assert str(info.value).startswith("stack/deploy/prometheus/alerts.yaml:3: YAML syntax error")
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,7 @@ def test_new_runbook_for_an_alert_is_bound_to_it(tmp_path: Path) -> None:
     assert ".description}" not in text  # this rule has no description: nothing to quote
     assert "kubectl -n {@k8s.deployment.chorus-fanout.namespace} get deployment/{@service.fanout.workload} -o wide" in text
     assert "Page {@team.media.oncall} and post in {@team.media.chat}" in text
-    report = run_checks(Project(root))
+    report = run_checks(Project(root), ignore=["DP", "AR", "MK"])  # the fixture (stack, mkdocs.yml) is a sketch
     bound = [p for p in report.problems if "cannot be checked" not in p.message]  # metrics: until the stack has them
     assert {p.code for p in bound} == {"RB006"}, [p.format() for p in report.problems]
 

@@ -123,7 +123,29 @@ class Catalog(_Entry):
                         ("services", index, "depends_on", dep_index),
                         f"depends on {dep!r}, which is not another service in the catalog",
                     )
+        self._refuse_cycles()
         return self
+
+    def _refuse_cycles(self) -> None:
+        """No service depends on itself through others: start-up order and blast radius need a DAG."""
+        index = {s.name: i for i, s in enumerate(self.services)}
+        graph = {s.name: s.depends_on for s in self.services}
+        state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+        def visit(name: str, path: list[str]) -> None:
+            state[name] = 1
+            for dep_index, dep in enumerate(graph[name]):
+                if state.get(dep) == 1:
+                    cycle = " -> ".join([*path[path.index(dep):], name, dep]) if dep in path else f"{name} -> {dep}"
+                    raise _Refusal(("services", index[name], "depends_on", dep_index),
+                                   f"dependency cycle {cycle}; dependencies must form no loop")
+                if dep not in state:
+                    visit(dep, [*path, name])
+            state[name] = 2
+
+        for service in self.services:
+            if service.name not in state:
+                visit(service.name, [])
 
     def workload_services(self) -> dict[str, Service]:
         """Every workload name of every service, main and additional, to its service.

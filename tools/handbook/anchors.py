@@ -18,6 +18,9 @@ HTTP_PAGE = "reference/http-api.md"
 DEPLOYMENT_PAGE = "reference/deployment.md"
 RULES_PAGE = "reference/checks.md"
 
+DIAGRAMS_URI = "diagrams"
+"""Where the build publishes rendered diagrams, docs-relative (`diagrams/NAME.png`)."""
+
 
 def slug(text: str) -> str:
     """A lower-case anchor made of letters, digits, `-`, `_` and `.` only."""

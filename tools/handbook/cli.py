@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Run every registered check over docs/, runbooks/ and stack/, and print each problem "
             "on one line as path:line:col: CODE message, then a one-line summary."
         ),
-        epilog="Exit codes: 0 no problems, 1 problems found, 2 the tool could not run. "
+        epilog="Exit codes: 0 no problems, 1 problems found, 2 the tool could not run (bad arguments, or a "
+        "source or check that could not run: HB codes, printed with the other problems). "
         "Example: handbook check --select FM",
     )
     check.add_argument(
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="RULE",
         help="run only this check, family (FM) or code (FM001); repeatable",
+    )
+    check.add_argument(
+        "--ignore",
+        action="append",
+        metavar="CHECK",
+        help="skip this check or family (DP); repeatable",
     )
     check.add_argument("--list-rules", action="store_true", help="list every rule code and what it catches, then exit")
     check.set_defaults(handler=_cmd_check)
@@ -118,12 +125,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     project = Project(args.root.resolve()) if args.root else Project.find()
     if not (project.root / "mkdocs.yml").is_file():
         raise HandbookError("not a handbook checkout (no mkdocs.yml): pass --root DIR", path=project.root)
-    report = run_checks(project, args.select)
+    report = run_checks(project, args.select, args.ignore)
     for note in report.silenced:
         print(note.format(project.root))
     for problem in report.problems:
         print(problem.format(project.root))
     print(report.summary(), file=sys.stderr if not report.problems else sys.stdout)
+    if report.incomplete:
+        return EXIT_ERROR
     return EXIT_PROBLEMS if report.problems else EXIT_OK
 
 

@@ -124,11 +124,14 @@ class Facts:
         by_name: Fact name to fact.
         targets: Every `page#anchor` a generated reference page defines.
         unavailable: Source kind to why it could not be loaded (e.g. the stack has no `chorus.cli` yet).
+        absent: Name of a fact its source should hold but does not (an alert without `for:`) to why,
+            so a reference to it is blamed on the source, not called unknown.
     """
 
     by_name: dict[str, Fact] = field(default_factory=dict)
     targets: set[str] = field(default_factory=set)
     unavailable: dict[str, str] = field(default_factory=dict)
+    absent: dict[str, str] = field(default_factory=dict)
 
     def add(self, fact: Fact) -> None:
         """Add a fact (the first of two with the same name wins) and its anchor."""
@@ -152,6 +155,8 @@ class Facts:
         kind = name.split(".", 1)[0]
         if kind in self.unavailable:
             return f"{kind} facts are unavailable: {self.unavailable[kind]}"
+        if name in self.absent:
+            return self.absent[name]
         suggestion = self.suggest(name)
         if suggestion:
             return f"did you mean {suggestion}?"
@@ -228,9 +233,14 @@ def _alerts(root: Path, facts: Facts) -> None:
         facts.add(Fact(f"{base}.severity", rule.severity, anchor, where))
         if rule.for_:
             facts.add(Fact(f"{base}.for", rule.for_, anchor, where, drift="duration"))
+        else:
+            facts.absent[f"{base}.for"] = f"alert {rule.name} has no 'for:' ({where}): add it there (AR008)"
         threshold = alert_threshold(rule.expr)
         if threshold is not None:
             facts.add(Fact(f"{base}.threshold", threshold, anchor, where, drift="number"))
+        else:
+            facts.absent[f"{base}.threshold"] = (f"alert {rule.name}'s expression ({where}) does not parse or "
+                                                 "compares against no number: fix it there (AR001)")
         for label, value in rule.labels.items():
             facts.add(Fact(f"{base}.label.{label}", value, anchor, where))
         description = " ".join(rule.annotations.get("description", "").split())
@@ -239,8 +249,8 @@ def _alerts(root: Path, facts: Facts) -> None:
             facts.add(Fact(f"{base}.description", description, None, where))
 
 
-def _metrics(facts: Facts) -> None:
-    for metric in sources.metrics():
+def _metrics(root: Path, facts: Facts) -> None:
+    for metric in sources.stack_metrics(root):
         anchor = anchors.metric(metric.name)
         where = "chorus.metrics:" + ",".join(metric.services)
         facts.add(Fact(f"metric.{metric.name}", metric.name, anchor, where, literal=True, drift="name"))
@@ -329,20 +339,9 @@ def _k8s(root: Path, facts: Facts) -> None:
                     add(f"{cbase}.{bound}.{res}", amount, literal=True)
 
 
-def _cli(facts: Facts) -> None:
-    parser = sources.cli_parser("chorusctl")
-    for words in _commands(parser, ()):
+def _cli(root: Path, facts: Facts) -> None:
+    for words in sources.cli_commands(root, "chorusctl"):
         facts.add(Fact("cli.chorusctl." + ".".join(words), " ".join(("chorusctl", *words)), anchors.cli_command("chorusctl", *words), "chorus.cli", literal=True))
-
-
-def _commands(parser: Any, prefix: tuple[str, ...]) -> Iterable[tuple[str, ...]]:
-    import argparse
-
-    for action in parser._actions:  # argparse has no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):
-            for word, sub in action.choices.items():
-                yield (*prefix, word)
-                yield from _commands(sub, (*prefix, word))
 
 
 def _openapi(root: Path, facts: Facts) -> None:
@@ -356,10 +355,10 @@ def _openapi(root: Path, facts: Facts) -> None:
 LOADERS = (
     ("config", lambda root, facts: _config(root, facts)),
     ("alert", lambda root, facts: _alerts(root, facts)),
-    ("metric", lambda root, facts: _metrics(facts)),
+    ("metric", lambda root, facts: _metrics(root, facts)),
     ("service", lambda root, facts: _catalog(root, facts)),
     ("k8s", lambda root, facts: _k8s(root, facts)),
-    ("cli", lambda root, facts: _cli(facts)),
+    ("cli", lambda root, facts: _cli(root, facts)),
     ("http", lambda root, facts: _openapi(root, facts)),
     ("scenario", lambda root, facts: _scenarios(root, facts)),
 )

@@ -1,8 +1,11 @@
 """Split a Markdown file into its YAML front matter and its body.
 
 Front matter is the block between a first line of `---` and the next line of
-`---`, as MkDocs reads it. Line numbers are kept so errors point at the file's
-own lines, not at lines inside the block.
+`---`, as MkDocs reads it (a leading byte-order mark is ignored). The block is
+read by the project's one bounded YAML loader (`chorus.yamllines`: duplicate keys,
+invalid dates, aliases and depth refused as one line). Line numbers are kept so
+errors point at the file's own lines, not at lines inside the block. This is the
+one front-matter parser; `handbook.mdscan` uses it too.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from chorus.yamllines import BOM, SourceError, load_yaml
 
 FENCE = "---"
 
@@ -25,6 +28,8 @@ class FrontMatter:
         body_line: The 1-based line of the file on which `body` starts.
         present: Whether the file has a front matter block at all.
         error: `(line, col, code, message)` when the block could not be read.
+        positions: Key path to the `(line, col)` of its key (or item) in the file.
+        end_line: The line of the closing `---` (0 when there is no block).
     """
 
     data: dict[str, Any] = field(default_factory=dict)
@@ -32,6 +37,8 @@ class FrontMatter:
     body_line: int = 1
     present: bool = False
     error: tuple[int, int, str, str] | None = None
+    positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
+    end_line: int = 0
 
 
 def parse(text: str) -> FrontMatter:
@@ -45,6 +52,7 @@ def parse(text: str) -> FrontMatter:
         with codes `FM001` (YAML error), `FM002` (block not closed) or
         `FM003` (block is not a mapping).
     """
+    text = text.removeprefix(BOM)
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip("\r\n") != FENCE:
         return FrontMatter(body=text)
@@ -60,20 +68,18 @@ def parse(text: str) -> FrontMatter:
         )
     block = "".join(lines[1:end])
     body = "".join(lines[end + 1 :])
-    result = FrontMatter(body=body, body_line=end + 2, present=True)
+    result = FrontMatter(body=body, body_line=end + 2, present=True, end_line=end + 1)
     try:
-        data = yaml.safe_load(block)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = (mark.line + 2) if mark is not None else 2
-        col = (mark.column + 1) if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        result.error = (line, col, "FM001", f"front matter is not valid YAML: {problem}")
+        doc = load_yaml("front matter", text=block, line_offset=1)
+    except SourceError as exc:
+        key = f"{exc.key}: " if exc.key else ""
+        result.error = (exc.line or 2, exc.column or 1, "FM001", f"front matter is not valid YAML: {key}{exc.message}")
         return result
-    if data is None:
+    if doc.data is None:
         return result
-    if not isinstance(data, dict):
-        result.error = (2, 1, "FM003", f"front matter must be a mapping of keys to values, not a {type(data).__name__}")
+    if not isinstance(doc.data, dict):
+        result.error = (2, 1, "FM003", f"front matter must be a mapping of keys to values, not a {type(doc.data).__name__}")
         return result
-    result.data = data
+    result.data = doc.data
+    result.positions = {keys: (line, doc.columns.get(keys, 1)) for keys, line in doc.lines.items()}
     return result

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-import yaml
 
 FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*#*[ \t]*$")
@@ -22,8 +21,6 @@ EXPLICIT_ID = re.compile(r"\{[^}]*#(?P<id>[\w.\-:]+)[^}]*\}\s*$")
 CODE_SPAN = re.compile(r"(?P<ticks>`+)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)")
 INLINE_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target><[^>\n]*>|[^)\s]*)(?:\s+\"[^\"\n]*\")?\)")
 HTML_COMMENT = re.compile(r"<!--(?P<body>.*?)-->")
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML has it (several times faster on every page's front matter)."""
 
 
 @dataclass(frozen=True)
@@ -162,40 +159,16 @@ def slugify(text: str) -> str:
     return toc_slugify(text, "-")
 
 
-def _positions(node: yaml.Node, prefix: tuple[str | int, ...], out: dict[tuple[str | int, ...], tuple[int, int]], offset: int) -> None:
-    out.setdefault(prefix, (node.start_mark.line + 1 + offset, node.start_mark.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*prefix, key_node.value)
-            out[key] = (key_node.start_mark.line + 1 + offset, key_node.start_mark.column + 1)
-            _positions(value_node, key, out, offset)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _positions(item, (*prefix, index), out, offset)
+def _front_matter(text: str) -> FrontMatterBlock:
+    """The page's header, read by the one front-matter parser (`handbook.frontmatter.parse`)."""
+    from handbook.frontmatter import parse
 
-
-def _front_matter(lines: list[str]) -> FrontMatterBlock:
-    block = FrontMatterBlock()
-    if not lines or lines[0].rstrip("\r\n") != "---":
-        return block
-    end = next((i for i in range(1, len(lines)) if lines[i].rstrip("\r\n") == "---"), None)
-    if end is None:
-        block.error = (1, 1, "front matter opened with '---' but never closed")
-        return block
-    block.end_line = end + 1
-    source = "".join(lines[1:end])
-    try:
-        node = yaml.compose(source, Loader=SAFE_LOADER)
-        data = yaml.load(source, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        block.error = ((mark.line + 2, mark.column + 1) if mark else (2, 1)) + (f"front matter is not valid YAML: {exc}",)
-        return block
-    if isinstance(data, dict) and node is not None:
-        block.data = data
-        _positions(node, (), block.positions, offset=1)
-    elif data is not None:
-        block.error = (2, 1, "front matter is not a mapping")
+    parsed = parse(text)
+    block = FrontMatterBlock(data=parsed.data, positions=parsed.positions, end_line=parsed.end_line)
+    if parsed.error is not None:
+        line, col, _code, message = parsed.error
+        block.error = (line, col, message)
+        block.end_line = parsed.body_line - 1 if parsed.body_line > 1 else 0
     return block
 
 
@@ -209,6 +182,7 @@ class MarkdownPage:
     """
 
     def __init__(self, text: str, front_matter: bool = True) -> None:
+        text = text.removeprefix("\ufeff")
         self.text = text
         self._raw_lines = text.splitlines(keepends=True)
         self._has_front_matter = front_matter
@@ -216,7 +190,7 @@ class MarkdownPage:
     @cached_property
     def front_matter(self) -> FrontMatterBlock:
         """The YAML header, with key positions."""
-        return _front_matter(self._raw_lines) if self._has_front_matter else FrontMatterBlock()
+        return _front_matter(self.text) if self._has_front_matter else FrontMatterBlock()
 
     @cached_property
     def _scan(self) -> tuple[list[Heading], list[CodeBlock], list[ProseLine]]:

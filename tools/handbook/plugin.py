@@ -30,7 +30,7 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import glossary, livevalues, markers, reference, runbook_index, search, sources
+from handbook import anchors, glossary, livevalues, markers, reference, runbook_index, search, sources
 from handbook.diagrams import embed
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.legibility import CSS_PX_PER_PT, display_size, png_size
@@ -41,7 +41,7 @@ from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
 WATCHED = ("runbooks", "stack", "diagrams", "includes")
-DIAGRAMS_URI = "diagrams"
+DIAGRAMS_URI = anchors.DIAGRAMS_URI
 IFRAME_WORKER_SHIM = "javascripts/vendor/iframe-worker-shim-1.0.4.js"
 """The search worker's stand-in under `file://` (Material's `offline` plugin adds it), shipped with the site."""
 SOURCE_BLOCK = '<details class="mkdocstrings-source">'

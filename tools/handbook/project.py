@@ -53,15 +53,29 @@ class Project:
         return files
 
     def read_text(self, path: Path) -> str:
-        """Read a project file as UTF-8 text (cached for the run).
+        """Read a project file as UTF-8 text, a leading BOM dropped (cached for the run).
 
         Args:
             path: The file to read.
 
         Returns:
             Its text.
+
+        Raises:
+            HandbookError: A byte is not UTF-8 (names the file and line; the run exits 2).
         """
         cache = self.__dict__.setdefault("_text_cache", {})
         if path not in cache:
-            cache[path] = path.read_text(encoding="utf-8")
+            from chorus.yamllines import SourceError, decode
+
+            from handbook.errors import HandbookError
+
+            try:
+                rel = path.relative_to(self.root) if path.is_absolute() else path
+            except ValueError:
+                rel = path
+            try:
+                cache[path] = decode(rel, path.read_bytes())
+            except SourceError as exc:
+                raise HandbookError(exc.message, path=rel, line=exc.line) from None
         return cache[path]

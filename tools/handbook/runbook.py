@@ -25,7 +25,10 @@ INDEX = "index.md"
 SECTIONS: tuple[str, ...] = ("What is happening", "Impact", "Diagnose", "Mitigate", "Verify", "Escalate")
 """The body's level-2 sections, in the order a person woken at 3 a.m. needs them."""
 
-SEVERITIES = ("critical", "warning", "info")
+from chorus.deploy import SEVERITIES as ALERT_SEVERITIES  # noqa: E402  (the one list of alert severities)
+
+SEVERITIES: tuple[str, ...] = (*ALERT_SEVERITIES, "info")
+"""Runbook severities: an alert's (`chorus.deploy.SEVERITIES`), or `info` for a task runbook."""
 INTERVAL = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[dw])$")
 
 
@@ -56,7 +59,7 @@ class RunbookMeta(BaseModel):
     title: str = Field(min_length=3, description="Page title; alert runbooks start with the alert name(s).")
     alerts: list[str] = Field(default_factory=list, description="Alert rule names this runbook answers; empty for a task runbook.")
     services: list[str] = Field(min_length=1, description="Catalog services the runbook is about.")
-    severity: Literal["critical", "warning", "info"] = Field(description="For an alert runbook, the alerts' severity label.")
+    severity: Literal[SEVERITIES] = Field(description="For an alert runbook, the alerts' severity label.")  # type: ignore[valid-type]
     owner: str = Field(min_length=1, description="The catalog team that owns the runbook.")
     last_reviewed: dt.date = Field(description="Date of the last end-to-end review (YYYY-MM-DD).")
     review_interval: str | None = Field(

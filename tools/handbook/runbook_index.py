@@ -16,10 +16,10 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 
 from handbook import anchors
-from handbook.runbook import Runbook
+from handbook.runbook import SEVERITIES, Runbook
 
 MARKER = "<!-- handbook:runbook-index -->"
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 def _cell(text: str) -> str:

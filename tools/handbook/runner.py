@@ -1,13 +1,28 @@
-"""Run the registered checks over a project and collect every problem."""
+"""Run the registered checks over a project and collect every problem.
+
+Each check runs on its own: a source of truth it cannot read (HB001), a crash
+(HB002), a check module that does not import (HB003) or a code the check did not
+declare (HB004) becomes one problem line, and the other checks still run. Those
+runner problems mean the tree could not be fully checked, so `handbook check`
+exits 2 when any is present.
+"""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from handbook.checks.registry import Check, all_checks
+from chorus.yamllines import SourceError
+
+from handbook.checks.registry import RUNNER_RULES, Check, all_checks, broken_modules
+from handbook.errors import HandbookError
 from handbook.problems import Problem
 from handbook.project import Project
+
+RUNNER_CODES = frozenset(rule.code for rule in RUNNER_RULES)
+"""Codes that mean a check or a source could not run."""
 
 
 @dataclass
@@ -15,7 +30,7 @@ class Report:
     """The outcome of one `handbook check` run.
 
     Attributes:
-        problems: Every problem found, sorted by path, line and column.
+        problems: Every problem found, sorted by path, line and column (paths relative to the root).
         checks_run: The names of the checks that ran.
         silenced: Problems an author silenced inline with a reason (printed as notes, not counted).
     """
@@ -29,13 +44,19 @@ class Report:
         """How many distinct files have at least one problem."""
         return len({p.path for p in self.problems})
 
+    @property
+    def incomplete(self) -> bool:
+        """Whether a check or a source could not run (a runner code is among the problems)."""
+        return any(p.code in RUNNER_CODES for p in self.problems)
+
     def summary(self) -> str:
         """One line for the end of the output: how many problems, in how many files."""
         notes = f" ({len(self.silenced)} silenced with a reason)" if self.silenced else ""
         if not self.problems:
             return f"All clear: {len(self.checks_run)} checks, no problems{notes}."
         noun = "problem" if len(self.problems) == 1 else "problems"
-        return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run)."
+        tail = "; some checks could not run (HB codes)" if self.incomplete else ""
+        return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run{tail})."
 
 
 def select_checks(select: Iterable[str] | None = None) -> list[Check]:
@@ -55,11 +76,7 @@ def select_checks(select: Iterable[str] | None = None) -> list[Check]:
         return checks
     chosen: list[Check] = []
     for selector in select:
-        matches = [
-            c
-            for c in checks
-            if selector in (c.name, c.family) or any(r.code == selector for r in c.rules)
-        ]
+        matches = [c for c in checks if selector in (c.name, c.family) or selector in c.codes]
         if not matches:
             known = ", ".join(sorted({c.family for c in checks}))
             raise ValueError(f"--select {selector!r} matches no check (families: {known})")
@@ -67,23 +84,102 @@ def select_checks(select: Iterable[str] | None = None) -> list[Check]:
     return chosen
 
 
-def run_checks(project: Project, select: Iterable[str] | None = None) -> Report:
+def relative(path: Path, root: Path) -> Path:
+    """`path` relative to `root` when it lies under it, else unchanged.
+
+    Args:
+        path: A problem's path (absolute or already relative).
+        root: The project root.
+
+    Returns:
+        The repo-relative path, so problems from every check sort together.
+    """
+    if not path.is_absolute():
+        return path
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
+
+
+def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
+    """HB001 for a source that cannot be read, else HB002 at the frame of the check that raised."""
+    if isinstance(exc, (HandbookError, SourceError)):
+        path = relative(Path(exc.path), root) if exc.path is not None else Path("mkdocs.yml")
+        message = f"{exc.key}: {exc.message}" if getattr(exc, "key", "") else exc.message
+        return Problem(path, exc.line or 1, 1, "HB001", f"{message} (check {chk.name} could not run)")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name not in ("runner.py", "registry.py")]
+    own = [f for f in frames if f.filename == chk.func.__code__.co_filename]
+    frame = (own or frames or [None])[-1]
+    path = relative(Path(frame.filename), root) if frame else Path(chk.func.__code__.co_filename)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return Problem(
+        relative(path, root),
+        (frame.lineno or 1) if frame else 1,
+        1,
+        "HB002",
+        f"check {chk.name} crashed: {type(exc).__name__}: {detail}; the other checks ran",
+    )
+
+
+def _run_one(chk: Check, project: Project) -> list[Problem]:
+    """Every problem one check reports, with runner problems in place of a crash or undeclared codes."""
+    found: list[Problem] = []
+    try:
+        for problem in chk.run(project):
+            if problem.code not in chk.codes:
+                found.append(Problem(relative(problem.path, project.root), problem.line, problem.col, "HB004",
+                                     f"check {chk.name} reported {problem.code}, which it did not declare: {problem.message}"))
+                continue
+            found.append(problem)
+    except Exception as exc:  # one check's crash must not hide the others' problems
+        found.append(_crash(chk, exc, project.root))
+    return found
+
+
+def run_checks(project: Project, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> Report:
     """Run the selected checks over `project`, reporting all problems in one pass.
 
     Args:
         project: The tree to check.
         select: Optional selectors, as for `select_checks`.
+        ignore: Check names or families not to run (e.g. `DP` for a tree without manifests).
 
     Returns:
-        The report; when a code was selected, only that code's problems are kept.
+        The report; when a code was selected, only that code's problems (and runner problems) are kept.
     """
     selected = list(select or [])
     codes = {s for s in selected if any(ch.isdigit() for ch in s)}
     report = Report()
+    seen: set[tuple[Path, int, str, str]] = set()
+    for module, exc in sorted(broken_modules().items()):
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        path = Path("tools", *module.split(".")).with_suffix(".py")
+        line = 1
+        if isinstance(exc, SyntaxError) and exc.filename:
+            path, line = relative(Path(exc.filename), project.root), exc.lineno or 1
+        else:
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
+            if frames:
+                path, line = relative(Path(frames[-1].filename), project.root), frames[-1].lineno or 1
+        report.problems.append(Problem(path, line, 1, "HB003",
+                                       f"check module {module} cannot be imported ({type(exc).__name__}: {detail}); its checks did not run"))
+    skipped = set(ignore or [])
     for chk in select_checks(selected):
+        if chk.name in skipped or chk.family in skipped:
+            continue
         report.checks_run.append(chk.name)
-        for problem in chk.run(project):
-            if not codes or problem.code in codes or chk.name in selected or chk.family in selected:
+        for problem in _run_one(chk, project):
+            problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
+                              problem.message, problem.silenced)
+            if problem.code == "HB001":
+                key = (problem.path, problem.line, problem.code, problem.message.split(" (check ")[0])
+                if key in seen:
+                    continue
+                seen.add(key)
+            keep = (not codes or problem.code in codes or chk.name in selected or chk.family in selected
+                    or problem.code in RUNNER_CODES)
+            if keep:
                 (report.problems if problem.silenced is None else report.silenced).append(problem)
     report.problems.sort()
     report.silenced.sort()

@@ -105,6 +105,8 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
     service = rule.labels.get("service", "")
     team = services.get(service) or rule.labels.get("team", "") or "TODO"
     summary = " ".join(re.sub(r"\{\{.*?\}\}", "…", rule.annotations.get("summary", "")).split())
+    # A title is not rendered (no live values in front matter): leave out the `for:` it would go stale with.
+    summary = re.sub(r"\s+(?:for|over)\s+(?:the\s+last\s+)?\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|seconds?|minutes?|hours?|days?)\b", "", summary)
     title = f"{alert}: {summary}" if summary else alert
     workload_line = ""
     workload = None

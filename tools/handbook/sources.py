@@ -41,6 +41,44 @@ STACK_PACKAGE = Path("stack/chorus")
 HANDBOOK_PACKAGE = Path("tools/handbook")
 
 
+_MEMO: dict[tuple[str, Path], tuple[Any, Any]] = {}
+"""Sources already loaded in this process: (what, root) to (fingerprint of its files, value)."""
+
+
+def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the content of some files cheaply: path, size and modification time."""
+    found = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def _memo(what: str, root: Path, files: list[Path], build: Callable[[], Any]) -> Any:
+    """Load a source once per process while its files are unchanged (checks, facts and pages share it).
+
+    Args:
+        what: The source's name.
+        root: The project root.
+        files: The files it is read from.
+        build: How to load it.
+
+    Returns:
+        The loaded source.
+    """
+    key = (what, root.resolve())
+    stamp = _fingerprint(files)
+    known = _MEMO.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    value = build()
+    _MEMO[key] = (stamp, value)
+    return value
+
+
 class SourceUnavailable(HandbookError):
     """A source of truth that does not exist in this tree yet (e.g. `chorus.metrics` not written).
 
@@ -138,15 +176,64 @@ def read_yaml(root: Path, rel: Path) -> yamlio.Located:
     path = root / rel
     if not path.is_file():
         raise HandbookError("source of truth is missing", path=rel)
-    return yamlio.load(rel, text=path.read_text(encoding="utf-8"))
+    return yamlio.load(rel, text=read_text(root, rel))
+
+
+def read_text(root: Path, rel: Path) -> str:
+    """A source file's text: UTF-8, a leading BOM dropped.
+
+    Args:
+        root: The project root.
+        rel: The file, relative to the root.
+
+    Returns:
+        The text.
+
+    Raises:
+        HandbookError: A byte is not UTF-8 (names file, line).
+    """
+    from chorus.yamllines import SourceError, decode
+
+    try:
+        return decode(rel, (root / rel).read_bytes())
+    except SourceError as exc:
+        raise yamlio.error(exc) from None
 
 
 def catalog(root: Path) -> yamlio.Located:
-    """`stack/catalog.yaml` with line numbers (validated by `chorus.catalog`)."""
-    return read_yaml(root, CATALOG)
+    """`stack/catalog.yaml` with line numbers, once `chorus.catalog` has validated it.
+
+    Raises:
+        HandbookError: The catalog is not valid YAML or fails its model (a service that is a
+            string, a duplicate service, a dependency cycle...): one line naming file and line.
+    """
+    def load() -> yamlio.Located:
+        doc = read_yaml(root, CATALOG)
+        module = chorus_module("chorus.catalog")
+        try:
+            module.load_catalog(root / CATALOG)
+        except module.SourceError as exc:
+            raise _source_error(exc, root) from None
+        return doc
+
+    return _memo("catalog", root, [root / CATALOG], load)
 
 
 def alert_rules(root: Path) -> list[AlertRule]:
+    """Every alerting rule in `stack/deploy/prometheus/*.yaml`, in file order (loaded once per process).
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The rules; recording rules are skipped.
+    """
+    folder = root / ALERTS_DIR
+    files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    return _memo("alert_rules", root, files, lambda: _read_alert_rules(root))
+
+
+def _read_alert_rules(root: Path) -> list[AlertRule]:
     """Every alerting rule in `stack/deploy/prometheus/*.yaml`, in file order.
 
     Args:
@@ -167,9 +254,19 @@ def alert_rules(root: Path) -> list[AlertRule]:
         if not isinstance(groups, list):
             raise HandbookError("not a Prometheus rules file: expected a top-level 'groups:' list", path=rel, line=1)
         for g, group in enumerate(groups):
+            if not isinstance(group, dict) or not isinstance(group.get("rules") or [], list):
+                raise HandbookError("a rule group must be a mapping with 'name:' and a 'rules:' list",
+                                    path=rel, line=doc.line_of("groups", g))
             for r, rule in enumerate(group.get("rules") or []):
+                if not isinstance(rule, dict):
+                    raise HandbookError("a rule must be a mapping with 'alert:' (or 'record:') and 'expr:'",
+                                        path=rel, line=doc.line_of("groups", g, "rules", r))
                 if "alert" not in rule:
                     continue
+                for part in ("labels", "annotations"):
+                    if not isinstance(rule.get(part) or {}, dict):
+                        raise HandbookError(f"'{part}:' must be a mapping of names to values",
+                                            path=rel, line=doc.line_of("groups", g, "rules", r, part))
                 rules.append(
                     AlertRule(
                         name=str(rule["alert"]),
@@ -186,6 +283,23 @@ def alert_rules(root: Path) -> list[AlertRule]:
 
 
 def manifests(root: Path) -> list[Manifest]:
+    """Every Kubernetes object under `stack/deploy/kubernetes/`, in file order (loaded once per process).
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The objects (a `List` kind is not expanded).
+
+    Raises:
+        HandbookError: A manifest file is not valid YAML.
+    """
+    folder = root / KUBERNETES_DIR
+    files = sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []
+    return _memo("manifests", root, files, lambda: _read_manifests(root))
+
+
+def _read_manifests(root: Path) -> list[Manifest]:
     """Every Kubernetes object under `stack/deploy/kubernetes/`, in file order.
 
     Args:
@@ -201,7 +315,7 @@ def manifests(root: Path) -> list[Manifest]:
     folder = root / KUBERNETES_DIR
     for path in sorted(folder.rglob("*.y*ml")) if folder.is_dir() else []:
         rel = path.relative_to(root)
-        for doc in yamlio.load_all(rel, text=path.read_text(encoding="utf-8")):
+        for doc in yamlio.load_all(rel, text=read_text(root, rel)):
             body = doc.data
             if not isinstance(body, dict):
                 continue
@@ -214,7 +328,7 @@ def manifests(root: Path) -> list[Manifest]:
                     body=body,
                     path=rel,
                     line=doc.line_of(),
-                    located=yamlio.Located(rel, body, doc.lines),
+                    located=doc,
                 )
             )
     return found
@@ -292,6 +406,7 @@ def purge_chorus_modules() -> None:
     """
     for name in [n for n in sys.modules if n == "chorus" or n.startswith("chorus.")]:
         del sys.modules[name]
+    _MEMO.clear()
     importlib.invalidate_caches()
 
 
@@ -579,6 +694,18 @@ def metrics(registries: Mapping[str, Any] | None = None) -> list[MetricInfo]:
 
 
 def openapi(root: Path) -> dict[str, Any]:
+    """The gateway's OpenAPI document, as its app serves it at `/openapi.json` (built once per process).
+
+    Args:
+        root: The project root; the app is built from its `stack/config/chorus.yaml`.
+
+    Returns:
+        The OpenAPI document.
+    """
+    return cached_from_stack(root, "openapi", lambda: _build_openapi(root))
+
+
+def _build_openapi(root: Path) -> dict[str, Any]:
     """The gateway's OpenAPI document, as its app serves it at `/openapi.json`.
 
     Args:
@@ -647,6 +774,8 @@ class SiteSettings:
 
     site_url: str
     use_directory_urls: bool
+    plugins: tuple[str, ...] = ()
+    plugins_line: int = 1
 
     def page_url(self, docs_path: str) -> str:
         """The absolute URL of a page, e.g. `runbooks/x.md` -> `http://host/runbooks/x/`."""
@@ -677,4 +806,293 @@ def site_settings(root: Path) -> SiteSettings:
         mark = getattr(exc, "problem_mark", None)
         raise HandbookError(f"YAML syntax error: {exc}", path=MKDOCS, line=mark.line + 1 if mark else None) from None
     url = str(data.get("site_url") or "/")
-    return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false")
+    plugins = data.get("plugins") or []
+    names = tuple(str(next(iter(p))) if isinstance(p, dict) and p else str(p) for p in plugins) if isinstance(plugins, list) else ()
+    text = path.read_text(encoding="utf-8")
+    line = next((n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("plugins:")), 1)
+    return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false",
+                        names, line)
+
+
+# --- the stack, loaded once per run ---------------------------------------------------------------
+
+
+def _source_error(exc: Exception, root: Path) -> HandbookError:
+    """A `chorus.yamllines.SourceError` (configuration, catalog) as a one-line handbook error."""
+    path = getattr(exc, "path", None)
+    if path is not None:
+        path = Path(path)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(root.resolve())
+            except ValueError:
+                pass
+    key = getattr(exc, "key", "")
+    message = getattr(exc, "message", str(exc))
+    return HandbookError(f"{key}: {message}" if key else message, path=path, line=getattr(exc, "line", None))
+
+
+STACK_DIR = Path("stack")
+CACHED_PACKAGES = ("kubernetes-validate", "promql-parser", "pydantic", "fastapi", "prometheus-client", "PyYAML")
+"""Libraries whose version changes what the stack's checks and documents say (part of the cache key)."""
+
+
+def _stack_files(root: Path) -> list[Path]:
+    """Every file under `stack/` (what a long-lived process must notice changing)."""
+    return [p for p in sorted((root / STACK_DIR).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+
+
+def stack_fingerprint(root: Path) -> str:
+    """A digest of everything under `stack/`, the libraries that read it, and the handbook code that uses them.
+
+    Results derived only from these (the deployment and alert-rule findings, the OpenAPI
+    document, the metrics) are cached under this key, so an unchanged stack is not imported
+    and re-analysed on every run.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        A hex digest.
+    """
+    import hashlib
+    import importlib.metadata
+
+    digest = hashlib.blake2b(digest_size=16)
+    files = _stack_files(root)
+    here = Path(__file__).resolve().parent
+    files += [here / "sources.py", here / "checks" / "deploy.py"]
+    for path in files:
+        digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
+        digest.update(path.read_bytes())
+    for package in CACHED_PACKAGES:
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()
+
+
+def cached_from_stack(root: Path, name: str, build: Callable[[], Any]) -> Any:
+    """A JSON-able value derived only from `stack/`, cached on disk under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+        name: What the value is (one cache file each).
+        build: How to compute it when the stack changed.
+
+    Returns:
+        The value.
+    """
+    from handbook.resultcache import ResultCache
+
+    def compute() -> Any:
+        cache = ResultCache(root, name)
+        fingerprint = stack_fingerprint(root)
+        value = cache.get(fingerprint)
+        if value is None:
+            value = build()
+            cache.put(fingerprint, value)
+        cache.save()
+        return value
+
+    return _memo(f"cached:{name}", root, _stack_files(root), compute)
+
+
+class StackKeyedCache:
+    """Values derived from `stack/` and a small input (a command line), cached under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+        name: What the values are (one cache file).
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        from handbook.resultcache import ResultCache
+
+        self.cache = ResultCache(root, name)
+        self.fingerprint = _memo("fingerprint", root, _stack_files(root), lambda: stack_fingerprint(root))
+
+    def get(self, key: str, build: Callable[[], Any]) -> Any:
+        """The value for `key`, computed with `build` on a miss."""
+        text = f"{self.fingerprint}\0{key}"
+        value = self.cache.get(text)
+        if value is None:
+            value = build()
+            self.cache.put(text, value)
+        return value
+
+    def save(self) -> None:
+        """Write the cache (entries not used in this run are dropped)."""
+        self.cache.save()
+
+
+def cli_commands(root: Path, program: str = "chorusctl") -> list[tuple[str, ...]]:
+    """Every subcommand path of a documented CLI, e.g. `("spaces", "create")` (cached with the stack).
+
+    Args:
+        root: The project root.
+        program: The program (`chorusctl`).
+
+    Returns:
+        The word tuples, parents before children.
+    """
+    import argparse
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> list[list[str]]:
+        found: list[list[str]] = []
+        for action in parser._actions:  # argparse has no public walk of subcommands
+            if isinstance(action, argparse._SubParsersAction):
+                for word, sub in action.choices.items():
+                    found.append([*prefix, word])
+                    found.extend(walk(sub, (*prefix, word)))
+        return found
+
+    return [tuple(words) for words in cached_from_stack(root, f"commands-{program}", lambda: walk(cli_parser(program), ()))]
+
+
+def stack_metrics(root: Path) -> list["MetricInfo"]:
+    """`metrics()` of the stack in this checkout, cached under the stack's fingerprint.
+
+    Args:
+        root: The project root.
+
+    Returns:
+        The metrics, sorted by name.
+    """
+
+    def build() -> list[dict[str, Any]]:
+        return [dict(m.__dict__) for m in metrics()]
+
+    return [MetricInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()})
+            for m in cached_from_stack(root, "metrics", build)]
+
+
+class Stack:
+    """The stack's sources of truth for one run: catalog, configuration, manifests, rules, series.
+
+    Each is read on first use and kept, so every check that needs the catalog model or the
+    manifests shares one copy. Failures are `HandbookError`s naming file and line.
+
+    Attributes:
+        root: The project root.
+    """
+
+    def __init__(self, root: Path) -> None:
+        """Remember the root; nothing is read yet."""
+        self.root = root
+
+    @functools.cached_property
+    def catalog(self) -> Any:
+        """The validated `chorus.catalog.Catalog`."""
+        module = chorus_module("chorus.catalog")
+        try:
+            return module.load_catalog(self.root / CATALOG)
+        except module.SourceError as exc:
+            raise _source_error(exc, self.root) from None
+
+    @functools.cached_property
+    def catalog_doc(self) -> yamlio.Located:
+        """`stack/catalog.yaml` with line numbers (for pointing findings at catalog entries)."""
+        return catalog(self.root)
+
+    @functools.cached_property
+    def config(self) -> Any:
+        """The validated `chorus.config.ChorusConfig`, without environment overrides."""
+        module = chorus_module("chorus.config")
+        try:
+            return module.load_config(self.root / CONFIG, env={})
+        except module.SourceError as exc:
+            raise _source_error(exc, self.root) from None
+
+    @functools.cached_property
+    def manifests(self) -> list[Manifest]:
+        """Every Kubernetes object, in file order."""
+        return manifests(self.root)
+
+    @functools.cached_property
+    def series(self) -> dict[str, frozenset[str]]:
+        """The one series table: every series the services export (and Prometheus writes) to its labels."""
+
+        def build() -> dict[str, list[str]]:
+            promql = chorus_module("chorus.deploy.promql")
+            registries = chorus_call("chorus.metrics.service_registries()", chorus_module("chorus.metrics").service_registries)
+            return {name: sorted(labels) for name, labels in promql.exported_series(registries).items()}
+
+        return {name: frozenset(labels) for name, labels in cached_from_stack(self.root, "series", build).items()}
+
+    def deploy_problems(self) -> list[tuple[str, int, str, str]]:
+        """Every DP finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
+
+        def build() -> list[tuple[str, int, str, str]]:
+            found = []
+            for finding in self.schema_findings() + self.manifest_findings():
+                path, line = self.manifest_location(finding.document, finding.keys)
+                found.append((str(path), line, finding.code, finding.message))
+            return found
+
+        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]  # type: ignore[misc]
+
+    def rule_problems(self) -> list[tuple[str, int, str, str]]:
+        """Every AR finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
+
+        def build() -> list[tuple[str, int, str, str]]:
+            return [(str(f.path), f.line_of(*finding.keys), finding.code, finding.message)
+                    for f in self.rule_files for finding in self.rule_findings(f)]
+
+        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]  # type: ignore[misc]
+
+    @functools.cached_property
+    def rule_files(self) -> list[yamlio.Located]:
+        """Every Prometheus rules file under `stack/deploy/prometheus/`, with line numbers."""
+        folder = self.root / ALERTS_DIR
+        files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+        return [read_yaml(self.root, path.relative_to(self.root)) for path in files]
+
+    def schema_findings(self) -> list[Any]:
+        """`chorus.deploy.kubeschema` findings over the manifests."""
+        kubeschema = chorus_module("chorus.deploy.kubeschema")
+        return kubeschema.schema_findings([m.body for m in self.manifests])
+
+    def manifest_findings(self) -> list[Any]:
+        """`chorus.deploy.workloads` findings over the manifests."""
+        workloads = chorus_module("chorus.deploy.workloads")
+        return workloads.check_manifests([m.body for m in self.manifests], self.catalog, self.config,
+                                         self.root / CONFIG, self.series)
+
+    def rule_findings(self, rules_file: yamlio.Located) -> list[Any]:
+        """`chorus.deploy.rules` findings over one rules file."""
+        rules = chorus_module("chorus.deploy.rules")
+        return rules.check_rules(rules_file.data, self.series, self.catalog)
+
+    def manifest_location(self, document: int | None, keys: tuple[str | int, ...]) -> tuple[Path, int]:
+        """The file and line a manifest finding points at.
+
+        Args:
+            document: The index of the object in `manifests`, or `None` for a catalog entry.
+            keys: The key path inside that document (or the catalog).
+
+        Returns:
+            `(path relative to the root, line)`.
+        """
+        if document is None:
+            return CATALOG, self.catalog_doc.line_of(*keys)
+        if document < len(self.manifests):
+            manifest = self.manifests[document]
+            return manifest.path, manifest.located.line_of(*keys)
+        return KUBERNETES_DIR, 1
+
+
+def stack(project: Any) -> Stack:
+    """The project's `Stack`, created once per run.
+
+    Args:
+        project: A `handbook.project.Project`.
+
+    Returns:
+        Its stack model.
+    """
+    cache = project.__dict__
+    if "_stack" not in cache:
+        cache["_stack"] = Stack(project.root)
+    return cache["_stack"]

@@ -1,65 +1,54 @@
-"""YAML with line numbers: load a document and ask where any key or item came from.
+"""YAML with line numbers for the handbook: the stack's one bounded loader, with handbook errors.
 
-Checks must name the line of the value they complain about, and build errors
-must name the line of the syntax error. PyYAML's composer already knows every
-node's position; this module keeps it next to the plain data.
+The loading itself is `chorus.yamllines` (libyaml, duplicate keys refused, aliases
+and depth bounded, BOM tolerated, undecodable bytes named by line): the services,
+the catalog, the manifests, the alert rules and every front matter go through it.
+This module only adapts its result and its errors to the handbook's types.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from chorus.yamllines import LocatedDocument, SourceError, load_yaml, load_yaml_all
 
 from handbook.errors import HandbookError
 
 PathKey = tuple[str | int, ...]
 
 
-@dataclass
-class Located:
+class Located(LocatedDocument):
     """A loaded YAML document and the 1-based line of every key path in it.
 
     Attributes:
         path: The file it was read from.
         data: The plain Python data, as `yaml.safe_load` would give it.
-        lines: Key path (e.g. `("services", 0, "ports")`) to the line of its value.
+        lines: Key path (e.g. `("services", 0, "ports")`) to the line of its key.
     """
 
-    path: Path
-    data: Any
-    lines: dict[PathKey, int] = field(default_factory=dict)
-
-    def line_of(self, *keys: str | int) -> int:
+    def line_of(self, *keys: Any) -> int:  # type: ignore[override]
         """The line of the value at `keys`, or of its nearest located parent (1 if none)."""
-        probe: PathKey = tuple(keys)
-        while probe:
-            if probe in self.lines:
-                return self.lines[probe]
-            probe = probe[:-1]
-        return self.lines.get((), 1)
+        return super().line_of(tuple(keys))
+
+    @classmethod
+    def of(cls, doc: LocatedDocument) -> "Located":
+        """Wrap a `chorus.yamllines.LocatedDocument`."""
+        return cls(doc.path, doc.data, doc.lines, doc.columns)
 
 
-def _walk(node: yaml.Node, prefix: PathKey, lines: dict[PathKey, int]) -> None:
-    lines[prefix] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            _walk(value_node, (*prefix, key), lines)
-            lines[(*prefix, key)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*prefix, index), lines)
+def error(exc: SourceError) -> HandbookError:
+    """A loader refusal as a handbook error naming file and line.
 
+    Args:
+        exc: The refusal.
 
-def _error(path: Path, exc: yaml.YAMLError) -> HandbookError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    line = mark.line + 1 if mark is not None else None
-    return HandbookError(f"YAML syntax error: {problem}; fix the file and retry", path=path, line=line)
+    Returns:
+        The error to raise.
+    """
+    message = f"{exc.key}: {exc.message}" if exc.key else exc.message
+    return HandbookError(message, path=exc.path, line=exc.line)
 
 
 def load_all(path: Path, text: str | None = None) -> Iterator[Located]:
@@ -73,19 +62,14 @@ def load_all(path: Path, text: str | None = None) -> Iterator[Located]:
         One `Located` per non-empty document.
 
     Raises:
-        HandbookError: The file is not valid YAML; the error names file and line.
+        HandbookError: The file is not valid YAML or exceeds the loader's bounds; names file and line.
     """
-    source = path.read_text(encoding="utf-8") if text is None else text
     try:
-        nodes = list(yaml.compose_all(source, Loader=yaml.SafeLoader))
-        datas = list(yaml.safe_load_all(source))
-    except yaml.YAMLError as exc:
-        raise _error(path, exc) from None
-    documents = [(n, d) for n, d in zip(nodes, datas) if n is not None]
-    for node, data in documents:
-        lines: dict[PathKey, int] = {}
-        _walk(node, (), lines)
-        yield Located(path, data, lines)
+        documents = list(load_yaml_all(path, text))
+    except SourceError as exc:
+        raise error(exc) from None
+    for doc in documents:
+        yield Located.of(doc)
 
 
 def load(path: Path, text: str | None = None) -> Located:
@@ -99,7 +83,9 @@ def load(path: Path, text: str | None = None) -> Located:
         The document.
 
     Raises:
-        HandbookError: The file is not valid YAML; the error names file and line.
+        HandbookError: The file is not valid YAML or exceeds the loader's bounds; names file and line.
     """
-    documents = list(load_all(path, text))
-    return documents[0] if documents else Located(path, None, {(): 1})
+    try:
+        return Located.of(load_yaml(path, text))
+    except SourceError as exc:
+        raise error(exc) from None

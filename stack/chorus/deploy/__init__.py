@@ -29,6 +29,11 @@ NAMESPACE = "chorus"
 PART_OF = "chorus"
 """Value of the `app.kubernetes.io/part-of` label on every Chorus object."""
 
+SEVERITIES = ("critical", "warning")
+"""The one list of alert `severity` values: `critical` pages the owning team's on-call at once;
+`warning` opens a ticket for working hours. A runbook answering an alert carries the same value
+(task runbooks, answering no alert, may also say `info`)."""
+
 SERVICE_LABEL = "chorus.dev/service"
 """Label naming the catalog service an object belongs to, e.g. `fanout`."""
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import promql_parser
-from prometheus_client import CollectorRegistry
+
+if TYPE_CHECKING:  # the analyser needs no metrics client at run time
+    from prometheus_client import CollectorRegistry
 
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service"})
 """Labels Prometheus attaches to every scraped series (target labels from Kubernetes discovery)."""
@@ -24,8 +26,14 @@ PROMETHEUS_SERIES: Mapping[str, frozenset[str]] = {
     "up": frozenset(),
     "scrape_duration_seconds": frozenset(),
     "scrape_samples_scraped": frozenset(),
+    "scrape_series_added": frozenset(),
+    "scrape_samples_post_metric_relabeling": frozenset(),
+    "ALERTS": frozenset({"alertname", "alertstate", "severity", "service", "team"}),
+    "ALERTS_FOR_STATE": frozenset({"alertname", "severity", "service", "team"}),
 }
-"""Series Prometheus itself writes for every target (they carry the target labels only)."""
+"""Series Prometheus itself writes for every target and every alert, with their own labels (plus the
+target labels). With the services' registries this is the one series table that alert rules and
+runbook queries are checked against."""
 
 SERIES_SUFFIXES: Mapping[str, tuple[str, ...]] = {
     "counter": ("_total", "_created"),

@@ -9,8 +9,7 @@ AR, alert rules):
 - AR003 a matcher or grouping label is not a label of the series used;
 - AR004 a required label (`severity`, `service`, `team`) is missing, or `severity` is not `critical` or `warning`;
 - AR005 `service` is not a catalog service, or `team` is not the team that owns it;
-- AR006 a required annotation (`summary`, `description`, `runbook_url`) is missing or empty;
-- AR007 `runbook_url` is not `<site base>runbooks/<runbook>/`;
+- AR006 a required annotation (`summary`, `description`) is missing or empty;
 - AR008 `for:` is missing or not a PromQL duration;
 - AR009 a `job` matcher (`=`, or `=~` with an alternation of names) names a job that is not a catalog workload;
 - AR010 an alert name is repeated, or is not `Chorus` + CamelCase;
@@ -19,6 +18,10 @@ AR, alert rules):
 - AR013 a rule or group has a key Prometheus does not know;
 - AR014 the summary says a limit is reached ("at its cap", "at capacity", "is full") while the
   alert fires at a fraction of it (every threshold between 0 and 1): say "near".
+
+The `runbook_url` annotation (formerly AR006/AR007 here) is checked once, by the
+handbook's AL004/AL005, which knows the runbook it must open. The codes are
+documented on the handbook's rules page, where `handbook check` runs them.
 """
 
 from __future__ import annotations
@@ -30,12 +33,9 @@ from typing import Any
 import promql_parser
 
 from chorus.catalog import Catalog
+from chorus.deploy import SEVERITIES
 from chorus.deploy.findings import Finding, KeyPath
 from chorus.deploy.promql import TARGET_LABELS, PromQLError, analyse
-
-SEVERITIES = ("critical", "warning")
-"""Allowed `severity` values: `critical` pages the owning team's on-call at once; `warning` opens a
-ticket for working hours. The runbook of an alert carries the same severity."""
 
 ESCALATION = {
     "critical": (
@@ -54,8 +54,8 @@ ESCALATION = {
 REQUIRED_LABELS = ("severity", "service", "team")
 """Labels every alert carries (Alertmanager routes on `team` and `severity`)."""
 
-REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url")
-"""Annotations every alert carries."""
+REQUIRED_ANNOTATIONS = ("summary", "description")
+"""Annotations every alert carries (and `runbook_url`, checked against the runbooks by the handbook)."""
 
 RULE_KEYS = frozenset({"alert", "expr", "for", "keep_firing_for", "labels", "annotations"})
 """Keys Prometheus accepts in an alerting rule."""
@@ -66,26 +66,10 @@ GROUP_KEYS = frozenset({"name", "interval", "rules", "limit", "query_offset", "l
 ALERT_NAME = re.compile(r"^Chorus[A-Z][A-Za-z0-9]*$")
 """Alert names: `Chorus` then CamelCase, e.g. `ChorusFanoutNearCap`."""
 
-RUNBOOK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-"""A runbook's file stem, e.g. `fanout-near-cap`."""
-
 LIMIT_REACHED = re.compile(r"\b(at (its|the|their) [a-z -]*\b(cap|limit|capacity)|at capacity|is full|are full)\b", re.IGNORECASE)
 """Summary wording that claims a limit is reached; wrong for an alert that fires at a fraction of it."""
 
 _TEMPLATE_LABEL = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def runbook_url(site_url: str, runbook: str) -> str:
-    """The URL of a runbook on the handbook site.
-
-    Args:
-        site_url: The site's base URL (the handbook's `site_url`), with or without the final `/`.
-        runbook: The runbook's file stem, e.g. `fanout-near-cap`.
-
-    Returns:
-        e.g. `http://127.0.0.1:8000/runbooks/fanout-near-cap/`.
-    """
-    return f"{site_url.rstrip('/')}/runbooks/{runbook}/"
 
 
 def format_number(value: float) -> str:
@@ -104,7 +88,6 @@ def check_rules(
     data: Any,
     series: Mapping[str, frozenset[str]],
     catalog: Catalog,
-    site_url: str,
 ) -> list[Finding]:
     """Check a whole rules file.
 
@@ -112,7 +95,6 @@ def check_rules(
         data: The file as loaded YAML: `{"groups": [{"name": ..., "rules": [...]}, ...]}`.
         series: Exported series to their labels (`chorus.deploy.promql.exported_series`).
         catalog: The service catalog.
-        site_url: The handbook's base URL; `runbook_url`s must start with it.
 
     Returns:
         Every problem found, in file order.
@@ -136,12 +118,12 @@ def check_rules(
             if name in seen:
                 findings.append(Finding("AR010", f"alert {name} is defined twice; alert names are unique", 0, (*keys, "alert")))
             seen.setdefault(name, keys)
-            findings.extend(_rule_findings(rule, keys, series, catalog, site_url))
+            findings.extend(_rule_findings(rule, keys, series, catalog))
     return findings
 
 
 def _rule_findings(
-    rule: dict[str, Any], keys: KeyPath, series: Mapping[str, frozenset[str]], catalog: Catalog, site_url: str
+    rule: dict[str, Any], keys: KeyPath, series: Mapping[str, frozenset[str]], catalog: Catalog
 ) -> Iterator[Finding]:
     """The problems of one alerting rule."""
     name = str(rule["alert"])
@@ -155,7 +137,6 @@ def _rule_findings(
     for annotation in REQUIRED_ANNOTATIONS:
         if not annotations.get(annotation, "").strip():
             yield Finding("AR006", f"alert {name} has no '{annotation}' annotation", 0, (*keys, "annotations"))
-    yield from _runbook_findings(name, annotations.get("runbook_url", ""), keys, site_url)
     duration = str(rule.get("for", "")).strip()
     if not duration:
         yield Finding("AR008", f"alert {name} has no 'for:'; say how long the condition must hold before it fires", 0, keys)
@@ -219,21 +200,6 @@ def _label_findings(name: str, labels: dict[str, str], keys: KeyPath, catalog: C
         yield Finding("AR005", f"alert {name}: team '{team}' does not own service {service}; the catalog says {services[service].team}", 0, (*keys, "labels", "team"))
     if team and team not in {t.name for t in catalog.teams}:
         yield Finding("AR005", f"alert {name}: team '{team}' is not in the catalog", 0, (*keys, "labels", "team"))
-
-
-def _runbook_findings(name: str, url: str, keys: KeyPath, site_url: str) -> Iterator[Finding]:
-    """`runbook_url` is the site base + `runbooks/<name>/`."""
-    if not url.strip():
-        return
-    base = f"{site_url.rstrip('/')}/runbooks/"
-    runbook = url[len(base):].rstrip("/") if url.startswith(base) else ""
-    if not RUNBOOK_NAME.match(runbook) or url != runbook_url(site_url, runbook):
-        yield Finding(
-            "AR007",
-            f"alert {name}: runbook_url {url} is not {base}<runbook>/ (the handbook's site_url, then the runbook's file stem)",
-            0,
-            (*keys, "annotations", "runbook_url"),
-        )
 
 
 def _expression_findings(

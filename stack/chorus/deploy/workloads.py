@@ -25,9 +25,7 @@ fault. Rule codes (family DP, deployment):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import io
 import math
 import re
 import shlex
@@ -37,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from chorus import __version__
+from chorus.argcheck import parse_problem
 from chorus.catalog import Catalog, Service
 from chorus.config import CONFIG_PATH_ENV, ENV_PREFIX, ChorusConfig, ConfigError, load_config
 from chorus.deploy import (
@@ -631,7 +630,7 @@ class _Checker:
         except (ImportError, AttributeError):
             yield Finding("DP013", f"{what}: {module} has no __main__.build_parser() to check the arguments against", i, (*where, "command"))
             return
-        problem = _parse_problem(parser, args)
+        problem = parse_problem(parser, args)
         if problem is not None:
             yield Finding("DP013", f"{what}: arguments do not parse for `python -m {module}`: {problem}", i, (*where, "args"))
             return
@@ -670,7 +669,7 @@ class _Checker:
         from chorus.cli import build_parser
 
         hook_keys = (*where, "lifecycle", "preStop", "exec", "command")
-        problem = _parse_problem(build_parser(), drain_args)
+        problem = parse_problem(build_parser(), drain_args)
         if problem is not None:
             yield Finding("DP009", f"{what}: preStop command does not parse for chorusctl: {problem}", i, hook_keys)
             return
@@ -729,19 +728,6 @@ class _Checker:
                           f"and maxReplicas {high} (ceil(gateway.max_sessions {gateway.max_sessions} x (1 - priority_share "
                           f"{gateway.priority_share:g}) / floor(listener_cap {fanout.listener_cap} x (1 - headroom {fanout.headroom:g}))) + 1)",
                           i, ("spec", "minReplicas" if spec.get("minReplicas") != low else "maxReplicas"))
-
-
-def _parse_problem(parser: argparse.ArgumentParser, args: list[str]) -> str | None:
-    """Why `args` do not parse (argparse's message), or `None` if they do."""
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-            parser.parse_args(args)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            lines = [line for line in stderr.getvalue().splitlines() if line.strip()]
-            return lines[-1] if lines else f"exit {exc.code}"
-    return None
 
 
 def _chorusctl_args(command: Any) -> list[str] | None:

@@ -9,8 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,24 +27,8 @@ from handbook.shellcmd import Command, commands
 # --- chorusctl -----------------------------------------------------------------------------------
 
 
-class _ParseError(Exception):
-    """argparse rejected the command line."""
-
-
-class _Exit(Exception):
-    """argparse asked to exit (e.g. after `--help`)."""
-
-
-def _parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    yield parser
-    for action in parser._actions:  # argparse has no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in dict.fromkeys(action.choices.values()):
-                yield from _parsers(sub)
-
-
 def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Make a parser (and its subparsers) raise instead of printing and exiting.
+    """Make a parser raise instead of printing and exiting (`chorus.argcheck.quiet`).
 
     Args:
         parser: A freshly built parser (it is changed in place).
@@ -53,44 +36,24 @@ def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     Returns:
         The same parser.
     """
-
-    def error(message: str) -> None:
-        """Raise instead of printing usage and exiting."""
-        raise _ParseError(message)
-
-    def leave(status: int = 0, message: str | None = None) -> None:
-        """Raise instead of exiting (after --help or --version)."""
-        raise _Exit(status)
-
-    for each in _parsers(parser):
-        each.error = error  # type: ignore[method-assign]
-        each.exit = leave  # type: ignore[method-assign]
-    return parser
+    return sources.chorus_module("chorus.argcheck").quiet(parser)
 
 
 def parse_error(parser: argparse.ArgumentParser, args: list[str]) -> str | None:
-    """Why `args` do not parse, or `None` when they do (nothing is printed, nothing exits).
+    """Why `args` do not parse, or `None` when they do (the stack's `chorus.argcheck.parse_problem`).
 
     Args:
-        parser: A parser made `quiet`.
+        parser: The parser.
         args: The words after the program name.
 
     Returns:
         argparse's message, or `None`. Errors about a shell variable's value
-        (`'$N'`) are not errors: the reader fills the variable in.
+        (`'$N'`) or a live value are not errors: the reader fills them in.
     """
-    sink = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            parser.parse_args(args)
-    except _ParseError as exc:
-        message = str(exc)
-        if re.search(r"'\$\{?\w", message) or re.search(r"'[^']*\{@", message):
-            return None
-        return message
-    except _Exit:
+    message = sources.chorus_module("chorus.argcheck").parse_problem(parser, args)
+    if message is None or re.search(r"'\$\{?\w", message) or re.search(r"'[^']*\{@", message):
         return None
-    return None
+    return message
 
 
 def _chorusctl(project: Project) -> argparse.ArgumentParser | str:
@@ -450,17 +413,39 @@ def runbook_commands(project: Project) -> Iterator[Problem]:
         for block in rb.page.code_blocks:
             for cmd in commands(block, facts):
                 yield from _check_command(project, rb, cmd, facts)
+    _parsed(project).save()
+
+
+def _parsed(project: Project) -> sources.StackKeyedCache:
+    """This run's cache of chorusctl parse results (argparse's verdict per command line, per stack version)."""
+    cache = project.__dict__
+    if "_chorusctl_parsed" not in cache:
+        cache["_chorusctl_parsed"] = sources.StackKeyedCache(project.root, "chorusctl-parse")
+    return cache["_chorusctl_parsed"]
 
 
 def _check_command(project: Project, rb: Runbook, cmd: Command, facts: facts_mod.Facts) -> Iterator[Problem]:
     col = cmd.col
     if cmd.program == "chorusctl":
-        parser = _chorusctl(project)
+        parser = _chorusctl(project) if "_chorusctl" in project.__dict__ else None
         if isinstance(parser, str):
             yield Problem(rb.rel, cmd.line, col, "CMD001", f"chorusctl cannot be checked: {parser}")
             return
-        message = parse_error(parser, list(cmd.args))
+
+        def verdict() -> list[str | None]:
+            fresh = _chorusctl(project)
+            if isinstance(fresh, str):
+                raise HandbookError(fresh)
+            return [parse_error(fresh, list(cmd.args))]
+
+        try:
+            message = _parsed(project).get(json.dumps(list(cmd.args)), verdict)[0]
+        except HandbookError as exc:
+            yield Problem(rb.rel, cmd.line, col, "CMD001", f"chorusctl cannot be checked: {exc}")
+            return
         if message is not None:
+            if "invalid choice" in message:
+                message = "no such command: it no longer exists, or was renamed; " + message
             yield Problem(rb.rel, cmd.line, col, "CMD001", f"`chorusctl {' '.join(cmd.args)}` does not parse: {message}")
     elif cmd.program == "kubectl":
         for code, message in kubectl_problems(cmd, cluster(project)):

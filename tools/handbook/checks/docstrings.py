@@ -16,6 +16,7 @@ from pathlib import Path
 from handbook import sources
 from handbook.checks.registry import check
 from handbook.problems import Problem
+from handbook.resultcache import ResultCache
 from handbook.project import Project
 from handbook.reference.api import is_public_module
 
@@ -121,5 +122,13 @@ def public_module_files(root: Path) -> list[Path]:
 )
 def public_objects_are_documented(project: Project) -> Iterator[Problem]:
     """Report every public module, class, function and method of `handbook` and `chorus` without a docstring."""
+    cache = ResultCache(project.root, "docstrings", salt=Path(__file__).read_text(encoding="utf-8"))
     for path in public_module_files(project.root):
-        yield from undocumented(path, project.read_text(path))
+        text = project.read_text(path)
+        found = cache.get(text)
+        if found is None:
+            found = [[p.line, p.col, p.code, p.message] for p in undocumented(path, text)]
+            cache.put(text, found)
+        for line, col, code, message in found:
+            yield Problem(path, line, col, code, message)
+    cache.save()

@@ -42,15 +42,17 @@ import http
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from handbook import facts as facts_mod
 from handbook.checks.registry import check
 from handbook.facts import DURATION_UNITS, Fact, Facts
 from handbook.livevalues import REFERENCE
-from handbook.mdscan import INLINE_LINK, ProseLine
+from handbook.mdscan import INLINE_LINK, MarkdownPage, ProseLine
 from handbook.problems import Problem
-from handbook.project import Project
 from handbook.runbook import runbooks
+from handbook.project import Project
+
 
 UNIT_WORDS = {
     "ms": "ms", "millisecond": "ms", "milliseconds": "ms",
@@ -265,29 +267,63 @@ def _silencer_after(text: str, end: int) -> re.Match[str] | None:
     },
 )
 def hand_typed_values(project: Project) -> Iterator[Problem]:
-    """Flag numbers, durations and names in runbook prose that equal a fact's value."""
+    """Flag numbers, durations and names in runbook prose, and numbers and durations in their titles, that equal a fact's value."""
     books = runbooks(project)
     if not books:
         return
-    pool = pools(facts_mod.for_project(project))
+    facts = facts_mod.for_project(project)
+    pool = pools(facts)
+    # Titles: only what an alert summary quotes (its for: and threshold); names are on purpose (AL checks them).
+    values = pools(Facts({n: f for n, f in facts.by_name.items() if n.startswith("alert.") and n.endswith((".for", ".threshold"))}))
     for rb in books:
+        for pl in _front_matter_lines(rb.page):
+            yield from _line_problems(rb.rel, pl, values)  # a title names its alerts on purpose (AL checks them)
         for pl in rb.page.prose:
-            used: set[int] = set()
-            for finding in findings(pl, pool):
-                names = ", ".join(f.name for f in finding.facts[:3]) + (" ..." if len(finding.facts) > 3 else "")
-                first = finding.facts[0]
-                message = f"'{finding.text}' is typed by hand but equals {names} ({first.source}): write {{@{first.name}}} so it follows the source"
-                silencer = _silencer_after(pl.text, finding.end)
-                if silencer is not None and silencer.start() not in used:
-                    used.add(silencer.start())
-                    reason = silencer["reason"].strip()
-                    if reason:
-                        yield Problem(rb.rel, pl.line, finding.start + 1, "HV001", message, silenced=reason)
-                        continue
-                yield Problem(rb.rel, pl.line, finding.start + 1, "HV001", message)
-            for match in SILENCER_ANY.finditer(pl.text):
-                full = SILENCER.match(pl.text, match.start())
-                if full is None or not full["reason"].strip():
-                    yield Problem(rb.rel, pl.line, match.start() + 1, "HV002", "silencer without a reason: write <!-- literal: WHY this value is not the source's -->")
-                elif match.start() not in used:
-                    yield Problem(rb.rel, pl.line, match.start() + 1, "HV002", "silencer with no hand-typed value right before it: remove it")
+            yield from _line_problems(rb.rel, pl, pool)
+
+FRONT_MATTER_TEXT = ("title", "description")
+"""Front-matter keys whose text is shown to readers (a title quoting a threshold goes stale with it)."""
+
+
+def _front_matter_lines(page: MarkdownPage) -> list[ProseLine]:
+    """The front-matter lines that hold reader-facing text, as prose lines."""
+    block = page.front_matter
+    lines = page.text.split("\n")
+    found = []
+    for key in FRONT_MATTER_TEXT:
+        if isinstance(block.data.get(key), str):
+            line, _ = block.position(key)
+            if 0 < line <= len(lines):
+                found.append(ProseLine(line, lines[line - 1]))
+    return found
+
+
+def _message(finding: Finding) -> str:
+    """What to write instead: the one fact, or every fact that shares the value (never a guess)."""
+    if len(finding.facts) == 1:
+        fact = finding.facts[0]
+        return f"'{finding.text}' is typed by hand but equals {fact.name} ({fact.source}): write {{@{fact.name}}} so it follows the source"
+    listed = ", ".join(f"{{@{f.name}}} ({f.source})" for f in finding.facts[:6]) + (" ..." if len(finding.facts) > 6 else "")
+    return (f"'{finding.text}' is typed by hand and equals {len(finding.facts)} facts: {listed}; write the one this "
+            "sentence means, or silence it with <!-- literal: WHY -->")
+
+
+def _line_problems(rel: Path, pl: ProseLine, pool: Pools) -> Iterator[Problem]:
+    """HV001/HV002 for one line."""
+    used: set[int] = set()
+    for finding in findings(pl, pool):
+        message = _message(finding)
+        silencer = _silencer_after(pl.text, finding.end)
+        if silencer is not None and silencer.start() not in used:
+            used.add(silencer.start())
+            reason = silencer["reason"].strip()
+            if reason:
+                yield Problem(rel, pl.line, finding.start + 1, "HV001", message, silenced=reason)
+                continue
+        yield Problem(rel, pl.line, finding.start + 1, "HV001", message)
+    for match in SILENCER_ANY.finditer(pl.text):
+        full = SILENCER.match(pl.text, match.start())
+        if full is None or not full["reason"].strip():
+            yield Problem(rel, pl.line, match.start() + 1, "HV002", "silencer without a reason: write <!-- literal: WHY this value is not the source's -->")
+        elif match.start() not in used:
+            yield Problem(rel, pl.line, match.start() + 1, "HV002", "silencer with no hand-typed value right before it: remove it")

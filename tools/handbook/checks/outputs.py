@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import secrets
 import shlex
@@ -106,9 +107,15 @@ def expected_output_matches(project: Project) -> Iterator[Problem]:
     """Run each configuration-only `chorusctl` command shown with its output, and compare."""
     try:
         facts = facts_mod.for_project(project)
-        sources.chorus_module("chorus.cli")
     except (HandbookError, sources.SourceUnavailable):
         return
+    runs = sources.StackKeyedCache(project.root, "chorusctl-output")
+    yield from _compare(project, facts, runs)
+    runs.save()
+
+
+def _compare(project: Project, facts: facts_mod.Facts, runs: sources.StackKeyedCache) -> Iterator[Problem]:
+    """The OUT001 problems, each command run at most once per stack version."""
     for book in runbooks(project):
         for block in book.page.code_blocks:
             if block.lang not in CONSOLE_LANGS:
@@ -120,7 +127,7 @@ def expected_output_matches(project: Project) -> Iterator[Problem]:
                     continue
                 if len(words) < 2 or words[0] != "chorusctl" or not is_pure(words[1:]) or not expected:
                     continue
-                _, printed = run_chorusctl(words[1:], project.root)
+                _, printed = runs.get(json.dumps(words[1:]), lambda: list(run_chorusctl(words[1:], project.root)))
                 actual = printed.rstrip("\n").splitlines()
                 truncated = expected[-1][1].strip() in MORE
                 if truncated:

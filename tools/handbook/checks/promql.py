@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-
-import promql_parser
 
 from handbook import facts as facts_mod
 from handbook import sources
@@ -17,108 +16,55 @@ from handbook.project import Project
 from handbook.runbook import runbooks
 from handbook.shellcmd import substitute
 
-TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod", "container", "service"})
-"""Labels Prometheus attaches to every scraped series (target labels from Kubernetes service discovery)."""
 
-SERIES_LABELS = {"histogram": {"le"}, "summary": {"quantile"}}
-
-PROMETHEUS_SERIES = {
-    "up": set(),
-    "scrape_duration_seconds": set(),
-    "scrape_samples_scraped": set(),
-    "scrape_series_added": set(),
-    "scrape_samples_post_metric_relabeling": set(),
-    "ALERTS": {"alertname", "alertstate", "severity", "service", "team"},
-    "ALERTS_FOR_STATE": {"alertname", "severity", "service", "team"},
-}
-"""Series Prometheus itself writes for every target and alert, with their own labels."""
+ALERT_EXPRESSION = re.compile(r"\{@alert\.[A-Za-z0-9_]+\.expr\}")
+"""A block that only quotes an alert's expression as a live value."""
 
 
-def exported(project: Project) -> dict[str, set[str]] | str:
-    """Every series name Chorus exports to the labels it may carry (cached), or why it is unavailable."""
-    cache = project.__dict__
-    if "_exported" not in cache:
-        try:
-            series: dict[str, set[str]] = {name: labels | TARGET_LABELS for name, labels in PROMETHEUS_SERIES.items()}
-            for metric in sources.metrics():
-                for name in metric.series:
-                    labels = set(metric.labels) | TARGET_LABELS
-                    if name.endswith("_bucket") or metric.type == "summary" and name == metric.name:
-                        labels |= SERIES_LABELS.get(metric.type, set())
-                    series[name] = labels
-            cache["_exported"] = series
-        except HandbookError as exc:
-            if not facts_mod.is_missing(exc):
-                raise
-            cache["_exported"] = str(exc)
-    return cache["_exported"]
+def _promql() -> Any:
+    """`chorus.deploy.promql`: the one PromQL analyser and series table (imported on first use)."""
+    return sources.chorus_module("chorus.deploy.promql")
 
 
-def query_names(tree: Any) -> tuple[list[tuple[str | None, list[str]]], list[str]]:
-    """The selectors and grouping labels of a parsed query.
-
-    Args:
-        tree: A `promql_parser` expression.
-
-    Returns:
-        `(selectors, grouping)`: each selector as `(metric name or None, label names it matches on)`,
-        and every label named in `by`, `without`, `on`, `ignoring` or `group_left/right`.
-    """
-    selectors: list[tuple[str | None, list[str]]] = []
-    grouping: list[str] = []
-
-    def visit(node: Any) -> None:
-        """Collect selectors and grouping labels from one node."""
-        if isinstance(node, promql_parser.VectorSelector):
-            labels = [m.name for m in node.matchers.matchers]
-            labels += [m.name for group in node.matchers.or_matchers for m in group]
-            selectors.append((node.name or None, [label for label in labels if label != "__name__"]))
-        elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
-            grouping.extend(node.modifier.labels)
-        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
-            modifier = node.modifier
-            if modifier.matching is not None:
-                grouping.extend(modifier.matching.labels)
-            if getattr(modifier, "card", None) is not None:
-                grouping.extend(getattr(modifier.card, "labels", []) or [])
-
-    promql_parser.walk(tree, visit)
-    return selectors, grouping
-
-
-def query_problems(query: str, series: dict[str, set[str]]) -> Iterator[tuple[int, str, str]]:
+def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[tuple[int, str, str]]:
     """`(line offset, code, message)` for a query that does not parse or names unknown series or labels.
+
+    The query is walked by the stack's own analyser (`chorus.deploy.promql.analyse`), the one
+    the alert rules (AR) use, against the same series table.
 
     Args:
         query: The PromQL text (live values rendered).
-        series: Exported series names to their labels.
+        series: Exported series names to their labels (`Stack.series`).
 
     Yields:
         PQ001 parse error, PQ002 unknown metric, PQ003 unknown label.
     """
+    promql = _promql()
     try:
-        tree = promql_parser.parse(query)
-    except (ValueError, TypeError) as exc:
+        analysis = promql.analyse(query)
+    except promql.PromQLError as exc:
         yield 0, "PQ001", f"PromQL does not parse: {exc}"
         return
-    selectors, grouping = query_names(tree)
-    used: set[str] = set(TARGET_LABELS)
+    known_series = {name: frozenset(labels) | promql.TARGET_LABELS for name, labels in series.items()}
+    used: set[str] = set(promql.TARGET_LABELS)
     lines = query.split("\n")
-    for name, labels in selectors:
+    for selector in analysis.selectors:
+        name = selector.name
         if name is None:
             continue
         offset = next((i for i, text in enumerate(lines) if name in text), 0)
-        if name not in series:
-            close = difflib.get_close_matches(name, list(series), n=1)
+        if name not in known_series:
+            close = difflib.get_close_matches(name, list(known_series), n=1)
             hint = f": did you mean {close[0]}?" if close else ": Chorus exports no such series"
             yield offset, "PQ002", f"unknown metric {name}{hint}"
             continue
-        used |= series[name]
-        for label in labels:
-            if label not in series[name]:
-                yield offset, "PQ003", f"{name} has no label '{label}' (labels: {', '.join(sorted(series[name] - TARGET_LABELS)) or 'none'}, plus target labels)"
-    known_names = {n for n, _ in selectors if n in series}
-    for label in dict.fromkeys(grouping):
+        labels = known_series[name]
+        used |= labels
+        for label in dict.fromkeys(label for label, _, _ in selector.matchers):
+            if label not in labels:
+                yield offset, "PQ003", f"{name} has no label '{label}' (labels: {', '.join(sorted(labels - promql.TARGET_LABELS)) or 'none'}, plus target labels)"
+    known_names = {s.name for s in analysis.selectors if s.name in known_series}
+    for label in dict.fromkeys(analysis.grouping):
         if known_names and label not in used:
             offset = next((i for i, text in enumerate(lines) if label in text), 0)
             yield offset, "PQ003", f"grouping label '{label}' is on none of the queried metrics ({', '.join(sorted(known_names))})"
@@ -139,10 +85,18 @@ def runbook_promql(project: Project) -> Iterator[Problem]:
     if not blocks:
         return
     facts = facts_mod.for_project(project)
-    series = exported(project)
+    series: dict[str, frozenset[str]] | str
+    try:
+        series = sources.stack(project).series
+    except HandbookError as exc:
+        if not facts_mod.is_missing(exc):
+            raise
+        series = str(exc)
     for rb, block in blocks:
         if not block.lines:
             continue
+        if ALERT_EXPRESSION.fullmatch(block.text.strip()):
+            continue  # the alert's own expression: checked once, at its rules file line, by AR001-AR003
         query = substitute(block.text, facts)
         if "{@" in query:
             continue  # an unknown live value: reported once, by RF001

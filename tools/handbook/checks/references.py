@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import posixpath
+import re
+from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
 
 from handbook import anchors, facts as facts_mod
-from handbook.checks.registry import check
-from handbook.livevalues import check_reference, references
+from handbook.checks.registry import Rule, check
+from handbook.livevalues import REFERENCE, check_reference, references
 from handbook.mdscan import MarkdownPage
+from handbook.reference.api import API_DIR
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import RUNBOOKS_DIR, runbooks
+
+UNCLOSED = re.compile(r"(?<![$\\])\{@")
+"""Where a live value opens (the same escapes as `livevalues.REFERENCE`)."""
 
 GENERATED_PAGES = {
     anchors.CONFIG_PAGE,
@@ -22,6 +28,7 @@ GENERATED_PAGES = {
     anchors.HTTP_PAGE,
     anchors.DEPLOYMENT_PAGE,
     anchors.RULES_PAGE,
+    f"{API_DIR}/index.md",
 }
 """Reference pages generated at build time: they exist on the site but not in the tree."""
 
@@ -32,6 +39,13 @@ GENERATED_PAGES = {
     rules={
         "RF001": "a live value {@NAME} names no fact (the closest name is suggested)",
         "RF002": "a live value is malformed (not {@kind.name})",
+        "RF005": Rule("RF005", "a live value is opened with {@ but never closed on its line",
+                      why="An unclosed reference is published as literal text, and the value it meant is never checked.",
+                      example="The cap is {@config.fanout.listener_cap per node."),
+        "RF006": Rule("RF006", "a live value in front matter (a title, a description) is never rendered",
+                      why="MkDocs reads front matter before any live value is rendered: the title shows {@...} "
+                      "literally, and the build blames another page.",
+                      example='title: "Fan-out node at {@config.fanout.listener_cap} listeners"'),
     },
 )
 def live_values(project: Project) -> Iterator[Problem]:
@@ -41,19 +55,35 @@ def live_values(project: Project) -> Iterator[Problem]:
         text = project.read_text(path)
         if "{@" not in text:
             continue
+        rel = path.relative_to(project.root)
         facts = facts or facts_mod.for_project(project)
-        for ref in references(MarkdownPage(text)):
+        page = MarkdownPage(text)
+        for ref in references(page):
             error = check_reference(ref, facts)
             if error is not None:
-                yield Problem(path.relative_to(project.root), error.line, error.col, error.code, error.message)
+                yield Problem(rel, error.line, error.col, error.code, error.message)
+        yield from _unrendered(rel, page)
+
+
+def _unrendered(rel: Path, page: MarkdownPage) -> Iterator[Problem]:
+    """`{@` that no reference covers: in front matter (RF006) or never closed (RF005)."""
+    lines = page.text.split("\n")
+    end = page.front_matter.end_line
+    for number, line in enumerate(lines, start=1):
+        for opened in UNCLOSED.finditer(line):
+            if 1 < number < end:
+                yield Problem(rel, number, opened.start() + 1, "RF006",
+                              "live values are not rendered in front matter: write the text out (the body may use {@...})")
+            elif not REFERENCE.match(line, opened.start()):
+                yield Problem(rel, number, opened.start() + 1, "RF005",
+                              "live value opened with {@ but not closed on this line: add the closing }")
 
 
 def published_diagrams(project: Project) -> set[str]:
     """The docs-relative paths the build publishes rendered diagrams at, e.g. `diagrams/media-path.png`."""
     from handbook.diagrams.render import diagram_sources
-    from handbook.plugin import DIAGRAMS_URI
 
-    return {f"{DIAGRAMS_URI}/{source.stem}.png" for source in diagram_sources(project.root)}
+    return {f"{anchors.DIAGRAMS_URI}/{source.stem}.png" for source in diagram_sources(project.root)}
 
 
 def docs_path(project: Project, rel: Path) -> str:
@@ -76,13 +106,13 @@ def source_of(project: Project, page: str) -> Path | None:
     "runbook-links",
     family="RF",
     rules={
-        "RF003": "a runbook links to a page that does not exist",
-        "RF004": "a runbook links to an anchor that does not exist on its page",
+        "RF003": "a page or runbook links to a page that does not exist",
+        "RF004": "a page or runbook links to an anchor that does not exist on its page",
     },
 )
 def runbook_links(project: Project) -> Iterator[Problem]:
-    """Resolve every internal link in every runbook, anchors included (generated pages by their anchors)."""
-    books = runbooks(project)
+    """Resolve every internal link in every page and runbook, anchors included (generated pages by their anchors)."""
+    books = [_Page(path.relative_to(project.root), MarkdownPage(project.read_text(path))) for path in project.markdown_files]
     if not any(rb.page.links for rb in books):
         return
     resolver = LinkResolver(project)
@@ -158,6 +188,14 @@ class LinkResolver:
         if anchor not in known:
             return "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known)
         return None
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page to resolve links from: where it is, and its scan."""
+
+    rel: Path
+    page: MarkdownPage
 
 
 def _nearest(anchor: str, known: set[str]) -> str:

@@ -1,0 +1,265 @@
+"""Broken inputs get one `path:line` problem each: never a traceback, a hang, or silence.
+
+Each test breaks one thing in a copy of the real tree and runs the check family that
+must answer (the runner's HB codes mean the tree could not be checked: exit 2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from chorus.yamllines import MAX_DEPTH, SourceError, load_yaml, load_yaml_all
+from conftest import BIN, ROOT
+from handbook.problems import Problem
+from handbook.project import Project
+from handbook.runner import run_checks
+
+RUNBOOK = "runbooks/fanout-near-cap.md"
+CATALOG = "stack/catalog.yaml"
+RULES = "stack/deploy/prometheus/alerts.yaml"
+CONFIG = "stack/config/chorus.yaml"
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['x'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefg"], "abcdefgh")
+)
+"""A 330-byte alias bomb: nine levels of nine aliases, 387 million values once expanded."""
+
+DEEP = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+"""5,000 nested levels."""
+
+
+@pytest.fixture(scope="module")
+def real_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the checks read of the real tree, copied once."""
+    base = tmp_path_factory.mktemp("real")
+    for name in ("mkdocs.yml", "docs", "runbooks", "diagrams"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, base / name)
+    (base / "stack").mkdir()
+    for name in ("catalog.yaml", "config", "deploy"):
+        source = ROOT / "stack" / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, base / "stack" / name)
+    return base
+
+
+def broken(real_copy: Path, tmp_path: Path, rel: str, old: str | bytes, new: str | bytes) -> Path:
+    """A copy of the tree with the one occurrence of `old` in `rel` replaced by `new`."""
+    root = tmp_path / "tree"
+    shutil.copytree(real_copy, root)
+    path = root / rel
+    if isinstance(old, bytes):
+        data = path.read_bytes()
+        assert data.count(old) >= 1, (rel, old)
+        path.write_bytes(data.replace(old, new, 1))  # type: ignore[arg-type]
+    else:
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) >= 1, (rel, old)
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")  # type: ignore[arg-type]
+    return root
+
+
+def line_of(root: Path, rel: str, needle: str) -> int:
+    """The 1-based line of the first `needle` in a file of the tree."""
+    text = (root / rel).read_text(encoding="utf-8", errors="replace")
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def problems(root: Path, *select: str) -> list[Problem]:
+    """The problems the selected families report."""
+    return run_checks(Project(root), list(select)).problems
+
+
+def only(found: list[Problem], code: str) -> list[tuple[str, int]]:
+    """`(path, line)` of each problem with `code`."""
+    return [(p.path.as_posix(), p.line) for p in found if p.code == code]
+
+
+# --- the loader itself ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        (BOMB, "aliases are expanded", None),
+        (DEEP, f"nested more than {MAX_DEPTH} levels", 1),
+        ("x:\n" + "".join(" " * (i + 1) + "a:\n" for i in range(300)), f"nested more than {MAX_DEPTH} levels", None),
+        ("a: &a [*a]\n", f"nested more than {MAX_DEPTH} levels", 1),
+        ("a: 1\nb: 2\na: 3\n", "duplicate key", 3),
+        ("day: 2026-02-30\n", "is not a valid timestamp", 1),
+        ("groups: [", "YAML syntax error", 1),
+    ],
+    ids=["alias-bomb", "5000-levels", "deep-block", "recursive-alias", "duplicate-key", "bad-date", "unclosed"],
+)
+def test_the_loader_refuses_with_one_line(text: str, message: str, line: int | None) -> None:
+    started = time.perf_counter()
+    with pytest.raises(SourceError) as error:
+        load_yaml("f.yaml", text=text)
+    assert message in error.value.message
+    if line is not None:
+        assert error.value.line == line
+    assert "\n" not in str(error.value)
+    assert time.perf_counter() - started < 30  # a hang would take minutes; the bound is contention-proof
+
+
+def test_the_loader_tolerates_a_bom_and_names_an_undecodable_byte(tmp_path: Path) -> None:
+    assert load_yaml("f.yaml", text="\ufeffa: 1\n").data == {"a": 1}
+    path = tmp_path / "f.yaml"
+    path.write_bytes(b"a: 1\nb: caf\xff\n")
+    with pytest.raises(SourceError) as error:
+        load_yaml(path)
+    assert (error.value.line, error.value.column) == (2, 7) and "0xFF" in error.value.message
+
+
+def test_the_loader_keeps_lines_of_every_document() -> None:
+    docs = list(load_yaml_all("m.yaml", text="a: 1\n---\nb:\n  - c\n"))
+    assert [d.data for d in docs] == [{"a": 1}, {"b": ["c"]}]
+    assert docs[1].line_of(("b", 0)) == 4
+
+
+def test_the_services_load_chorus_yaml_through_the_same_bounds(tmp_path: Path) -> None:
+    from chorus.config import ConfigError, load_config
+
+    path = tmp_path / "chorus.yaml"
+    path.write_text(BOMB + (ROOT / CONFIG).read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env={})
+    assert "aliases are expanded" in str(error.value) and error.value.line is not None
+
+
+# --- pages ------------------------------------------------------------------------------------------
+
+
+def test_an_impossible_date_is_one_front_matter_problem(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "last_reviewed: 2026-11-26", "last_reviewed: 2026-02-30")
+    found = problems(root, "FM")
+    assert only(found, "FM001") == [(RUNBOOK, line_of(root, RUNBOOK, "last_reviewed"))]
+    assert "2026-02-30" in found[0].message
+
+
+def test_an_undecodable_byte_in_a_page_names_its_line_and_exits_2(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "docs/index.md", b"\n", b"\ncaf\xff\n")
+    report = run_checks(Project(root), ["FM", "RF"])
+    assert only(report.problems, "HB001") == [("docs/index.md", 2)] and report.incomplete
+    result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check", "--select", "FM"], capture_output=True, text=True)
+    assert result.returncode == 2 and "docs/index.md:2:1: HB001 byte 0xFF is not UTF-8" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_bom_does_not_hide_the_front_matter(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, b"---", b"\xef\xbb\xbf---")
+    assert problems(root, "FM", "RB", "AL") == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code", "needle"),
+    [
+        ("severity: warning\n", "severity: warning\nseverity: critical\n", "FM001", "severity: critical"),
+        ("review_interval: 90d\n", "review_interval: 90d\n" + BOMB, "FM001", None),
+        ("review_interval: 90d\n", "review_interval: 90d\n" + DEEP, "FM001", "x: [[["),
+        ("search:\n  boost: 3", "search: fast", "RB001", "search: fast"),
+    ],
+    ids=["duplicate-key", "alias-bomb", "5000-levels", "search-fast"],
+)
+def test_broken_front_matter_is_one_problem(real_copy: Path, tmp_path: Path, old: str, new: str, code: str, needle: str | None) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, old, new)
+    found = [p for p in problems(root, "FM", "RB") if p.code in ("FM001", "RB001")]
+    assert [p.code for p in found] == [code], found
+    assert found[0].path.as_posix() == RUNBOOK
+    if needle:
+        assert found[0].line == line_of(root, RUNBOOK, needle)
+
+
+def test_an_unclosed_live_value_is_found(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\nThe cap is {@config.fanout.listener_cap per node.\n")
+    assert only(problems(root, "RF"), "RF005") == [(RUNBOOK, line_of(root, RUNBOOK, "The cap is {@"))]
+
+
+def test_a_live_value_in_a_title_is_blamed_on_its_page(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, 'a fan-out node is at its listener cap"', 'node at {@config.fanout.listener_cap}"')
+    assert only(problems(root, "RF"), "RF006") == [(RUNBOOK, 2)]
+
+
+def test_mkdocs_without_the_handbook_plugin_is_not_all_clear(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "mkdocs.yml", "  - handbook ", "  # - handbook ")
+    assert only(problems(root, "MK"), "MK001") == [("mkdocs.yml", line_of(root, "mkdocs.yml", "plugins:"))]
+
+
+# --- sources of truth -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "old", "new", "message", "needle"),
+    [
+        (CATALOG, "services:\n  - name: gateway", "services:\n  - gateway\n  - name: gateway", "valid dictionary", "  - gateway"),
+        (CATALOG, "services:\n", "services:\n  - name: gateway\n    purpose: twice\n    team: control-plane\n    tier: 1\n"
+         "    depends_on: []\n    ports:\n      http: 9999\n    workload: chorus-gateway-2\n",
+         "duplicate service name 'gateway'", "  - name: gateway\n    purpose: Control"),
+        (CATALOG, "    depends_on: []\n    ports:\n      http: 8080", "    depends_on: [fanout]\n    ports:\n      http: 8080",
+         "dependency cycle", "    depends_on: [gateway]"),
+        (CATALOG, "teams:\n", BOMB + "teams:\n", "aliases are expanded", None),
+        (RULES, "groups:\n", "groups:\n  - just a string\n", "rule group must be a mapping", "  - just a string"),
+    ],
+    ids=["service-is-a-string", "duplicate-service", "dependency-cycle", "catalog-alias-bomb", "group-is-a-string"],
+)
+def test_a_broken_source_is_one_hb001_line(real_copy: Path, tmp_path: Path, rel: str, old: str, new: str, message: str, needle: str | None) -> None:
+    root = broken(real_copy, tmp_path, rel, old, new)
+    report = run_checks(Project(root), ["AL", "AR", "RF"])
+    hb = [p for p in report.problems if p.code == "HB001"]
+    assert len(hb) == 1 and hb[0].path.as_posix() == rel and message in hb[0].message, report.problems
+    if needle:
+        assert hb[0].line == line_of(root, rel, needle)
+    assert report.incomplete
+
+
+def test_a_chorus_yaml_alias_bomb_is_one_line(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, CONFIG, "gateway:", BOMB + "gateway:")
+    hb = [p for p in problems(root, "DP") if p.code == "HB001"]
+    assert len(hb) == 1 and hb[0].path.as_posix() == CONFIG and "aliases are expanded" in hb[0].message
+
+
+def test_a_duplicate_alert_name_is_found(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RULES, "alert: ChorusPackagerEventLoopLag", "alert: ChorusHlsPlaylistStale")
+    assert only(problems(root, "AR"), "AR010") == [(RULES, line_of(root, RULES, "alert: ChorusHlsPlaylistStale\n        expr: max by (job"))]
+
+
+def test_invalid_promql_is_reported_at_the_rules_file_only(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RULES, "chorus_fanout_listener_cap) >= 0.9", "chorus_fanout_listener_cap >= 0.9")
+    found = problems(root, "AR", "PQ", "RF")
+    assert only(found, "AR001") == [(RULES, line_of(root, RULES, "expr: max by (node) (chorus_fanout_listeners /"))]
+    assert only(found, "PQ001") == []
+    assert all("does not parse" in p.message and RULES in p.message for p in found if p.code == "RF001")
+
+
+def test_a_rule_without_for_is_blamed_on_the_rule(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RULES, ">= 0.9\n        for: 5m\n", ">= 0.9\n")
+    found = problems(root, "AR", "RF")
+    assert only(found, "AR008") == [(RULES, line_of(root, RULES, "alert: ChorusFanoutNearCap"))]
+    unknown = [p for p in found if p.code == "RF001"]
+    assert unknown and all("has no 'for:'" in p.message for p in unknown)
+
+
+def test_a_broken_link_on_a_docs_page_is_found_at_its_line(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "docs/index.md", "\n\n", "\n\nSee [the runbooks](start/no-such-page.md#nowhere).\n\n")
+    found = problems(root, "RF")
+    assert only(found, "RF003") == [("docs/index.md", line_of(root, "docs/index.md", "See [the runbooks]"))]
+
+
+def test_a_removed_chorusctl_command_says_it_no_longer_exists(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\n```bash\nchorusctl teleport --now\n```\n")
+    found = [p for p in problems(root, "CMD") if p.code == "CMD001"]
+    assert len(found) == 1 and "no longer exists" in found[0].message and found[0].line == line_of(root, RUNBOOK, "chorusctl teleport")
+
+
+def test_problems_from_every_check_are_repo_relative_and_sorted(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\nThe cap is {@config.fanout.listener_cap per node.\n")
+    root_rules = root / RULES
+    root_rules.write_text(root_rules.read_text().replace("for: 5m\n", "", 1))
+    found = problems(root, "RF", "AR", "AL")
+    assert all(not p.path.is_absolute() for p in found)
+    assert found == sorted(found, key=lambda p: (p.path.as_posix(), p.line, p.col))
