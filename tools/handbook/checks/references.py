@@ -28,6 +28,8 @@ GENERATED_PAGES = {
     anchors.HTTP_PAGE,
     anchors.DEPLOYMENT_PAGE,
     anchors.RULES_PAGE,
+    anchors.REVIEW_PAGE,
+    anchors.RISK_PAGE,
     f"{API_DIR}/index.md",
 }
 """Reference pages generated at build time: they exist on the site but not in the tree."""

@@ -14,6 +14,7 @@ import html
 import posixpath
 import re
 
+from handbook import anchors
 from handbook.knowledge import risk as risk_mod
 from handbook.knowledge.affected import due_by_change
 from handbook.knowledge.chart import risk_chart
@@ -21,8 +22,8 @@ from handbook.knowledge.review import REVIEW_INTERVALS, PageReview
 from handbook.knowledge.stale import Status, statuses
 from handbook.project import Project
 
-REVIEW_PAGE = "reference/review.md"
-RISK_PAGE = "reference/knowledge-risk.md"
+REVIEW_PAGE = anchors.REVIEW_PAGE
+RISK_PAGE = anchors.RISK_PAGE
 RISK_CHART = "reference/knowledge-risk.svg"
 BANNER_CLASS = "handbook-review-banner"
 FOOTER_CLASS = "handbook-review"
