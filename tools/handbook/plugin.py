@@ -32,6 +32,7 @@ from handbook import facts as facts_mod
 from handbook import livevalues, reference, runbook_index, sources
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.render import failure_image, render_all
+from handbook.drill import page as drill_page
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
@@ -128,6 +129,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return self._facts
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Render live values and expand markers (`_render_markdown`), then show a runbook's drill."""
+        rendered = self._render_markdown(markdown, page=page, config=config, files=files)
+        uri = page.file.src_uri
+        if uri.startswith("runbooks/") and page.file.abs_src_path and not uri.endswith("index.md"):
+            source = Path(page.file.abs_src_path).read_text(encoding="utf-8")
+            rendered = drill_page.annotate(rendered, source, Path(uri).stem, self._root(config))
+        return rendered
+
+    def _render_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
         """Render live values `{@NAME}` as today's values, and expand the runbooks index marker.
 
         An unknown or malformed live value is logged as a warning naming

@@ -1,0 +1,318 @@
+"""The drill's own Chorus: `chorusctl up` on free loopback ports in a temporary folder.
+
+A drill must not touch anything already running (another drill, a developer's
+stack on the default ports), so every port is chosen free, the packager writes
+into the drill's folder, and the signing key is fresh. The runbook's commands run
+with the same environment, so `chorusctl status` in a step talks to this stack,
+and live values such as `{@config.gateway.port}` render as this stack's ports.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+READY = "chorus up: ready"
+START_TIMEOUT_S = 60.0
+
+
+class StackError(Exception):
+    """The drill's stack could not be started or driven; the message says why."""
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_port_run(count: int, attempts: int = 50) -> int:
+    """The first of `count` consecutive ports that were all free a moment ago.
+
+    Args:
+        count: How many consecutive ports (origins then edges listen on `fanout.port + i`).
+        attempts: How many candidate ranges to try.
+
+    Returns:
+        The first port of the run.
+
+    Raises:
+        StackError: No such run was found.
+    """
+    for _ in range(attempts):
+        base = free_port()
+        if base + count >= 65535:
+            continue
+        taken = False
+        for port in range(base, base + count):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    taken = True
+                    break
+        if not taken:
+            return base
+    raise StackError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def env_name(key: str) -> str:
+    """The variable that overrides a configuration key: `gateway.port` -> `CHORUS__GATEWAY__PORT`."""
+    return "CHORUS__" + "__".join(part.upper() for part in key.split("."))
+
+
+@dataclass
+class LocalStack:
+    """A running `chorusctl up` started by a drill.
+
+    Attributes:
+        folder: The drill's temporary folder (logs, packager output, audio files).
+        env: The environment every command of the drill runs with.
+        overrides: The configuration keys this stack overrides, `key.path` to value.
+        process: The `chorusctl up` process (leader of its own process group).
+        log_path: Where its output goes.
+        background: Commands started in the background (loadgen, speaker), stopped at tear-down.
+    """
+
+    folder: Path
+    env: dict[str, str]
+    overrides: dict[str, object]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    paused: set[int] = field(default_factory=set)
+    space: str | None = None
+
+    @classmethod
+    def prepare(cls, folder: Path, nodes: int, edges: int, packager: bool, config: dict[str, object]) -> "LocalStack":
+        """Choose ports, a signing key and the environment; start nothing yet.
+
+        Args:
+            folder: The drill's temporary folder.
+            nodes: Fan-out origins.
+            edges: Fan-out edges.
+            packager: Whether the packager runs (it gets its own port and output folder).
+            config: The runbook's configuration overrides, `key.path` to value.
+
+        Returns:
+            The prepared stack.
+        """
+        overrides: dict[str, object] = {
+            "gateway.port": free_port(),
+            "fanout.port": free_port_run(nodes + edges),
+            "fanout.nodes": nodes,
+            "fanout.edges": edges,
+        }
+        if packager:
+            overrides["packager.port"] = free_port()
+            overrides["packager.output_dir"] = str(folder / "hls")
+        overrides.update(config)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
+        env["CHORUS_SIGNING_KEY"] = secrets.token_urlsafe(48)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        for key, value in overrides.items():
+            env[env_name(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+        return cls(folder=folder, env=env, overrides=overrides)
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway's URL."""
+        return f"http://127.0.0.1:{self.overrides['gateway.port']}"
+
+    def start(self, packager: bool) -> None:
+        """Run `chorusctl up` and wait until it says it is ready.
+
+        Raises:
+            StackError: It exited or did not become ready in time (the message quotes its last log lines).
+        """
+        self.log_path = self.folder / "chorus-up.log"
+        log = self.log_path.open("wb")
+        command = ["chorusctl", "up"] + ([] if packager else ["--no-packager"])
+        self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True, cwd=self.folder)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if READY in self.log_path.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                raise StackError(f"chorusctl up exited {self.process.returncode} while starting: {self.log_tail()}")
+            time.sleep(0.1)
+        raise StackError(f"chorusctl up was not ready after {START_TIMEOUT_S:.0f} s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines `chorusctl up` printed, joined with ` | `."""
+        if self.log_path is None or not self.log_path.exists():
+            return "(no output)"
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+        return " | ".join(tail) or "(no output)"
+
+    def chorusctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """Run `chorusctl ARGS` against this stack."""
+        return subprocess.run(["chorusctl", *args], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.folder)
+
+    def shell(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run a shell command (bash, `pipefail`) with this stack's environment, in the drill's folder."""
+        return subprocess.run(["bash", "-o", "pipefail", "-c", command], env=self.env, capture_output=True,
+                              text=True, timeout=timeout, cwd=self.folder, start_new_session=True)
+
+    def start_background(self, command: str, name: str) -> subprocess.Popen[bytes]:
+        """Start a shell command in the background (its output to `NAME.log`); stopped at tear-down."""
+        log = (self.folder / f"{name}.log").open("wb")
+        proc = subprocess.Popen(["bash", "-c", command], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=self.folder, start_new_session=True)
+        self.background.append(proc)
+        return proc
+
+    def pids(self, name: str) -> list[int]:
+        """The processes of this stack serving `name` (`gateway`, `packager`, or a node id such as `fanout-2`).
+
+        Only processes in this stack's session count, so a same-named node of another stack is never touched.
+        """
+        if self.process is None:
+            return []
+        session = self.process.pid
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getsid(int(entry.name)) != session:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except (OSError, ProcessLookupError):
+                continue
+            words = [w.decode(errors="replace") for w in argv if w]
+            if name in ("gateway", "packager"):
+                if f"chorus.{name}" in words:
+                    found.append(int(entry.name))
+            elif "--node-id" in words and words[words.index("--node-id") + 1:][:1] == [name]:
+                found.append(int(entry.name))
+        return found
+
+    def signal_service(self, name: str, signum: int) -> None:
+        """Send `signum` to the process serving `name`.
+
+        Raises:
+            StackError: No such process runs in this stack.
+        """
+        pids = self.pids(name)
+        if not pids:
+            raise StackError(f"no process {name!r} runs in the drill's stack (names: gateway, packager, fanout-N, edge-N)")
+        for pid in pids:
+            os.kill(pid, signum)
+            if signum == signal.SIGSTOP:
+                self.paused.add(pid)
+
+    def create_space_with_speaker(self, seconds: int) -> str:
+        """Create a space and start its host speaking a test signal for `seconds`.
+
+        Returns:
+            The space id.
+        """
+        created = self.chorusctl("spaces", "create", "--title", "drill")
+        space = created.stdout.strip()
+        if created.returncode != 0 or not space:
+            raise StackError(f"chorusctl spaces create failed: {(created.stderr or created.stdout).strip()}")
+        self.space = space
+        self.env["SPACE"] = space
+        tone = self.folder / "talk.wav"
+        made = self.chorusctl("tone", str(tone), "--seconds", str(seconds))
+        if made.returncode != 0:
+            raise StackError(f"chorusctl tone failed: {made.stderr.strip()}")
+        self.start_background(f"chorusctl speak {tone} --space {space}", "speaker")
+        return space
+
+    def hears_audio(self, seconds: float = 3.0) -> tuple[bool, str]:
+        """Whether a new listener of the drill's space hears non-silent audio.
+
+        Returns:
+            `(ok, what was heard)`.
+        """
+        if self.space is None:
+            return True, "no space in this drill"
+        out = self.folder / "heard.wav"
+        result = self.chorusctl("listen", "--space", self.space, "--out", str(out), "--seconds", str(seconds),
+                                timeout=seconds + 30)
+        if result.returncode != 0 or not out.exists():
+            return False, f"listen exited {result.returncode}: {(result.stderr or result.stdout).strip()[-200:]}"
+        from chorus.audio import load_pcm
+
+        samples = load_pcm(out, 48000).astype(np.float64)
+        rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+        dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
+        return dbfs > -50, f"listener heard {samples.size / 48000:.1f} s at {dbfs:.0f} dBFS"
+
+    def playlist_advances(self, wait_s: float) -> tuple[bool, str]:
+        """Whether the space's HLS playlist moves on within `wait_s` (only with the packager).
+
+        Returns:
+            `(ok, what was seen)`.
+        """
+        port = self.overrides.get("packager.port")
+        if port is None or self.space is None:
+            return True, "no packager in this drill"
+        url = f"http://127.0.0.1:{port}/hls/{self.space}/index.m3u8"
+
+        def sequence() -> int | None:
+            try:
+                text = httpx.get(url, timeout=3).text
+            except httpx.HTTPError:
+                return None
+            for line in text.splitlines():
+                if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+                    return int(line.split(":", 1)[1])
+            return None
+
+        first = sequence()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            now = sequence()
+            if first is not None and now is not None and now > first:
+                return True, f"playlist advanced {first} -> {now}"
+            first = first if first is not None else now
+        return False, f"playlist at {url} did not advance in {wait_s:.0f} s (media sequence {first})"
+
+    def stop(self) -> None:
+        """Stop everything this stack started: background commands, paused processes, `chorusctl up`."""
+        for pid in self.paused:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        for proc in self.background:
+            _stop_group(proc, signal.SIGINT, 5)
+        if self.process is not None:
+            _stop_group(self.process, signal.SIGINT, 15)
+
+
+def _stop_group(proc: subprocess.Popen[bytes], signum: int, grace_s: float) -> None:
+    """Signal a process group, wait `grace_s`, then kill whatever is left of the group."""
+    try:
+        os.killpg(proc.pid, signum)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass

@@ -1,0 +1,360 @@
+"""Run one runbook's drill: stack, monitor, induce, wait for the alert, run the steps, wait for it to clear.
+
+The alert itself is the oracle: a drill passes only when the runbook's alert
+really fires in Prometheus after the condition is induced, every marked step
+prints what the runbook says it prints, and after the Mitigate steps the alert
+resolves while a listener still hears audio (and, with the packager, the HLS
+playlist still advances). Everything the drill starts is stopped in a `finally`,
+Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handbook import facts as facts_mod
+from handbook.checks.outputs import transcript
+from handbook.drill.localstack import LocalStack, StackError
+from handbook.drill.spec import DrillSpec, Plan, Step, read_plan
+from handbook.facts import Fact, Facts
+from handbook.mdscan import MarkdownPage
+from handbook.shellcmd import CONSOLE_LANGS, substitute
+
+DEFAULT_SPEED = 20.0
+"""How much faster than production a drill runs the rules: windows and `for:` divided by this, scrapes every second."""
+SPEAKER_SECONDS = 600
+"""How long the drill's host keeps speaking (longer than any drill)."""
+
+
+@dataclass
+class StepResult:
+    """One row of a drill's result table.
+
+    Attributes:
+        name: What was done (`induce: kill fanout-2`, `Diagnose 1. Which node` ...).
+        line: The runbook line it comes from (0 for the drill's own phases).
+        expected: What had to happen.
+        got: What happened.
+        status: `pass`, `fail` or `skip`.
+        seconds: How long it took.
+    """
+
+    name: str
+    line: int
+    expected: str
+    got: str
+    status: str
+    seconds: float
+
+
+@dataclass
+class DrillResult:
+    """The outcome of one drill.
+
+    Attributes:
+        runbook: The runbook's file stem.
+        status: `pass`, `fail`, `error` (the drill could not run) or `not-drillable`.
+        rows: The result table.
+        seconds: Wall time of the whole drill.
+        when: When it ran (UTC, ISO 8601).
+        reason: For `error` / `not-drillable` / `fail`, one line saying why.
+        rewrites: Console blocks whose sample output the live system printed differently: `(line, new lines)`.
+    """
+
+    runbook: str
+    status: str
+    rows: list[StepResult] = field(default_factory=list)
+    seconds: float = 0.0
+    when: str = ""
+    reason: str = ""
+    rewrites: list[tuple[int, int, list[str]]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """The result as JSON-ready data (the rewrites stay out)."""
+        data = dataclasses.asdict(self)
+        data.pop("rewrites")
+        return data
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    """How to run drills.
+
+    Attributes:
+        allow_destructive: Run steps marked `destructive` (else they are skipped and the drill cannot pass).
+        speed: Rule windows and `for:` are divided by this.
+        keep: Keep the drill's temporary folder (logs) even when it passed.
+        progress: Called with one line per phase and step as the drill goes.
+    """
+
+    allow_destructive: bool = False
+    speed: float = DEFAULT_SPEED
+    keep: bool = False
+    progress: Callable[[str], None] = lambda line: None
+
+
+class DrillFailed(Exception):
+    """A phase of the drill failed; the drill stops and tears down."""
+
+
+def drill_facts(base: Facts, overrides: dict[str, object]) -> Facts:
+    """Today's facts, with the drill's configuration overrides as the `config.*` values.
+
+    Commands and expected output in a drill render `{@config.gateway.port}` as the
+    drill's own port, so the runbook's text runs unchanged against the drill's stack.
+    """
+    facts = Facts(by_name=dict(base.by_name), targets=set(base.targets), unavailable=dict(base.unavailable))
+    for key, value in overrides.items():
+        name = f"config.{key}"
+        old = facts.get(name)
+        if old is not None:
+            facts.by_name[name] = dataclasses.replace(old, value=value)
+        else:
+            facts.by_name[name] = Fact(name, value, None, "drill")
+    return facts
+
+
+def _check_output(step: Step, code: int, output: str, facts: Facts) -> list[str]:
+    """What is wrong with a step's exit status and output (empty when it is right)."""
+    wrong = []
+    if step.marker.exit is not None and code != step.marker.exit:
+        wrong.append(f"exit {code}, expected {step.marker.exit}")
+    for pattern in step.marker.expect:
+        rendered = substitute(pattern, facts)
+        if not re.search(rendered, output, re.MULTILINE):
+            wrong.append(f"no match for /{rendered}/")
+    return wrong
+
+
+def _describe(step: Step) -> str:
+    return f"{step.section}: {step.heading}" if step.heading != step.section else step.section
+
+
+def _templated(line: str, old: str, facts: Facts) -> str:
+    """A live output line, with the values that the old sample line wrote as live values put back as live values."""
+    for match in re.finditer(r"\{@([^}]+)\}", old):
+        fact = facts.get(match[1].strip())
+        if fact is not None and fact.text and fact.text in line:
+            line = line.replace(fact.text, match[0], 1)
+    return line
+
+
+class Drill:
+    """One runbook's drill.
+
+    Args:
+        root: The handbook checkout.
+        path: The runbook.
+        options: How to run it.
+    """
+
+    def __init__(self, root: Path, path: Path, options: DrillOptions) -> None:
+        self.root = root
+        self.path = path
+        self.options = options
+        self.page = MarkdownPage(path.read_text(encoding="utf-8"))
+        self.plan: Plan = read_plan(self.page)
+        self.result = DrillResult(runbook=path.stem, status="fail")
+
+    def _row(self, name: str, line: int, expected: str, got: str, ok: bool | None, started: float) -> None:
+        status = "skip" if ok is None else ("pass" if ok else "fail")
+        row = StepResult(name, line, expected, got, status, round(time.monotonic() - started, 1))
+        self.result.rows.append(row)
+        self.options.progress(f"  {status:<4} {row.seconds:6.1f} s  {name}: {got}")
+
+    def alert_name(self, spec: DrillSpec) -> str | None:
+        """The alert the drill waits for: declared, or the runbook's only alert."""
+        if spec.alert:
+            return spec.alert
+        alerts = self.page.front_matter.data.get("alerts") or []
+        return alerts[0] if len(alerts) == 1 else None
+
+    def run(self) -> DrillResult:
+        """Run the drill and return its result (never raises for a failing drill)."""
+        began = time.monotonic()
+        self.result.when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        spec = self.plan.spec
+        if spec is None or self.plan.spec_errors or self.plan.marker_errors:
+            self.result.status = "error"
+            self.result.reason = "no drill: declared" if spec is None and not self.plan.spec_errors else (
+                "the drill declaration has errors: run `handbook check --select DR`")
+            return self.result
+        if spec.not_drillable:
+            self.result.status = "not-drillable"
+            self.result.reason = spec.not_drillable
+            return self.result
+        folder = Path(tempfile.mkdtemp(prefix=f"handbook-drill-{self.path.stem}-"))
+        stack = LocalStack.prepare(folder, spec.stack.nodes, spec.stack.edges, spec.stack.packager, spec.config)
+        monitor = None
+        passed = False
+        try:
+            monitor = self._execute(spec, stack)
+            passed = all(row.status == "pass" for row in self.result.rows)
+            self.result.status = "pass" if passed else "fail"
+            if not passed:
+                failed = [r for r in self.result.rows if r.status != "pass"]
+                self.result.reason = f"{failed[0].name}: {failed[0].got}"
+        except (DrillFailed, StackError) as exc:
+            self.result.status = "fail"
+            self.result.reason = str(exc)
+        except KeyboardInterrupt:
+            self.result.status = "error"
+            self.result.reason = "interrupted (Ctrl-C): everything it started was stopped"
+            raise
+        finally:
+            self.options.progress("  tearing down")
+            with _ignoring_sigint():
+                if monitor is not None:
+                    monitor.stop()
+                stack.stop()
+            self.result.seconds = round(time.monotonic() - began, 1)
+            if passed and not self.options.keep:
+                shutil.rmtree(folder, ignore_errors=True)
+            elif not passed:
+                self.result.reason += f" (logs kept in {folder})"
+        return self.result
+
+    def _execute(self, spec: DrillSpec, stack: LocalStack):  # noqa: ANN202 - chorus.monitor is imported late
+        from chorus.monitor import Monitor, MonitorSettings, targets_from_gateway
+
+        opts = self.options
+        alert = self.alert_name(spec)
+        facts = drill_facts(facts_mod.build(self.root), stack.overrides)
+
+        started = time.monotonic()
+        opts.progress(f"  starting Chorus ({spec.stack.nodes} origins, {spec.stack.edges} edges"
+                      f"{', packager' if spec.stack.packager else ''}) on {stack.gateway_url}")
+        stack.start(spec.stack.packager)
+        if spec.stack.speaker:
+            stack.create_space_with_speaker(SPEAKER_SECONDS)
+        self._row("start Chorus", 0, "chorusctl up ready", f"ready on {stack.gateway_url}", True, started)
+
+        started = time.monotonic()
+        settings = MonitorSettings(scrape_interval_s=1, evaluation_interval_s=1, speed=opts.speed,
+                                   folder=stack.folder / "monitor")
+        monitor = Monitor(targets_from_gateway(stack.gateway_url), settings)
+        monitor.start()
+        monitor.wait_for_scrape()
+        self._row("start Prometheus and Alertmanager", 0, "every target scraped", monitor.prometheus_url, True, started)
+
+        if alert is not None:
+            started = time.monotonic()
+            firing = monitor.alert_state(alert)
+            self._row(f"{alert} quiet before", 0, "not firing", firing or "inactive", firing != "firing", started)
+            if firing == "firing":
+                raise DrillFailed(f"{alert} fires before anything was induced: the drill proves nothing")
+
+        for action in spec.induce:
+            started = time.monotonic()
+            got = self._induce(stack, action.kind, action.argument, facts)
+            self._row(f"induce: {action.kind} {action.argument}", self.plan.spec_line, "done", got, True, started)
+
+        if alert is not None:
+            started = time.monotonic()
+            budget = monitor.fire_budget_s(alert)
+            try:
+                monitor.wait_for_alert(alert, timeout_s=budget)
+            except Exception as exc:  # the monitor's own error says what it saw
+                self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", str(exc), False, started)
+                raise DrillFailed(f"{alert} did not fire: the induced condition is not what the alert sees") from None
+            self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", "firing", True, started)
+
+        for step in self.plan.runnable():
+            self._run_step(step, stack, facts)
+
+        if alert is not None:
+            started = time.monotonic()
+            limit = spec.resolve_within_s
+            try:
+                monitor.wait_for_resolved(alert, timeout_s=limit)
+                self._row(f"{alert} resolves", 0, f"resolved within {limit:.0f} s", "resolved", True, started)
+            except Exception as exc:
+                self._row(f"{alert} resolves", 0, f"resolved within {limit:.0f} s", str(exc), False, started)
+
+        started = time.monotonic()
+        ok, got = stack.hears_audio()
+        self._row("audio reaches a listener", 0, "non-silent audio", got, ok, started)
+        if spec.stack.packager:
+            started = time.monotonic()
+            ok, got = stack.playlist_advances(wait_s=float(facts.get("config.packager.segment_s").value) * 4)
+            self._row("HLS playlist advances", 0, "a new segment", got, ok, started)
+        return monitor
+
+    def _induce(self, stack: LocalStack, kind: str, argument: object, facts: Facts) -> str:
+        if kind == "kill":
+            stack.signal_service(str(argument), signal.SIGKILL)
+            return f"killed {argument}"
+        if kind == "pause":
+            stack.signal_service(str(argument), signal.SIGSTOP)
+            return f"paused {argument} (SIGSTOP)"
+        if kind == "wait":
+            time.sleep(float(argument))  # type: ignore[arg-type]
+            return f"waited {argument} s"
+        command = substitute(str(argument), facts)
+        if kind == "start":
+            stack.start_background(command, f"induce-{len(stack.background)}")
+            return f"started: {command}"
+        done = stack.shell(command, timeout=300)
+        if done.returncode != 0:
+            raise DrillFailed(f"induce command failed (exit {done.returncode}): {command}: "
+                              f"{(done.stderr or done.stdout).strip()[-300:]}")
+        return f"ran: {command}"
+
+    def _run_step(self, step: Step, stack: LocalStack, facts: Facts) -> None:
+        name = _describe(step)
+        started = time.monotonic()
+        if step.destructive and not self.options.allow_destructive:
+            self._row(name, step.block.line, "(destructive)", "skipped: pass --allow-destructive to run it", None,
+                      started)
+            return
+        if step.block.lang in CONSOLE_LANGS:
+            for line, command, expected in transcript(step.block):
+                self._run_command(step, name, line, substitute(command, facts), expected, stack, facts)
+            return
+        script = substitute(step.block.text, facts)
+        if "background" in step.marker.flags:
+            stack.start_background(script, f"step-{step.block.line}")
+            self._row(name, step.block.line, "started", "running in the background", True, started)
+            return
+        self._run_command(step, name, step.block.line, script, [], stack, facts)
+
+    def _run_command(self, step: Step, name: str, line: int, command: str, expected: list[tuple[int, str]],
+                     stack: LocalStack, facts: Facts) -> None:
+        started = time.monotonic()
+        try:
+            done = stack.shell(command, timeout=step.marker.timeout)
+            code, output = done.returncode, done.stdout + done.stderr
+        except subprocess.TimeoutExpired:
+            self._row(name, line, f"done within {step.marker.timeout:.0f} s", "timed out", False, started)
+            return
+        wrong = _check_output(step, code, output, facts)
+        want = ", ".join([f"/{p}/" for p in step.marker.expect] + [f"exit {step.marker.exit}"])
+        first = output.strip().splitlines()[:1]
+        got = "; ".join(wrong) if wrong else (first[0][:80] if first else "(no output)")
+        self._row(f"{name} (line {line})", line, want, got, not wrong, started)
+        if expected:
+            olds = [old for _, old in expected]
+            live = [_templated(text, old or "", facts)
+                    for text, old in itertools.zip_longest(output.rstrip("\n").splitlines(), olds) if text is not None]
+            self.result.rewrites.append((expected[0][0], expected[-1][0], live))
+
+
+class _ignoring_sigint:
+    """Hold off Ctrl-C while tearing down, so a second Ctrl-C cannot leave processes behind."""
+
+    def __enter__(self) -> None:
+        self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._old)
