@@ -71,7 +71,7 @@ def drill_declarations(project: Project) -> Iterator[Problem]:
                               "so readers see a warning")
             above = [h for h in headings if h.line < block.line and h.level == 2]
             section = above[-1].text if above else ""
-            if spec is not None and section in SECTIONS_RUN and step is None and "kubectl" in _programs(block):
+            if spec is not None and not spec.not_drillable and section in SECTIONS_RUN and step is None and "kubectl" in _programs(block):
                 yield Problem(book.rel, block.line, 1, "DR005",
                               "kubectl only runs in production: mark the block "
                               "`<!-- drill: production reason=\"...\" -->` and give its local equivalent as a drill step")
