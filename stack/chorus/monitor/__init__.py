@@ -1,0 +1,47 @@
+"""A real Prometheus and Alertmanager beside the local stack, and what on-call would have been paged with.
+
+`Monitor` runs Debian's `prometheus` and `prometheus-alertmanager` binaries on
+loopback (never as services), in a temporary folder, with a generated scrape
+configuration that labels every Chorus target the way production's relabelling
+does, the real `stack/deploy/prometheus/alerts.yaml` loaded, and alerts routed to
+a `NotificationReceiver` that records each notification. `chorusctl up --monitor`
+and `chorusctl monitor` are built on it; so are the tests and the drills.
+
+Example:
+    ```python
+    from chorus.monitor import Monitor, MonitorSettings, targets_from_gateway
+
+    with Monitor(targets_from_gateway("http://127.0.0.1:8080"), MonitorSettings(scrape_interval_s=1)) as monitor:
+        monitor.wait_for_scrape()
+        monitor.query('up{job="chorus-gateway"}')
+        alert = monitor.wait_for_alert("ChorusFanoutNodeDown", timeout_s=180)
+        monitor.wait_for_resolved("ChorusFanoutNodeDown", timeout_s=180)
+        monitor.notifications()
+    ```
+"""
+
+from chorus.monitor.binaries import MonitorError
+from chorus.monitor.config import (
+    PRODUCTION_RELABEL,
+    Target,
+    alertmanager_config,
+    prometheus_config,
+    scale_rules,
+    targets_from_gateway,
+)
+from chorus.monitor.receiver import Notification, NotificationReceiver
+from chorus.monitor.runner import Monitor, MonitorSettings
+
+__all__ = [
+    "PRODUCTION_RELABEL",
+    "Monitor",
+    "MonitorError",
+    "MonitorSettings",
+    "Notification",
+    "NotificationReceiver",
+    "Target",
+    "alertmanager_config",
+    "prometheus_config",
+    "scale_rules",
+    "targets_from_gateway",
+]
