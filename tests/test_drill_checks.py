@@ -30,8 +30,10 @@ def test_marker_words_and_options() -> None:
     ("<!-- drill: stpe -->", "unknown drill word 'stpe'"),
     ("<!-- drill: step expct=x -->", "unknown drill option expct="),
     ('<!-- drill: step expect="(" -->', "not a valid regular expression"),
-    ("<!-- drill: production -->", 'reason="..."'),
-    ("<!-- drill: destructive -->", "says `step`"),
+    ("<!-- drill: production -->", "`production` block says why"),
+    ("<!-- drill: destructive -->", "says one of `step`"),
+    ("<!-- drill: step skip reason=x -->", "says one of `step`"),
+    ("<!-- drill: skip -->", "`skip` block says why"),
     ('<!-- drill: step expect="open -->', "close the quotes"),
     ("<!-- drill: step exit=zero -->", "must be a number or `any`"),
 ])

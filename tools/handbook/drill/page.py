@@ -55,6 +55,10 @@ def annotate(markdown: str, source: str, name: str, root: Path) -> str:
             out.append(f"{indent}*Production only, not drilled locally: {step.marker.reason}*")
             out.append(f"{indent}{{: .drill-production }}")
             out.append("")
+        elif "skip" in step.marker.flags:
+            out.append(f"{indent}*Not run by the drill: {step.marker.reason}*")
+            out.append(f"{indent}{{: .drill-production }}")
+            out.append("")
     kind, text = results.status_line(results.load(root).get(name), spec.not_drillable if spec else None,
                                      spec is not None)
     box = [f'!!! {kind} "{TITLES[kind]}"', f"    {text}", ""]

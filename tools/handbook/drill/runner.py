@@ -241,16 +241,19 @@ class Drill:
         self._row("start Chorus", 0, "chorusctl up ready", f"ready on {stack.gateway_url}", True, started)
 
         started = time.monotonic()
-        settings = MonitorSettings(scrape_interval_s=1, evaluation_interval_s=1, speed=opts.speed,
-                                   folder=stack.folder / "monitor")
-        monitor = Monitor(targets_from_gateway(stack.gateway_url), settings)
+        settings = MonitorSettings(scrape_interval_s=1, evaluation_interval_s=1, time_scale=opts.speed,
+                                   workdir=stack.folder / "monitor", keep_workdir=True)
+        packager_url = f"http://127.0.0.1:{stack.overrides['packager.port']}" if spec.stack.packager else ""
+        monitor = Monitor(targets_from_gateway(stack.gateway_url, packager_url), settings)
         monitor.start()
         monitor.wait_for_scrape()
-        self._row("start Prometheus and Alertmanager", 0, "every target scraped", monitor.prometheus_url, True, started)
+        self._row("start Prometheus and Alertmanager", 0, f"every target scraped, rules {opts.speed:g}x faster",
+                  monitor.prometheus_url, True, started)
 
         if alert is not None:
             started = time.monotonic()
-            firing = monitor.alert_state(alert)
+            states = {a["state"] for a in monitor.alerts(alert)}
+            firing = "firing" if "firing" in states else ("pending" if states else "")
             self._row(f"{alert} quiet before", 0, "not firing", firing or "inactive", firing != "firing", started)
             if firing == "firing":
                 raise DrillFailed(f"{alert} fires before anything was induced: the drill proves nothing")
@@ -262,7 +265,7 @@ class Drill:
 
         if alert is not None:
             started = time.monotonic()
-            budget = monitor.fire_budget_s(alert)
+            budget = spec.fire_within_s
             try:
                 monitor.wait_for_alert(alert, timeout_s=budget)
             except Exception as exc:  # the monitor's own error says what it saw
@@ -271,7 +274,7 @@ class Drill:
             self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", "firing", True, started)
 
         for step in self.plan.runnable():
-            self._run_step(step, stack, facts)
+            self._run_step(step, stack, facts, monitor)
 
         if alert is not None:
             started = time.monotonic()
@@ -311,43 +314,82 @@ class Drill:
                               f"{(done.stderr or done.stdout).strip()[-300:]}")
         return f"ran: {command}"
 
-    def _run_step(self, step: Step, stack: LocalStack, facts: Facts) -> None:
+    def _run_step(self, step: Step, stack: LocalStack, facts: Facts, monitor: object) -> None:
         name = _describe(step)
         started = time.monotonic()
         if step.destructive and not self.options.allow_destructive:
             self._row(name, step.block.line, "(destructive)", "skipped: pass --allow-destructive to run it", None,
                       started)
             return
+        if step.block.lang == "promql":
+            self._run_query(step, name, substitute(step.block.text, facts), monitor, facts)
+            return
         if step.block.lang in CONSOLE_LANGS:
-            for line, command, expected in transcript(step.block):
-                self._run_command(step, name, line, substitute(command, facts), expected, stack, facts)
+            self._run_transcript(step, name, stack, facts)
             return
         script = substitute(step.block.text, facts)
         if "background" in step.marker.flags:
             stack.start_background(script, f"step-{step.block.line}")
             self._row(name, step.block.line, "started", "running in the background", True, started)
             return
-        self._run_command(step, name, step.block.line, script, [], stack, facts)
-
-    def _run_command(self, step: Step, name: str, line: int, command: str, expected: list[tuple[int, str]],
-                     stack: LocalStack, facts: Facts) -> None:
         started = time.monotonic()
         try:
-            done = stack.shell(command, timeout=step.marker.timeout)
-            code, output = done.returncode, done.stdout + done.stderr
+            done = stack.shell(script, timeout=step.marker.timeout)
         except subprocess.TimeoutExpired:
-            self._row(name, line, f"done within {step.marker.timeout:.0f} s", "timed out", False, started)
+            self._row(name, step.block.line, f"done within {step.marker.timeout:.0f} s", "timed out", False, started)
             return
+        self._judge(step, name, step.block.line, done.returncode, done.stdout + done.stderr, facts, started)
+
+    def _judge(self, step: Step, name: str, line: int, code: int, output: str, facts: Facts, started: float) -> None:
         wrong = _check_output(step, code, output, facts)
         want = ", ".join([f"/{p}/" for p in step.marker.expect] + [f"exit {step.marker.exit}"])
         first = output.strip().splitlines()[:1]
         got = "; ".join(wrong) if wrong else (first[0][:80] if first else "(no output)")
         self._row(f"{name} (line {line})", line, want, got, not wrong, started)
-        if expected:
-            olds = [old for _, old in expected]
-            live = [_templated(text, old or "", facts)
-                    for text, old in itertools.zip_longest(output.rstrip("\n").splitlines(), olds) if text is not None]
-            self.result.rewrites.append((expected[0][0], expected[-1][0], live))
+
+    def _run_query(self, step: Step, name: str, expr: str, monitor: object, facts: Facts) -> None:
+        """A `promql` step: the drill's Prometheus must return series for it."""
+        started = time.monotonic()
+        try:
+            series = monitor.query(expr)  # type: ignore[attr-defined]
+        except Exception as exc:  # the monitor's error is one line
+            self._row(f"{name} (line {step.block.line})", step.block.line, "series", str(exc), False, started)
+            return
+        output = "\n".join(f"{s.get('metric', {})} {s.get('value', ['', ''])[1]}" for s in series)
+        if not series:
+            self._row(f"{name} (line {step.block.line})", step.block.line, "series", "no series: the query "
+                      "returns nothing on a live stack in this condition", False, started)
+            return
+        self._judge(step, name, step.block.line, 0, output, facts, started)
+
+    def _run_transcript(self, step: Step, name: str, stack: LocalStack, facts: Facts) -> None:
+        """A `console` step: its `$` commands run in one shell, in order; each output is judged on its own."""
+        commands = list(transcript(step.block))
+        if not commands:
+            return
+        fence = f"@@drill-{time.monotonic_ns()}@@"
+        script = "\n".join(f"{substitute(command, facts)}\nprintf '\\n{fence} %s\\n' \"$?\"" for _, command, _ in commands)
+        started = time.monotonic()
+        try:
+            done = stack.shell(script, timeout=step.marker.timeout)
+            output = done.stdout + done.stderr
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            output += f"\n{fence} 124\n"
+        pieces = output.split(f"\n{fence} ")
+        for index, (line, _command, expected) in enumerate(commands):
+            if index + 1 >= len(pieces):
+                self._row(f"{name} (line {line})", line, "ran", "did not run (an earlier command hung)", False, started)
+                continue
+            text = pieces[index].split("\n", 1)[1] if index else pieces[0]
+            code = int(pieces[index + 1].split("\n", 1)[0] or 0)
+            self._judge(step, name, line, code, text, facts, started)
+            if expected:
+                olds = [old for _, old in expected]
+                live = [_templated(t, old or "", facts)
+                        for t, old in itertools.zip_longest(text.rstrip("\n").splitlines(), olds) if t is not None]
+                self.result.rewrites.append((expected[0][0], expected[-1][0], live))
+            started = time.monotonic()
 
 
 class _ignoring_sigint:

@@ -17,7 +17,10 @@ Marker words (after `drill:`):
 | `exit=N` | the exit status the step must end with (default 0; `any` accepts every status) |
 | `timeout=S` | seconds the step may take (default 60) |
 | `background` | start it and go on (a loadgen that keeps a condition up); stopped at tear-down |
-| `production reason="..."` | not run locally (e.g. `kubectl`); the page shows the reason |
+| `production reason="..."` | production only (e.g. `kubectl`), not run by a drill; the page shows the reason |
+| `skip reason="..."` | not run by a drill for another reason (the drill induces this itself...); the page shows it |
+
+A `promql` block marked `step` is run against the drill's Prometheus and must return series.
 
 The front matter says how the condition is induced (`DrillSpec`).
 """
@@ -38,7 +41,8 @@ DESTRUCTIVE = re.compile(
     r"\b(kill|pkill|restart|drain|resume|scale|rotate|delete|rollout\s+(restart|undo)|apply|chorusctl\s+up)\b"
 )
 """Commands that change a running system: a drill step running one must say `destructive`."""
-FLAGS = {"step", "destructive", "background", "production"}
+FLAGS = {"step", "destructive", "background", "production", "skip"}
+NOT_RUN = {"production", "skip"}
 OPTIONS = {"expect", "exit", "timeout", "reason"}
 SECTIONS_RUN = ("Diagnose", "Mitigate", "Verify")
 """The sections whose steps a drill runs, in this order."""
@@ -107,6 +111,7 @@ class DrillSpec(BaseModel):
         stack: The local stack to start.
         config: Configuration overrides for the drill's stack, `key.path: value` (as `CHORUS__...` variables).
         induce: What brings the condition about, in order.
+        fire_within_s: How long the alert may take to fire once the condition is induced (drill time).
         resolve_within_s: How long the alert may take to resolve after the last step (drill time).
         not_drillable: Why this runbook cannot be drilled locally (then nothing else is needed).
     """
@@ -117,7 +122,8 @@ class DrillSpec(BaseModel):
     stack: DrillStack = Field(default_factory=DrillStack)
     config: dict[str, Any] = Field(default_factory=dict)
     induce: list[InduceAction] = Field(default_factory=list)
-    resolve_within_s: float = Field(default=120, gt=0, le=900)
+    fire_within_s: float = Field(default=90, gt=0, le=900)
+    resolve_within_s: float = Field(default=90, gt=0, le=900)
     not_drillable: str | None = Field(default=None, min_length=10)
 
 
@@ -191,10 +197,11 @@ def parse_marker(text: str, line: int) -> Marker | None:
             expect.append(value)
         else:
             values[key] = value
-    if not flags & {"step", "production"}:
-        raise MarkerError(line, col, "a drill marker says `step` (run it) or `production reason=\"...\"` (not run locally)")
-    if "production" in flags and not values.get("reason"):
-        raise MarkerError(line, col, 'a `production` block says why it is not drilled: reason="..."')
+    if len(flags & ({"step"} | NOT_RUN)) != 1:
+        raise MarkerError(line, col, 'a drill marker says one of `step` (run it), `production reason="..."` '
+                          'or `skip reason="..."` (not run by drills)')
+    if flags & NOT_RUN and not values.get("reason"):
+        raise MarkerError(line, col, f'a `{min(flags & NOT_RUN)}` block says why it is not drilled: reason="..."')
     exit_text = values.get("exit", "0")
     if exit_text != "any" and not exit_text.isdigit():
         raise MarkerError(line, col, f"exit={exit_text} must be a number or `any`")
@@ -229,8 +236,8 @@ class Step:
 
     @property
     def runs(self) -> bool:
-        """Whether a drill runs it (a `step`, not `production`)."""
-        return "step" in self.marker.flags and "production" not in self.marker.flags
+        """Whether a drill runs it (a `step`, not `production` or `skip`)."""
+        return "step" in self.marker.flags
 
 
 @dataclass
