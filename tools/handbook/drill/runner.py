@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -307,12 +308,12 @@ class Drill:
         command = substitute(str(argument), facts)
         if kind == "start":
             stack.start_background(command, f"induce-{len(stack.background)}")
-            return f"started: {command}"
+            return "running in the background"
         done = stack.shell(command, timeout=300)
         if done.returncode != 0:
             raise DrillFailed(f"induce command failed (exit {done.returncode}): {command}: "
                               f"{(done.stderr or done.stdout).strip()[-300:]}")
-        return f"ran: {command}"
+        return "done"
 
     def _run_step(self, step: Step, stack: LocalStack, facts: Facts, monitor: object) -> None:
         name = _describe(step)
@@ -368,11 +369,10 @@ class Drill:
         if not commands:
             return
         fence = f"@@drill-{time.monotonic_ns()}@@"
-        script = "\n".join(f"{substitute(command, facts)}\nprintf '\\n{fence} %s\\n' \"$?\"" for _, command, _ in commands)
+        script = "exec 2>&1\n" + "\n".join(f"{substitute(command, facts)}\nprintf '\\n{fence} %s\\n' \"$?\"" for _, command, _ in commands)
         started = time.monotonic()
         try:
-            done = stack.shell(script, timeout=step.marker.timeout)
-            output = done.stdout + done.stderr
+            output = stack.shell(script, timeout=step.marker.timeout).stdout
         except subprocess.TimeoutExpired as exc:
             output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
             output += f"\n{fence} 124\n"
@@ -396,7 +396,10 @@ class _ignoring_sigint:
     """Hold off Ctrl-C while tearing down, so a second Ctrl-C cannot leave processes behind."""
 
     def __enter__(self) -> None:
-        self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:
+            self._old = signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._old)
+        if self._main:
+            signal.signal(signal.SIGINT, self._old)
