@@ -2,12 +2,13 @@
 
 Exit codes follow the checks: 0 every drill passed (or is declared not drillable),
 1 a drill failed, 2 a drill could not run (bad arguments, a broken declaration,
-missing Prometheus).
+missing Prometheus), 130 interrupted (Ctrl-C; everything started is stopped first).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from handbook.mdscan import MarkdownPage
 from handbook.project import Project
 from handbook.runbook import RUNBOOKS_DIR, is_runbook
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_drill_parser(commands: argparse._SubParsersAction, parser_class: type) -> None:
@@ -35,7 +36,8 @@ def build_drill_parser(commands: argparse._SubParsersAction, parser_class: type)
             "Verify and check their output, then wait for the alert to resolve with audio still reaching a "
             "listener. Prints progress, then a table. Rule windows and `for:` run --speed times faster."
         ),
-        epilog="Exit codes: 0 every drill passed, 1 a drill failed, 2 a drill could not run. "
+        epilog="Exit codes: 0 every drill passed, 1 a drill failed, 2 a drill could not run, 130 interrupted "
+        "(everything it started is stopped first). "
         "Example: handbook drill fanout-node-down --allow-destructive",
     )
     drill.add_argument("runbooks", nargs="*", metavar="RUNBOOK", help="runbook names or files (default: all with a drill)")
@@ -122,13 +124,27 @@ def run_command(args: argparse.Namespace) -> int:
                 print(f"[{name}] {line.strip()}", flush=True)
         return progress
 
-    def one(path: Path) -> DrillResult:
-        options = DrillOptions(args.allow_destructive, args.speed, args.keep, say(path.stem))  # type: ignore[arg-type]
-        say(path.stem)(f"drilling runbooks/{path.name}")  # type: ignore[operator]
-        return Drill(project.root, path, options).run()
+    drills = [Drill(project.root, path, DrillOptions(args.allow_destructive, args.speed, args.keep,
+                                                     say(path.stem)))  # type: ignore[arg-type]
+              for path in paths]
 
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(one, paths))
+    def one(drill: Drill) -> DrillResult:
+        say(drill.path.stem)(f"drilling runbooks/{drill.path.name}")  # type: ignore[operator]
+        return drill.run()
+
+    pool = ThreadPoolExecutor(max_workers=max(1, args.jobs))
+    try:
+        futures = [pool.submit(one, drill) for drill in drills]
+        results = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        print("handbook drill: interrupted - stopping every stack and monitor it started", file=sys.stderr, flush=True)
+        for drill in drills:
+            drill.teardown()
+        pool.shutdown(wait=False, cancel_futures=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)  # the workers are stopped with their stacks; do not wait for them
+    pool.shutdown()
     stored = results_mod.record(project.root, results)
     if args.rewrite:
         for path, result in zip(paths, results):

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from handbook import facts as facts_mod
 from handbook.checks.outputs import transcript
@@ -167,6 +168,9 @@ class Drill:
         self.page = MarkdownPage(path.read_text(encoding="utf-8"))
         self.plan: Plan = read_plan(self.page)
         self.result = DrillResult(runbook=path.stem, status="fail")
+        self._stack: LocalStack | None = None
+        self._monitor: Any = None
+        self._teardown_lock = threading.Lock()
 
     def _row(self, name: str, line: int, expected: str, got: str, ok: bool | None, started: float) -> None:
         status = "skip" if ok is None else ("pass" if ok else "fail")
@@ -197,10 +201,10 @@ class Drill:
             return self.result
         folder = Path(tempfile.mkdtemp(prefix=f"handbook-drill-{self.path.stem}-"))
         stack = LocalStack.prepare(folder, spec.stack.nodes, spec.stack.edges, spec.stack.packager, spec.config)
-        monitor = None
+        self._stack = stack
         passed = False
         try:
-            monitor = self._execute(spec, stack)
+            self._execute(spec, stack)
             passed = all(row.status == "pass" for row in self.result.rows)
             self.result.status = "pass" if passed else "fail"
             if not passed:
@@ -214,11 +218,7 @@ class Drill:
             self.result.reason = "interrupted (Ctrl-C): everything it started was stopped"
             raise
         finally:
-            self.options.progress("  tearing down")
-            with _ignoring_sigint():
-                if monitor is not None:
-                    monitor.stop()
-                stack.stop()
+            self.teardown()
             self.result.seconds = round(time.monotonic() - began, 1)
             if passed and not self.options.keep:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -226,7 +226,21 @@ class Drill:
                 self.result.reason += f" (logs kept in {folder})"
         return self.result
 
-    def _execute(self, spec: DrillSpec, stack: LocalStack):  # noqa: ANN202 - chorus.monitor is imported late
+    def teardown(self) -> None:
+        """Stop everything this drill started (safe to call twice, and from another thread on Ctrl-C)."""
+        with self._teardown_lock:
+            stack, monitor = self._stack, self._monitor
+            self._stack = self._monitor = None
+            if stack is None and monitor is None:
+                return
+            self.options.progress("  tearing down")
+            with _ignoring_sigint():
+                if monitor is not None:
+                    monitor.stop()
+                if stack is not None:
+                    stack.stop()
+
+    def _execute(self, spec: DrillSpec, stack: LocalStack) -> None:
         from chorus.monitor import Monitor, MonitorSettings, targets_from_gateway
 
         opts = self.options
@@ -246,6 +260,7 @@ class Drill:
                                    workdir=stack.folder / "monitor", keep_workdir=True)
         packager_url = f"http://127.0.0.1:{stack.overrides['packager.port']}" if spec.stack.packager else ""
         monitor = Monitor(targets_from_gateway(stack.gateway_url, packager_url), settings)
+        self._monitor = monitor
         monitor.start()
         monitor.wait_for_scrape()
         self._row("start Prometheus and Alertmanager", 0, f"every target scraped, rules {opts.speed:g}x faster",
@@ -293,7 +308,6 @@ class Drill:
             started = time.monotonic()
             ok, got = stack.playlist_advances(wait_s=float(facts.get("config.packager.segment_s").value) * 4)
             self._row("HLS playlist advances", 0, "a new segment", got, ok, started)
-        return monitor
 
     def _induce(self, stack: LocalStack, kind: str, argument: object, facts: Facts) -> str:
         if kind == "kill":
