@@ -91,6 +91,7 @@ class LocalStack:
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    background_logs: list[Path] = field(default_factory=list)
     paused: set[int] = field(default_factory=set)
     space: str | None = None
 
@@ -169,11 +170,21 @@ class LocalStack:
 
     def start_background(self, command: str, name: str) -> subprocess.Popen[bytes]:
         """Start a shell command in the background (its output to `NAME.log`); stopped at tear-down."""
-        log = (self.folder / f"{name}.log").open("wb")
-        proc = subprocess.Popen(["bash", "-c", command], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=self.folder, start_new_session=True)
+        path = self.folder / f"{name}.log"
+        with path.open("wb") as log:
+            proc = subprocess.Popen(["bash", "-c", command], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=self.folder, start_new_session=True)
         self.background.append(proc)
+        self.background_logs.append(path)
         return proc
+
+    def failed_background(self) -> str:
+        """`COMMAND exited N: its last log line` for the first background command that failed, else `""`."""
+        for proc, log in zip(self.background, self.background_logs):
+            if proc.poll() not in (None, 0):
+                lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+                return f"`{proc.args[-1]}` exited {proc.returncode}: {lines[-1] if lines else '(no output)'}"
+        return ""
 
     def pids(self, name: str) -> list[int]:
         """The processes of this stack serving `name` (`gateway`, `packager`, or a node id such as `fanout-2`).

@@ -282,11 +282,20 @@ class Drill:
         if alert is not None:
             started = time.monotonic()
             budget = spec.fire_within_s
-            try:
-                monitor.wait_for_alert(alert, timeout_s=budget)
-            except Exception as exc:  # the monitor's own error says what it saw
-                self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", str(exc), False, started)
-                raise DrillFailed(f"{alert} did not fire: the induced condition is not what the alert sees") from None
+            deadline = time.monotonic() + budget
+            while True:
+                try:
+                    monitor.wait_for_alert(alert, timeout_s=2)
+                    break
+                except Exception as exc:  # MonitorError: not firing yet, or Prometheus died
+                    dead = stack.failed_background()
+                    if dead:
+                        self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", dead, False, started)
+                        raise DrillFailed(f"an induce command failed: {dead}") from None
+                    if time.monotonic() > deadline or "exited" in str(exc):
+                        self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", str(exc), False, started)
+                        raise DrillFailed(f"{alert} did not fire: the induced condition is not what the alert "
+                                          "sees") from None
             self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", "firing", True, started)
 
         for step in self.plan.runnable():
@@ -321,7 +330,8 @@ class Drill:
             return f"waited {argument} s"
         command = substitute(str(argument), facts)
         if kind == "start":
-            stack.start_background(command, f"induce-{len(stack.background)}")
+            name = f"induce-{len(stack.background)}"
+            stack.start_background(command, name)
             return "running in the background"
         done = stack.shell(command, timeout=300)
         if done.returncode != 0:
