@@ -120,23 +120,26 @@ def real_stack(
     stop_signal: int = signal.SIGINT,
     edges: int = 0,
     packager: bool = False,
+    up_args: tuple[str, ...] = (),
     **overrides: object,
 ) -> Iterator[RealStack]:
     """Run `chorusctl up` for real (gateway, nodes, edges, packager as processes) and stop it with `stop_signal`.
 
-    The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`.
+    The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`. `up_args` are
+    added to `chorusctl up`; `stack.output` grows with its lines while it runs.
     """
     if packager:
         overrides.setdefault("packager__port", free_port())
     env = stack_env(**overrides)
     gateway_url = f"http://127.0.0.1:{env['CHORUS__GATEWAY__PORT']}"
-    command = [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes), "--edges", str(edges)]
+    command = [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes), "--edges", str(edges),
+               *up_args]
     process = subprocess.Popen(
         command + ([] if packager else ["--no-packager"]),
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     stack = RealStack(process, gateway_url, env, config_path)
-    lines: list[str] = []
+    lines: list[str] = stack.output
     reader: threading.Thread | None = None
     assert process.stdout is not None
     try:

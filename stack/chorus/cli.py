@@ -98,16 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     up = commands.add_parser(
-        "up", help="run the gateway, the fan-out nodes and the packager in the foreground until Ctrl-C",
+        "up", help="run the gateway, the fan-out nodes and the packager in the foreground, restarting any that dies",
         description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
-        "packager on this machine from the configuration, each as its own process, with their logs in this "
-        "terminal. Ctrl-C or SIGTERM stops them all.",
-        epilog="Example: chorusctl up --nodes 1 --edges 2",
+        "packager on this machine from the configuration, each as its own process in its own process group, "
+        "with their logs in this terminal, and supervise them. `ready` is printed once every process it started "
+        "answers its readiness check with the instance id up gave it (never for another stack on the same "
+        "ports); a failure during start-up stops everything (exit 1). A service that dies afterwards is "
+        "reported ('chorus up: NAME died (pid P, killed by SIGKILL) after T s; restarting in D s'), the others "
+        "keep running, and it is started again after supervisor.restart_delay_s, doubled while it keeps dying "
+        "within supervisor.stable_after_s, up to supervisor.restart_delay_max_s ('NAME restarted', then "
+        "'NAME ready again'). Ctrl-C or SIGTERM stops every process group (SIGTERM, then SIGKILL after "
+        "supervisor.stop_timeout_s) and exits 0.",
+        epilog="Exit codes: 0 stopped on Ctrl-C or SIGTERM; 1 a service failed to start, or the gateway died more "
+        "than supervisor.gateway_max_restarts times in a row (without it nothing can be joined); 2 bad usage or "
+        "configuration. Example: chorusctl up --nodes 1 --edges 2 --state-file /tmp/chorus-up.json",
     )
     up.add_argument("--nodes", type=int, default=None, metavar="N", help="how many origin fan-out nodes (default: fanout.nodes)")
     up.add_argument("--edges", type=int, default=None, metavar="N",
                     help="how many edge nodes, which take the listeners and subscribe to origins (default: fanout.edges)")
     up.add_argument("--no-packager", action="store_true", help="do not run the HLS packager")
+    up.add_argument("--state-file", type=Path, default=None, metavar="PATH",
+                    help="keep a JSON document of every service here (name, pid, state, url, restarts, last_exit), "
+                    "rewritten on every change, for scripts and drills (default: none)")
     up.set_defaults(handler=_cmd_up)
 
     status = commands.add_parser(
@@ -370,7 +382,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
         raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
     if args.edges is not None and not 0 <= args.edges <= 256:
         raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
-    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager)
+    return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager,
+                  args.state_file)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:

@@ -354,6 +354,46 @@ class LoggingConfig(_Section):
     )
 
 
+class SupervisorConfig(_Section):
+    """`chorusctl up`: how it keeps the local stack running when a service process dies."""
+
+    restart_delay_s: float = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="Wait before restarting a service process that died; doubled after each death "
+        "that follows a short run (see `stable_after_s`), up to `restart_delay_max_s`.",
+    )
+    restart_delay_max_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Longest wait between two restarts of a service that keeps dying (the backoff's cap).",
+    )
+    stable_after_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A service that ran this long before dying is restarted after `restart_delay_s` "
+        "again: its backoff starts over.",
+    )
+    gateway_max_restarts: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="Restarts of the gateway in a row (each dying before `stable_after_s`) before "
+        "`chorusctl up` gives up, stops every service and exits 1: without a gateway nothing can be "
+        "joined. Fan-out nodes and the packager are restarted without limit.",
+    )
+    stop_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="On Ctrl-C or SIGTERM, how long each service gets to stop cleanly before its "
+        "process group is killed.",
+    )
+
+
 class ChorusConfig(_Section):
     """The whole configuration of Chorus (`stack/config/chorus.yaml`)."""
 
@@ -362,6 +402,9 @@ class ChorusConfig(_Section):
     audio: AudioConfig = Field(default_factory=AudioConfig, description="Audio format.")
     packager: PackagerConfig = Field(default_factory=PackagerConfig, description="The HLS packager.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Structured logs.")
+    supervisor: SupervisorConfig = Field(
+        default_factory=SupervisorConfig, description="`chorusctl up`: restarting the local services."
+    )
 
     @property
     def gateway_url(self) -> str:

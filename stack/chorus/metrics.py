@@ -74,6 +74,7 @@ class GatewayMetrics:
         tokens_issued: `chorus_gateway_tokens_issued_total`.
         reconnects: `chorus_gateway_reconnects_total{reason}`.
         space_speakers: `chorus_gateway_space_speakers{space}`.
+        node_token_failures: `chorus_gateway_node_token_failures_total{reason}`.
         event_loop_lag: `chorus_event_loop_lag_seconds`.
     """
 
@@ -139,10 +140,20 @@ class GatewayMetrics:
             ["space"],
             registry=registry,
         )
+        self.node_token_failures = Counter(
+            "chorus_gateway_node_token_failures_total",
+            "Fan-out node requests (register, report, upstream) refused with 401 because their node token did "
+            "not verify, by reason; bad_signature means a node signs with another key than the gateway's, and "
+            "never registers.",
+            ["reason"],
+            registry=registry,
+        )
         self.event_loop_lag = _event_loop_lag(registry)
 
     def initialise_labels(self) -> None:
         """Create every known label combination at zero, so rates exist before the first event."""
+        for reason in TOKEN_FAILURE_REASONS:
+            self.node_token_failures.labels(reason=reason)
         for result in JOIN_RESULTS:
             for role in ROLES:
                 self.joins.labels(result=result, role=role)

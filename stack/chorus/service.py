@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import signal
 import socket
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chorus.config import ChorusConfig, ConfigError, load_config
 from chorus.logs import log_event
@@ -29,6 +31,50 @@ from chorus.tokens import SigningKeyError, resolve_signing_key
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+INSTANCE_ENV = "CHORUS_INSTANCE"
+"""Environment variable naming a service process's instance id (`chorusctl up` sets one per process it starts)."""
+
+INSTANCE_HEADER = "Chorus-Instance"
+"""Response header carrying the instance id on every HTTP answer of every service, so a supervisor
+can tell its own process from another one answering on the same port."""
+
+_INSTANCE = os.environ.get(INSTANCE_ENV) or f"pid-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def instance_id() -> str:
+    """This process's instance id: `$CHORUS_INSTANCE`, else one made up when the process started.
+
+    Returns:
+        The id.
+    """
+    return _INSTANCE
+
+
+def with_instance_header(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI app so every HTTP response carries `INSTANCE_HEADER`.
+
+    Args:
+        app: The app.
+
+    Returns:
+        The wrapped app (WebSocket and lifespan traffic pass through untouched).
+    """
+    header = (INSTANCE_HEADER.lower().encode(), instance_id().encode())
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    return wrapped
 
 
 class StartupError(Exception):
@@ -151,7 +197,7 @@ class UvicornServer:
         self.port = port
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, host=host, port=port, log_config=None, access_log=False,
+                with_instance_header(app), host=host, port=port, log_config=None, access_log=False,
                 lifespan="on", timeout_graceful_shutdown=3, **options,
             )
         )

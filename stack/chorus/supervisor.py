@@ -1,40 +1,68 @@
-"""`chorusctl up`: run the gateway, the fan-out nodes and the packager on this machine, in the foreground.
+"""`chorusctl up`: run the gateway, the fan-out nodes and the packager on this machine, and keep them running.
 
 Each service is a real process (`python -m chorus.gateway`, `python -m
 chorus.fanout`, `python -m chorus.packager`) reading the same configuration
-file; their logs go to this terminal. The gateway starts first; origin node N
-(`fanout-N`) listens on `fanout.port + N - 1`, edge node N (`edge-N`, when
-`fanout.edges` is above 0) on `fanout.port + fanout.nodes + N - 1` (any free
-port when `fanout.port` is 0), and each registers with the gateway. The
-packager listens on `packager.port` (a free port when 0). Ctrl-C or SIGTERM
-stops every process cleanly; if one dies, the others are stopped too and `up`
-exits 1.
+file, in its own process group; their logs go to this terminal. The gateway
+starts first; origin node N (`fanout-N`) listens on `fanout.port + N - 1`, edge
+node N (`edge-N`, when `fanout.edges` is above 0) on
+`fanout.port + fanout.nodes + N - 1` (free ports chosen by `up` when
+`fanout.port` is 0), and each registers with the gateway. The packager listens
+on `packager.port` (a free port when 0).
+
+Readiness is checked against the process `up` started, not whatever answers on
+the port: every service answers with its instance id (`Chorus-Instance`, set by
+`up` per process through `CHORUS_INSTANCE`), and `up` only counts answers that
+carry the id it gave. A service that fails during start-up stops everything
+(exit 1), so `ready` is never printed for another stack that happens to be
+answering on the same ports.
+
+Once ready, `up` supervises: a service that dies is reported (a line naming it,
+its pid and how it ended), the others keep running, and it is started again
+after a delay that doubles while it keeps dying (`supervisor.*` in the
+configuration). When it answers its readiness check again, `up` says so. `up`
+exits only on Ctrl-C or SIGTERM (0: every process group stopped, SIGTERM then
+SIGKILL after `supervisor.stop_timeout_s`), or when the gateway cannot be kept
+up (`supervisor.gateway_max_restarts` deaths in a row; exit 1).
+
+`--state-file PATH` keeps a JSON document of every service (name, pid, state,
+restarts, last exit) up to date, for scripts and drills.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 
-from chorus.config import ChorusConfig
+from chorus.config import ChorusConfig, SupervisorConfig
+from chorus.service import INSTANCE_ENV, INSTANCE_HEADER
 from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
+"""How long a service may take to answer its readiness check, at start-up and after a restart."""
+
+POLL_S = 0.1
+"""How often `up` looks at its processes and readiness checks."""
+
+_PR_SET_PDEATHSIG = 1
 
 
 class UpError(Exception):
-    """The stack could not be started; the message says why."""
+    """The stack could not be started or kept up; the message says why."""
 
 
 class StopRequested(Exception):
@@ -43,15 +71,52 @@ class StopRequested(Exception):
 
 @dataclass
 class Child:
-    """One service process.
+    """One supervised service process.
 
     Attributes:
-        name: `gateway` or the node id.
-        process: The process.
+        name: `gateway`, `packager` or the node id.
+        args: Its `python` arguments (without `--config`).
+        ready_url: The URL that answers 200 (or 503 `draining` for a node) with its instance id once it serves.
+        url: Its address as printed for people.
+        process: The running process, or `None` while it waits to be restarted.
+        instance: The instance id given to the current process.
+        state: `starting`, `ready`, `restarting` (waiting out its delay) or `stopped`.
+        started_at: When the current process started (monotonic seconds).
+        restarts: How many times it was started again.
+        failures: Deaths in a row, each after less than `stable_after_s` (the backoff exponent).
+        restart_at: When it is due to start again (monotonic seconds), while `restarting`.
+        last_exit: How its last process ended, e.g. `killed by SIGKILL`, or `""`.
     """
 
     name: str
-    process: subprocess.Popen[bytes]
+    args: list[str]
+    ready_url: str
+    url: str
+    process: subprocess.Popen[bytes] | None = None
+    instance: str = ""
+    state: str = "starting"
+    started_at: float = 0.0
+    restarts: int = 0
+    failures: int = 0
+    restart_at: float = 0.0
+    last_exit: str = ""
+    generation: int = field(default=0, repr=False)
+
+    def view(self) -> dict[str, Any]:
+        """The child as written to the state file.
+
+        Returns:
+            A JSON-ready mapping.
+        """
+        return {
+            "name": self.name,
+            "pid": self.process.pid if self.process is not None else None,
+            "state": self.state,
+            "url": self.url,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "instance": self.instance,
+        }
 
 
 def node_ids(count: int) -> list[str]:
@@ -92,8 +157,44 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def describe_exit(code: int) -> str:
+    """How a process ended, for people: `exit 1` or `killed by SIGKILL`.
+
+    Args:
+        code: `Popen.returncode` (negative: the signal that killed it).
+
+    Returns:
+        The phrase.
+    """
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit {code}"
+
+
+def restart_delay(policy: SupervisorConfig, failures: int) -> float:
+    """The wait before restarting a service that died `failures` times in a row (1 for the first death).
+
+    Args:
+        policy: The `supervisor` configuration.
+        failures: Deaths in a row, at least 1.
+
+    Returns:
+        `restart_delay_s * 2 ** (failures - 1)`, at most `restart_delay_max_s`.
+    """
+    return float(min(policy.restart_delay_max_s, policy.restart_delay_s * 2 ** min(max(failures - 1, 0), 30)))
+
+
+def _die_with_parent() -> None:
+    """In a child before exec: get SIGTERM if `up` itself dies (Linux), so no service is left orphaned."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Supervisor:
-    """Starts, watches and stops the local stack.
+    """Starts, watches, restarts and stops the local stack.
 
     Args:
         config: The loaded configuration (validated before anything starts).
@@ -102,9 +203,13 @@ class Supervisor:
         say: Where progress lines go (default: stderr).
         edges: How many edge nodes; `None` uses `fanout.edges`.
         packager: Whether to run the HLS packager.
+        state_file: Where to keep the JSON state of every service, or `None`.
+        clock: Monotonic clock.
 
     Attributes:
         packager_url: The packager's URL once started (empty without one).
+        children: The supervised services, in start order.
+        instance: This run's id; each process gets `INSTANCE/NAME/GENERATION`.
     """
 
     def __init__(
@@ -115,6 +220,8 @@ class Supervisor:
         say: Callable[[str], None] | None = None,
         edges: int | None = None,
         packager: bool = True,
+        state_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.config_path = config_path.resolve()
@@ -122,9 +229,17 @@ class Supervisor:
         self.edges = edges if edges is not None else config.fanout.edges
         self.packager = packager
         self.packager_url = ""
+        self.policy = config.supervisor
         self.children: list[Child] = []
+        self.instance = f"up-{os.getpid()}-{secrets.token_hex(4)}"
+        self.state_file = state_file
         self._say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._clock = clock
         self._stop = False
+        self._env: dict[str, str] = {}
+        self._http = httpx.Client(timeout=1.0)
+
+    # ----------------------------------------------------------------- set-up
 
     def environment(self) -> dict[str, str]:
         """The services' environment: this one, plus a signing key for the run if none is configured.
@@ -149,114 +264,240 @@ class Supervisor:
             raise UpError(f"signing key unusable: {exc}") from None
         return env
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        """Start one service process."""
-        command = [sys.executable, *args, "--config", str(self.config_path)]
-        self.children.append(Child(name, subprocess.Popen(command, env=env)))
+    def plan(self) -> list[Child]:
+        """The services to run, in start order: gateway, origin nodes, edge nodes, packager.
 
-    def _check_children(self) -> None:
-        """Raise if any service process has exited."""
-        for child in self.children:
-            code = child.process.poll()
-            if code is not None:
-                raise UpError(f"{child.name} exited with code {code}; see its log lines above")
-
-    def _wait_for(self, what: str, ready: Callable[[], bool]) -> None:
-        """Poll `ready` until true, a child dies, a stop is asked, or the start timeout passes."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not ready():
-            self._check_children()
-            if self._stop:
-                raise StopRequested
-            if time.monotonic() > deadline:
-                raise UpError(f"{what} not ready after {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.1)
-
-    def start(self) -> None:
-        """Start the gateway, then the nodes and the packager; wait until all are registered or ready.
+        Returns:
+            The children (not started).
 
         Raises:
-            UpError: A service failed to start.
+            UpError: `gateway.port` is 0 (the nodes need a fixed address to register with).
         """
         if self.config.gateway.port == 0:
             raise UpError("gateway.port is 0; `chorusctl up` needs a fixed gateway port for the nodes to register")
-        env = self.environment()
         gateway_url = self.config.gateway_url
-        self._spawn("gateway", ["-m", "chorus.gateway"], env)
-        self._wait_for("gateway", lambda: _get(f"{gateway_url}/readyz") is not None)
-        base = self.config.fanout.port
-        for index, node in enumerate(node_ids(self.nodes)):
-            port = base + index if base else 0
-            self._spawn(node, ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url], env)
-        for index, node in enumerate(edge_ids(self.edges)):
-            port = base + self.nodes + index if base else 0
-            self._spawn(node, ["-m", "chorus.fanout", "--node-id", node, "--role", "edge", "--port", str(port),
-                               "--gateway", gateway_url], env)
-        wanted = set(node_ids(self.nodes)) | set(edge_ids(self.edges))
-
-        def registered() -> bool:
-            listed = _get(f"{gateway_url}/v1/nodes")
-            return listed is not None and wanted <= {n["id"] for n in listed.json() if n["state"] != "stale"}
-
-        self._wait_for("fan-out nodes", registered)
+        children = [Child("gateway", ["-m", "chorus.gateway"], f"{gateway_url}/readyz", gateway_url)]
+        fanout = self.config.fanout
+        named = [(node, "origin") for node in node_ids(self.nodes)] + [(node, "edge") for node in edge_ids(self.edges)]
+        for index, (node, role) in enumerate(named):
+            port = fanout.port + index if fanout.port else free_port(fanout.host)
+            args = ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url]
+            if role == "edge":
+                args[3:3] = ["--role", "edge"]
+            children.append(Child(node, args, f"http://{fanout.host}:{port}/readyz", f"ws://{fanout.host}:{port}"))
         if self.packager:
             packager = self.config.packager
             port = packager.port or free_port(packager.host)
             self.packager_url = f"http://{packager.host}:{port}"
-            self._spawn("packager", ["-m", "chorus.packager", "--port", str(port), "--gateway", gateway_url], env)
-            self._wait_for("packager", lambda: _get(f"{self.packager_url}/readyz") is not None)
-        nodes = {n["id"]: n["url"] for n in (_get(f"{gateway_url}/v1/nodes") or httpx.Response(200, json=[])).json()}
-        self._say(f"chorus up: gateway {gateway_url}")
-        for node in node_ids(self.nodes):
-            self._say(f"chorus up: {node} {nodes.get(node, '?')} (origin)")
-        for node in edge_ids(self.edges):
-            self._say(f"chorus up: {node} {nodes.get(node, '?')} (edge)")
-        if self.packager:
-            self._say(f"chorus up: packager {self.packager_url} (HLS at {self.packager_url}/hls/SPACE/index.m3u8)")
-        self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
+            children.append(Child("packager", ["-m", "chorus.packager", "--port", str(port), "--gateway", gateway_url],
+                                  f"{self.packager_url}/readyz", self.packager_url))
+        return children
 
-    def wait(self) -> None:
-        """Block until a stop is asked (Ctrl-C, SIGTERM) or a service dies.
+    # ----------------------------------------------------------------- one child
+
+    def _spawn(self, child: Child) -> None:
+        """Start a child's process in its own process group, with its own instance id."""
+        child.generation += 1
+        child.instance = f"{self.instance}/{child.name}/{child.generation}"
+        env = {**self._env, INSTANCE_ENV: child.instance}
+        command = [sys.executable, *child.args, "--config", str(self.config_path)]
+        child.process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        child.started_at = self._clock()
+        child.state = "starting"
+        self._write_state()
+
+    def is_ready(self, child: Child) -> bool:
+        """Whether the child's own process answers its readiness check.
+
+        An answer counts only if it carries the instance id `up` gave this process: another
+        process answering on the same port (another stack) never makes a child ready.
+
+        Args:
+            child: The child.
+
+        Returns:
+            Whether it is ready (a node told to drain counts: it is up and registered).
+        """
+        try:
+            response = self._http.get(child.ready_url)
+        except httpx.HTTPError:
+            return False
+        if response.headers.get(INSTANCE_HEADER) != child.instance:
+            return False
+        return response.status_code == 200 or (response.status_code == 503 and response.text.startswith("draining"))
+
+    def _exited(self, child: Child) -> int | None:
+        """The child's exit code if its process ended, else `None`."""
+        return child.process.poll() if child.process is not None else None
+
+    # ----------------------------------------------------------------- start-up
+
+    def _wait_ready(self, child: Child) -> None:
+        """Wait until a child started at start-up is ready.
 
         Raises:
-            UpError: A service exited on its own.
+            UpError: It (or another child) exited, or it is not ready after `START_TIMEOUT_S`.
+            StopRequested: Ctrl-C or SIGTERM arrived.
+        """
+        deadline = self._clock() + START_TIMEOUT_S
+        while not self.is_ready(child):
+            for started in self.children:
+                code = self._exited(started)
+                if code is not None:
+                    raise UpError(f"{started.name} did not start ({describe_exit(code)}); see its log lines above")
+            if self._stop:
+                raise StopRequested
+            if self._clock() > deadline:
+                raise UpError(f"{child.name} not ready after {START_TIMEOUT_S:.0f} s ({child.ready_url}); "
+                              "see its log lines above")
+            time.sleep(POLL_S)
+        child.state = "ready"
+        self._write_state()
+
+    def start(self) -> None:
+        """Start the gateway, then the nodes and the packager; wait until each is ready.
+
+        Raises:
+            UpError: A service failed to start.
+            StopRequested: Ctrl-C or SIGTERM arrived during start-up.
+        """
+        self._env = self.environment()
+        planned = self.plan()
+        gateway, others = planned[0], planned[1:]
+        self.children.append(gateway)
+        self._spawn(gateway)
+        self._wait_ready(gateway)
+        nodes = [c for c in others if c.name != "packager"]
+        for child in nodes:
+            self.children.append(child)
+            self._spawn(child)
+        for child in nodes:
+            self._wait_ready(child)
+        for child in others:
+            if child.name == "packager":
+                self.children.append(child)
+                self._spawn(child)
+                self._wait_ready(child)
+        for child in self.children:
+            kind = {"gateway": "", "packager": f" (HLS at {self.packager_url}/hls/SPACE/index.m3u8)"}.get(
+                child.name, " (edge)" if child.name.startswith("edge-") else " (origin)")
+            self._say(f"chorus up: {child.name} {child.url}{kind} pid {child.process.pid if child.process else '?'}")
+        self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
+
+    # ----------------------------------------------------------------- supervision
+
+    def supervise_once(self) -> None:
+        """Look at every child once: report deaths, restart those due, note those ready again.
+
+        Raises:
+            UpError: The gateway died more than `supervisor.gateway_max_restarts` times in a row.
+        """
+        now = self._clock()
+        for child in self.children:
+            code = self._exited(child)
+            if code is not None and child.state in ("starting", "ready"):
+                self._died(child, code, now)
+            elif child.state == "restarting" and now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child)
+                assert child.process is not None
+                self._say(f"chorus up: {child.name} restarted (pid {child.process.pid}, restart {child.restarts})")
+            elif child.state == "starting" and child.restarts and self.is_ready(child):
+                child.state = "ready"
+                self._write_state()
+                self._say(f"chorus up: {child.name} ready again after {now - child.started_at:.1f} s "
+                          f"(restart {child.restarts})")
+
+    def _died(self, child: Child, code: int, now: float) -> None:
+        """Report a dead child and schedule its restart (or give up on the gateway)."""
+        assert child.process is not None
+        pid, ran = child.process.pid, now - child.started_at
+        child.last_exit = describe_exit(code)
+        child.failures = 1 if ran >= self.policy.stable_after_s else child.failures + 1
+        child.process = None
+        if child.name == "gateway" and child.failures > self.policy.gateway_max_restarts:
+            child.state = "stopped"
+            self._write_state()
+            raise UpError(f"the gateway cannot be kept up: it died {child.failures} times in a row "
+                          f"(last: pid {pid}, {child.last_exit}, after {ran:.1f} s; "
+                          f"supervisor.gateway_max_restarts is {self.policy.gateway_max_restarts}); see its log lines above")
+        delay = restart_delay(self.policy, child.failures)
+        child.state = "restarting"
+        child.restart_at = now + delay
+        self._write_state()
+        extra = " (the gateway keeps spaces in memory: they are gone, nodes register again)" if child.name == "gateway" else ""
+        self._say(f"chorus up: {child.name} died (pid {pid}, {child.last_exit}) after {ran:.1f} s; "
+                  f"restarting in {delay:.1f} s{extra}")
+
+    def wait(self) -> None:
+        """Supervise until a stop is asked (Ctrl-C, SIGTERM).
+
+        Raises:
+            UpError: The gateway cannot be kept up.
         """
         while not self._stop:
-            self._check_children()
-            time.sleep(0.2)
+            self.supervise_once()
+            time.sleep(POLL_S)
 
     def request_stop(self, *_args: object) -> None:
         """Ask `wait` to return (the signal handler)."""
         self._stop = True
 
     def stop(self) -> None:
-        """Stop every service (SIGTERM, then SIGKILL after `STOP_TIMEOUT_S`), nodes first."""
-        for child in reversed(self.children):
+        """Stop every service's process group (SIGTERM, then SIGKILL after `stop_timeout_s`), last started first."""
+        running = [c for c in reversed(self.children) if c.process is not None]
+        for child in running:
+            assert child.process is not None
             if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for child in reversed(self.children):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.process.pid, signal.SIGTERM)
+        deadline = self._clock() + self.policy.stop_timeout_s
+        for child in running:
+            assert child.process is not None
             try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.process.wait(timeout=max(0.1, deadline - self._clock()))
             except subprocess.TimeoutExpired:
-                child.process.kill()
+                self._say(f"chorus up: {child.name} (pid {child.process.pid}) did not stop within "
+                          f"{self.policy.stop_timeout_s:g} s; killing its process group")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
                 child.process.wait()
-        self.children.clear()
+            child.state = "stopped"
+        for child in self.children:
+            child.state = "stopped"
+            child.process = None
+        self._write_state()
+        self._http.close()
 
+    # ----------------------------------------------------------------- state file
 
-def _get(url: str) -> httpx.Response | None:
-    """GET a URL; the response if it answered 200, else `None`."""
-    try:
-        response = httpx.get(url, timeout=1.0)
-    except httpx.HTTPError:
-        return None
-    return response if response.status_code == 200 else None
+    def state(self) -> dict[str, Any]:
+        """The supervisor's state, as written to `--state-file`.
+
+        Returns:
+            `pid` (of `up`), `instance`, `gateway` (its URL) and `children` (each service's view).
+        """
+        return {"pid": os.getpid(), "instance": self.instance, "gateway": self.config.gateway_url,
+                "children": [child.view() for child in self.children]}
+
+    def _write_state(self) -> None:
+        """Write the state file atomically (if one was asked for)."""
+        if self.state_file is None:
+            return
+        partial = self.state_file.with_name(self.state_file.name + ".partial")
+        partial.write_text(json.dumps(self.state(), indent=2) + "\n")
+        partial.replace(self.state_file)
 
 
 def run_up(
-    config: ChorusConfig, config_path: Path, nodes: int | None = None, edges: int | None = None, packager: bool = True
+    config: ChorusConfig,
+    config_path: Path,
+    nodes: int | None = None,
+    edges: int | None = None,
+    packager: bool = True,
+    state_file: Path | None = None,
 ) -> int:
-    """Run the stack in the foreground until Ctrl-C or SIGTERM.
+    """Run and supervise the stack in the foreground until Ctrl-C or SIGTERM.
 
     Args:
         config: The validated configuration.
@@ -264,11 +505,12 @@ def run_up(
         nodes: How many origin fan-out nodes (default: `fanout.nodes`).
         edges: How many edge nodes (default: `fanout.edges`).
         packager: Whether to run the HLS packager.
+        state_file: Where to keep the JSON state of every service, or `None`.
 
     Returns:
-        0 after a clean stop, 1 if a service failed.
+        0 after a clean stop, 1 if the stack could not start or the gateway could not be kept up.
     """
-    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager)
+    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager, state_file=state_file)
     previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, supervisor.request_stop)

@@ -344,6 +344,12 @@ def _gateway_bearer_claims(token: str | None, key: bytes) -> dict[str, Any]:
         return jwt.decode(
             token, key, algorithms=[ALGORITHM], audience=NODE_AUDIENCE, leeway=2.0, options={"require": ["exp", "sub"]}
         )
+    except jwt.InvalidSignatureError:
+        raise TokenError("bad_signature", "signed with another key than the gateway's") from None
+    except jwt.ExpiredSignatureError:
+        raise TokenError("expired") from None
+    except jwt.DecodeError as exc:
+        raise TokenError("malformed", str(exc)) from None
     except jwt.InvalidTokenError as exc:
         raise TokenError("bad_claims", str(exc)) from None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import httpx
 
@@ -20,6 +21,10 @@ from chorus.fanout.node import FanoutNode
 from chorus.fanout.upstream import UpstreamEnded, UpstreamUnavailable
 from chorus.logs import log_event
 from chorus.tokens import node_token
+
+
+REFUSED_LOG_EVERY_S = 30.0
+"""While the gateway refuses the node's token, the refusal is logged again this often."""
 
 
 class GatewayLink:
@@ -41,6 +46,7 @@ class GatewayLink:
         self._key = key
         self._log = node.log
         self._known = False
+        self._refused_at: float | None = None
         self._grant_client: httpx.AsyncClient | None = None
         node.grants = self.upstream_grant
 
@@ -113,12 +119,28 @@ class GatewayLink:
             response.raise_for_status()
         except httpx.HTTPError as exc:
             node.return_report(body)
-            if node.registered:
+            if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 401:
+                self._refused(exc.response)
+            elif node.registered:
                 log_event(self._log, "gateway_unreachable", level=logging.WARNING, node=node.node_id,
                           gateway=self.gateway_url, error=str(exc) or exc.__class__.__name__)
             node.registered = False
             self._known = False
             return False
         node.registered = True
+        self._refused_at = None
         node.apply(response.json())
         return True
+
+    def _refused(self, response: httpx.Response) -> None:
+        """Say loudly, at once and every `REFUSED_LOG_EVERY_S` while it lasts, that the gateway refuses this node."""
+        now = time.monotonic()
+        if self._refused_at is not None and now - self._refused_at < REFUSED_LOG_EVERY_S:
+            return
+        self._refused_at = now
+        detail = response.text.strip()[:200]
+        key_env = self.node.config.gateway.token.key_env
+        log_event(self._log, "gateway_refused_node", level=logging.ERROR, node=self.node.node_id,
+                  gateway=self.gateway_url, status=response.status_code, detail=detail,
+                  fix=f"this node's signing key is not the gateway's: start it with the same key "
+                  f"({key_env} or gateway.token.key_file) as the gateway; it takes no joins until then")

@@ -49,6 +49,7 @@ from chorus.protocol import (
     parse_control,
     split_records,
 )
+from chorus.service import INSTANCE_HEADER, instance_id
 from chorus.tokens import JoinClaims, TokenError, rejoin_ticket, verify_join_token
 
 ROLES = ("origin", "edge")
@@ -68,7 +69,8 @@ def http_response(status: int, body: str | bytes, content_type: str = "text/plai
         The response.
     """
     data = body.encode() if isinstance(body, str) else body
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data))), ("Connection", "close")])
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data))), ("Connection", "close"),
+                       (INSTANCE_HEADER, instance_id())])
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 
@@ -239,12 +241,18 @@ class FanoutNode:
         }
 
     def take_report(self) -> dict[str, Any]:
-        """The load report for the gateway; session changes are handed over (see `return_report`).
+        """The load report for the gateway: the status, every connected session (`sessions`, which the
+        gateway reconciles with), and the session changes since the last report, handed over (see
+        `return_report`).
 
         Returns:
             The report body.
         """
         body = self.status()
+        body["sessions"] = [
+            {"id": claims.session, "space": claims.space, "user": claims.user, "role": claims.role}
+            for claims in self._served.values() if claims.role != "edge"
+        ]
         body["connected"], self._connected = self._connected, []
         body["disconnected"], self._disconnected = self._disconnected, []
         return body

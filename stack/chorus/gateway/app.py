@@ -317,9 +317,11 @@ async def _authenticated_node(
 ) -> str:
     """The node id a request's node token authenticates, or a 401."""
     token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+    gateway: Gateway = request.app.state.gateway
     try:
-        return verify_node_token(token, request.app.state.gateway.key)
+        return verify_node_token(token, gateway.key)
     except TokenError as exc:
+        gateway.node_token_refused(exc.reason, request.url.path)
         raise HTTPException(401, f"node token refused: {exc}") from None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import secrets
 import time
@@ -27,6 +28,10 @@ from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
 from chorus.tokens import SERVICE_ROLES, RejoinTicket, TokenError, TokenIssuer, verify_rejoin_ticket
+
+
+TOKEN_REFUSAL_LOG_EVERY_S = 10.0
+"""A node request refused for its token is logged at most this often per path (every one is counted)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class Gateway:
         self.started = clock()
         self._speaker_spaces: set[str] = set()
         self._used_tickets: dict[str, float] = {}
+        self._token_refusals_logged: dict[str, float] = {}
 
     def set_key(self, key: bytes) -> None:
         """Set the signing key (join tokens cannot be issued before).
@@ -272,7 +278,7 @@ class Gateway:
     # ----------------------------------------------------------------- spaces
 
     def presence(self, space_id: str) -> dict[str, Any]:
-        """Aggregate counts of a space.
+        """Aggregate counts of a space: the sessions its nodes reported connected.
 
         Args:
             space_id: The space id (unknown ids give zeros and `live: false`).
@@ -284,9 +290,10 @@ class Gateway:
             space: Space | None = self.spaces.get(space_id)
         except SpaceError:
             space = None
+        connected = self.sessions.connected_count
         return {
-            "listeners": self.sessions.count(space_id, "listener"),
-            "speakers": self.sessions.count(space_id, "speaker") + self.sessions.count(space_id, "host"),
+            "listeners": connected(space_id, "listener"),
+            "speakers": connected(space_id, "speaker") + connected(space_id, "host"),
             "hands": len(space.hands) if space else 0,
             "live": bool(space and space.live),
         }
@@ -327,6 +334,23 @@ class Gateway:
         log_event(self.log, "node_registered", node=node_id, role=role, url=url, listener_cap=listener_cap)
         return node
 
+    def node_token_refused(self, reason: str, path: str) -> None:
+        """Count and log a node request whose node token did not verify.
+
+        Args:
+            reason: The token failure reason (`bad_signature`: the node signs with another key).
+            path: The request's path, which names the node.
+        """
+        self.metrics.node_token_failures.labels(reason=reason).inc()
+        now = self.clock()
+        if now - self._token_refusals_logged.get(path, -math.inf) < TOKEN_REFUSAL_LOG_EVERY_S:
+            return
+        self._token_refusals_logged[path] = now
+        hint = ("the node's signing key differs from the gateway's: start it with the gateway's key "
+                f"({self.config.gateway.token.key_env} or gateway.token.key_file)") if reason == "bad_signature" else \
+            "the node must send `Authorization: Bearer` and a node token signed with the shared key"
+        log_event(self.log, "node_token_refused", level=logging.WARNING, path=path, reason=reason, hint=hint)
+
     def report(self, node_id: str, report: dict[str, Any]) -> dict[str, Any] | None:
         """Take a node's load report and answer with its instructions.
 
@@ -346,6 +370,8 @@ class Gateway:
             self.sessions.mark_connected(session_id)
         for session_id in report.get("disconnected", []):
             self.sessions.remove(session_id)
+        if report.get("sessions") is not None:
+            self._reconcile(node, report["sessions"])
         ended = []
         for space_id in report.get("spaces", {}):
             try:
@@ -354,6 +380,42 @@ class Gateway:
             except SpaceError:
                 continue
         return {"drain": node.drain, "ended_spaces": ended}
+
+    def _reconcile(self, node: Node, reported: list[dict[str, Any]]) -> None:
+        """Make the sessions on a node agree with the ones it says are connected.
+
+        A connected session the node no longer lists is gone (its disconnection was lost, or the
+        node restarted); a listed session the gateway does not know is learned back, connected
+        (the gateway forgot it when the node went stale, or restarted itself), unless its space
+        ended or a rejoin ticket moved it away on purpose. Sessions admitted but not connected
+        yet are left alone: their clients may still be on the way.
+        """
+        listed = {str(entry["id"]): entry for entry in reported}
+        gone = [i for i in self.sessions.connected_on(node.id) if i not in listed]
+        for session_id in gone:
+            self.sessions.remove(session_id)
+        learned = 0
+        for session_id, entry in listed.items():
+            known = self.sessions.get(session_id)
+            if known is not None:
+                if not known.connected and known.node == node.id:
+                    self.sessions.mark_connected(session_id)
+                continue
+            if session_id in self._used_tickets or not self._live(str(entry["space"])):
+                continue
+            self.sessions.add(Session(session_id, str(entry["space"]), str(entry["user"]), str(entry["role"]), node.id,
+                                      self.clock(), connected=True))
+            learned += 1
+        if gone or learned:
+            log_event(self.log, "sessions_reconciled", node=node.id, forgotten=len(gone), learned=learned,
+                      connected=len(listed))
+
+    def _live(self, space_id: str) -> bool:
+        """Whether a space exists and has not ended."""
+        try:
+            return self.spaces.get(space_id).live
+        except SpaceError:
+            return False
 
     def upstream(self, node_id: str, space_id: str) -> UpstreamGrant | Refusal:
         """Tell an edge node where to subscribe to a space, with a join token for the space's origin.
@@ -503,7 +565,8 @@ class Gateway:
             "version": __version__,
             "uptime_s": round(self.clock() - self.started, 1),
             "spaces": len(self.spaces.all()),
-            "sessions": self.sessions.by_role(),
+            "sessions": self.sessions.connected_by_role(),
+            "joining": self.sessions.joining,
             "max_sessions": self.config.gateway.max_sessions,
             "admission_tokens": round(self.admission.bucket.tokens, 1),
             "nodes": [self.node_view(n) for n in sorted(self.placement.nodes.values(), key=lambda n: n.id)],

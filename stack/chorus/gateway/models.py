@@ -131,6 +131,17 @@ class SpaceLoad(BaseModel):
     speakers: int = Field(ge=0, description="Hosts and speakers.")
 
 
+class ReportedSession(BaseModel):
+    """A session connected to the reporting node."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=64, description="The session id (the join token's `jti`).")
+    space: str = Field(min_length=1, max_length=64, description="The space id.")
+    user: str = Field(min_length=1, max_length=64, description="Who joined.")
+    role: Role = Field(description="The role it joined with.")
+
+
 class NodeReport(BaseModel):
     """A fan-out node's periodic load report."""
 
@@ -143,6 +154,14 @@ class NodeReport(BaseModel):
     spaces: dict[str, SpaceLoad] = Field(default_factory=dict, description="Load per space.")
     connected: list[str] = Field(default_factory=list, description="Sessions that connected since the last report.")
     disconnected: list[str] = Field(default_factory=list, description="Sessions that left since the last report.")
+    sessions: list[ReportedSession] | None = Field(
+        None,
+        max_length=1_000_000,
+        description="Every session connected to the node now (hosts, speakers, listeners, the packager; not edge "
+        "subscriptions). The gateway reconciles with it: sessions it forgot (the node went stale, or the gateway "
+        "restarted) are learned back, connected sessions no longer listed are forgotten. Left out by an older "
+        "node: only `connected` and `disconnected` are applied.",
+    )
 
 
 class UpstreamRequest(BaseModel):
@@ -192,7 +211,8 @@ class StatusOut(BaseModel):
     version: str = Field(description="Chorus version.")
     uptime_s: float = Field(description="Seconds since the gateway started.")
     spaces: int = Field(description="Live spaces.")
-    sessions: dict[str, int] = Field(description="Sessions per role.")
+    sessions: dict[str, int] = Field(description="Connected sessions per role (as the nodes reported them).")
+    joining: int = Field(0, description="Sessions admitted whose client has not connected to its node yet.")
     max_sessions: int = Field(description="The session cap.")
     admission_tokens: float = Field(description="Tokens in the admission bucket now.")
     nodes: list[NodeOut] = Field(description="Registered fan-out nodes.")
