@@ -9,6 +9,7 @@ and live values such as `{@config.gateway.port}` render as this stack's ports.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -139,7 +140,7 @@ class LocalStack:
         """
         self.log_path = self.folder / "chorus-up.log"
         log = self.log_path.open("wb")
-        command = ["chorusctl", "up"] + ([] if packager else ["--no-packager"])
+        command = ["chorusctl", "up", "--state-file", str(self.state_file)] + ([] if packager else ["--no-packager"])
         self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True, cwd=self.folder)
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -186,31 +187,23 @@ class LocalStack:
                 return f"`{proc.args[-1]}` exited {proc.returncode}: {lines[-1] if lines else '(no output)'}"
         return ""
 
-    def pids(self, name: str) -> list[int]:
-        """The processes of this stack serving `name` (`gateway`, `packager`, or a node id such as `fanout-2`).
+    @property
+    def state_file(self) -> Path:
+        """The JSON document `chorusctl up --state-file` keeps of every service (name, pid, state, restarts)."""
+        return self.folder / "chorus-up.json"
 
-        Only processes in this stack's session count, so a same-named node of another stack is never touched.
-        """
-        if self.process is None:
+    def services(self) -> list[dict[str, object]]:
+        """Every service `chorusctl up` supervises, as its state file says now (empty before it is written)."""
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return []
-        session = self.process.pid
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getsid(int(entry.name)) != session:
-                    continue
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except (OSError, ProcessLookupError):
-                continue
-            words = [w.decode(errors="replace") for w in argv if w]
-            if name in ("gateway", "packager"):
-                if f"chorus.{name}" in words:
-                    found.append(int(entry.name))
-            elif "--node-id" in words and words[words.index("--node-id") + 1:][:1] == [name]:
-                found.append(int(entry.name))
-        return found
+        found = data.get("children", data) if isinstance(data, dict) else data
+        return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+    def pids(self, name: str) -> list[int]:
+        """The live process of this stack serving `name` (`gateway`, `packager`, or a node id such as `fanout-2`)."""
+        return [int(s["pid"]) for s in self.services() if s.get("name") == name and s.get("pid")]  # type: ignore[arg-type]
 
     def signal_service(self, name: str, signum: int) -> None:
         """Send `signum` to the process serving `name`.
@@ -305,8 +298,16 @@ class LocalStack:
                 pass
         for proc in self.background:
             _stop_group(proc, signal.SIGINT, 5)
+        services = self.services()
         if self.process is not None:
-            _stop_group(self.process, signal.SIGINT, 15)
+            _stop_group(self.process, signal.SIGINT, 20)
+        for service in services:  # each service has its own process group; `up` stops them, this is the backstop
+            pid = service.get("pid")
+            if isinstance(pid, int):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
 
 def _stop_group(proc: subprocess.Popen[bytes], signum: int, grace_s: float) -> None:
