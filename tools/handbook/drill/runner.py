@@ -358,12 +358,20 @@ class Drill:
             self._row(name, step.block.line, "started", "running in the background", True, started)
             return
         started = time.monotonic()
-        try:
-            done = stack.shell(script, timeout=step.marker.timeout)
-        except subprocess.TimeoutExpired:
+        deadline = started + step.marker.until
+        while True:
+            try:
+                done = stack.shell(script, timeout=step.marker.timeout)
+                code, output = done.returncode, done.stdout + done.stderr
+            except subprocess.TimeoutExpired:
+                code, output = 124, ""
+            if code == 124 or not _check_output(step, code, output, facts) or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+        if code == 124:
             self._row(name, step.block.line, f"done within {step.marker.timeout:.0f} s", "timed out", False, started)
             return
-        self._judge(step, name, step.block.line, done.returncode, done.stdout + done.stderr, facts, started)
+        self._judge(step, name, step.block.line, code, output, facts, started)
 
     def _judge(self, step: Step, name: str, line: int, code: int, output: str, facts: Facts, started: float) -> None:
         wrong = _check_output(step, code, output, facts)
@@ -373,47 +381,77 @@ class Drill:
         self._row(f"{name} (line {line})", line, want, got, not wrong, started)
 
     def _run_query(self, step: Step, name: str, expr: str, monitor: object, facts: Facts) -> None:
-        """A `promql` step: the drill's Prometheus must return series for it."""
+        """A `promql` step: the drill's Prometheus must return series for it (and match any `expect=`)."""
         started = time.monotonic()
-        try:
-            series = monitor.query(expr)  # type: ignore[attr-defined]
-        except Exception as exc:  # the monitor's error is one line
-            self._row(f"{name} (line {step.block.line})", step.block.line, "series", str(exc), False, started)
-            return
-        output = "\n".join(f"{s.get('metric', {})} {s.get('value', ['', ''])[1]}" for s in series)
-        if not series:
-            self._row(f"{name} (line {step.block.line})", step.block.line, "series", "no series: the query "
-                      "returns nothing on a live stack in this condition", False, started)
-            return
-        self._judge(step, name, step.block.line, 0, output, facts, started)
+        deadline = started + step.marker.until
+        label = f"{name} (line {step.block.line})"
+        while True:
+            try:
+                series = monitor.query(expr)  # type: ignore[attr-defined]
+                output = "\n".join(f"{s.get('metric', {})} {s.get('value', ['', ''])[1]}" for s in series)
+                wrong = _check_output(step, 0, output, facts) if series else [
+                    "no series: the query returns nothing on a live stack in this condition"]
+            except Exception as exc:  # the monitor's error is one line
+                output, wrong = "", [str(exc)]
+            if not wrong or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+        first = output.strip().splitlines()[:1]
+        self._row(label, step.block.line, "series" + "".join(f", /{p}/" for p in step.marker.expect),
+                  "; ".join(wrong) if wrong else first[0][:80], not wrong, started)
 
     def _run_transcript(self, step: Step, name: str, stack: LocalStack, facts: Facts) -> None:
-        """A `console` step: its `$` commands run in one shell, in order; each output is judged on its own."""
+        """A `console` step: its `$` commands run in one shell, in order; each output is judged on its own.
+
+        With `until=S` the whole block is re-run every 2 s until every command's expectations hold.
+        """
         commands = list(transcript(step.block))
         if not commands:
             return
         fence = f"@@drill-{time.monotonic_ns()}@@"
-        script = "exec 2>&1\n" + "\n".join(f"{substitute(command, facts)}\nprintf '\\n{fence} %s\\n' \"$?\"" for _, command, _ in commands)
+        script = "exec 2>&1\n" + "\n".join(f"{substitute(command, facts)}\nprintf '\\n{fence} %s\\n' \"$?\""
+                                            for _, command, _ in commands)
         started = time.monotonic()
-        try:
-            output = stack.shell(script, timeout=step.marker.timeout).stdout
-        except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            output += f"\n{fence} 124\n"
-        pieces = output.split(f"\n{fence} ")
-        for index, (line, _command, expected) in enumerate(commands):
-            if index + 1 >= len(pieces):
-                self._row(f"{name} (line {line})", line, "ran", "did not run (an earlier command hung)", False, started)
-                continue
-            text = pieces[index].split("\n", 1)[1] if index else pieces[0]
-            code = int(pieces[index + 1].split("\n", 1)[0] or 0)
-            self._judge(step, name, line, code, text, facts, started)
-            if expected:
+        deadline = started + step.marker.until
+        while True:
+            outcomes = self._transcript_outcomes(step, stack, script, fence, len(commands), facts)
+            if all(not wrong for _, _, wrong in outcomes) or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
+        for (line, _command, expected), (code, text, wrong) in zip(commands, outcomes):
+            want = ", ".join([f"/{p}/" for p in step.marker.expect] + [f"exit {step.marker.exit}"])
+            if step.marker.until:
+                want += f", within {step.marker.until:.0f} s"
+            first = text.strip().splitlines()[:1]
+            got = "; ".join(wrong) if wrong else (first[0][:80] if first else "(no output)")
+            self._row(f"{name} (line {line})", line, want, got, not wrong, started)
+            if expected and code is not None:
                 olds = [old for _, old in expected]
                 live = [_templated(t, old or "", facts)
                         for t, old in itertools.zip_longest(text.rstrip("\n").splitlines(), olds) if t is not None]
                 self.result.rewrites.append((expected[0][0], expected[-1][0], live))
             started = time.monotonic()
+
+    def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
+                             facts: Facts) -> list[tuple[int | None, str, list[str]]]:
+        """Run a console block's script once: `(exit code, output, what is wrong)` per command."""
+        try:
+            output = stack.shell(script, timeout=step.marker.timeout).stdout
+        except subprocess.TimeoutExpired as exc:
+            partial = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            output = partial + f"\n{fence} 124\n"
+        pieces = output.split(f"\n{fence} ")
+        outcomes: list[tuple[int | None, str, list[str]]] = []
+        for index in range(count):
+            if index + 1 >= len(pieces):
+                outcomes.append((None, "", ["did not run: an earlier command hung"]))
+                continue
+            text = pieces[index].split("\n", 1)[1] if index else pieces[0]
+            head = pieces[index + 1].split("\n", 1)[0].strip()
+            code = int(head) if head.isdigit() else 0
+            wrong = ["timed out"] if code == 124 and index + 2 >= len(pieces) else _check_output(step, code, text, facts)
+            outcomes.append((code, text, wrong))
+        return outcomes
 
 
 class _ignoring_sigint:

@@ -16,6 +16,7 @@ Marker words (after `drill:`):
 | `expect="REGEX"` | the output must contain a match (repeatable); live values are rendered first |
 | `exit=N` | the exit status the step must end with (default 0; `any` accepts every status) |
 | `timeout=S` | seconds the step may take (default 60) |
+| `until=S` | re-run the step (every 2 s) until its expectations hold, for up to S seconds: "wait for it" |
 | `background` | start it and go on (a loadgen that keeps a condition up); stopped at tear-down |
 | `production reason="..."` | production only (e.g. `kubectl`), not run by a drill; the page shows the reason |
 | `skip reason="..."` | not run by a drill for another reason (the drill induces this itself...); the page shows it |
@@ -43,7 +44,7 @@ DESTRUCTIVE = re.compile(
 """Commands that change a running system: a drill step running one must say `destructive`."""
 FLAGS = {"step", "destructive", "background", "production", "skip"}
 NOT_RUN = {"production", "skip"}
-OPTIONS = {"expect", "exit", "timeout", "reason"}
+OPTIONS = {"expect", "exit", "timeout", "reason", "until"}
 SECTIONS_RUN = ("Diagnose", "Mitigate", "Verify")
 """The sections whose steps a drill runs, in this order."""
 
@@ -138,6 +139,7 @@ class Marker:
         exit: The expected exit status, or `None` for any.
         timeout: Seconds the step may take.
         reason: Its `reason=` text.
+        until: Re-run the step until its expectations hold, for up to this many seconds (0: run once).
     """
 
     line: int
@@ -146,6 +148,7 @@ class Marker:
     exit: int | None = 0
     timeout: float = 60.0
     reason: str = ""
+    until: float = 0.0
 
 
 class MarkerError(ValueError):
@@ -205,12 +208,16 @@ def parse_marker(text: str, line: int) -> Marker | None:
     exit_text = values.get("exit", "0")
     if exit_text != "any" and not exit_text.isdigit():
         raise MarkerError(line, col, f"exit={exit_text} must be a number or `any`")
-    try:
-        timeout = float(values.get("timeout", "60"))
-    except ValueError:
-        raise MarkerError(line, col, f"timeout={values['timeout']} must be a number of seconds") from None
-    return Marker(line, frozenset(flags), tuple(expect), None if exit_text == "any" else int(exit_text), timeout,
-                  values.get("reason", ""))
+    seconds = {}
+    for key, default in (("timeout", "60"), ("until", "0")):
+        try:
+            seconds[key] = float(values.get(key, default))
+        except ValueError:
+            raise MarkerError(line, col, f"{key}={values[key]} must be a number of seconds") from None
+    if seconds["until"] and not expect:
+        raise MarkerError(line, col, "until= waits for an expectation: add expect=\"...\"")
+    return Marker(line, frozenset(flags), tuple(expect), None if exit_text == "any" else int(exit_text),
+                  seconds["timeout"], values.get("reason", ""), seconds["until"])
 
 
 @dataclass(frozen=True)
