@@ -220,7 +220,7 @@ class LocalStack:
                 self.paused.add(pid)
 
     def create_space_with_speaker(self, seconds: int) -> str:
-        """Create a space and start its host speaking a test signal for `seconds`.
+        """Create a space and start its host speaking a `seconds`-long test signal over and over.
 
         Returns:
             The space id.
@@ -235,7 +235,7 @@ class LocalStack:
         made = self.chorusctl("tone", str(tone), "--seconds", str(seconds))
         if made.returncode != 0:
             raise StackError(f"chorusctl tone failed: {made.stderr.strip()}")
-        self.start_background(f"chorusctl speak {tone} --space {space}", "speaker")
+        self.start_background(f"while :; do chorusctl speak {tone} --space {space} || sleep 1; done", "speaker")
         return space
 
     def hears_audio(self, seconds: float = 3.0) -> tuple[bool, str]:

@@ -35,8 +35,8 @@ from handbook.shellcmd import CONSOLE_LANGS, substitute
 
 DEFAULT_SPEED = 20.0
 """How much faster than production a drill runs the rules: windows and `for:` divided by this, scrapes every second."""
-SPEAKER_SECONDS = 600
-"""How long the drill's host keeps speaking (longer than any drill)."""
+SPEAKER_SECONDS = 60
+"""The length of the test signal the drill's host speaks, over and over."""
 
 
 @dataclass
@@ -213,6 +213,12 @@ class Drill:
         except (DrillFailed, StackError) as exc:
             self.result.status = "fail"
             self.result.reason = str(exc)
+        except subprocess.TimeoutExpired as exc:
+            self.result.status = "fail"
+            self.result.reason = f"`{' '.join(map(str, exc.cmd))}` did not finish in {exc.timeout:.0f} s"
+        except Exception as exc:  # a defect of the drill itself: one line, not a traceback
+            self.result.status = "error"
+            self.result.reason = f"the drill could not run: {exc.__class__.__name__}: {exc}"
         except KeyboardInterrupt:
             self.result.status = "error"
             self.result.reason = "interrupted (Ctrl-C): everything it started was stopped"
