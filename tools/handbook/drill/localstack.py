@@ -94,6 +94,7 @@ class LocalStack:
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
     background_logs: list[Path] = field(default_factory=list)
     paused: set[int] = field(default_factory=set)
+    speaker: subprocess.Popen[bytes] | None = None
     space: str | None = None
 
     @classmethod
@@ -235,17 +236,29 @@ class LocalStack:
         made = self.chorusctl("tone", str(tone), "--seconds", str(seconds))
         if made.returncode != 0:
             raise StackError(f"chorusctl tone failed: {made.stderr.strip()}")
-        self.start_background(f"while :; do chorusctl speak {tone} --space {space} || sleep 1; done", "speaker")
+        if self.speaker is not None:
+            _stop_group(self.speaker, signal.SIGINT, 5)
+        self.speaker = self.start_background(
+            f"while :; do chorusctl speak {tone} --space {space} || sleep 1; done", f"speaker-{space}")
         return space
 
-    def hears_audio(self, seconds: float = 3.0) -> tuple[bool, str]:
-        """Whether a new listener of the drill's space hears non-silent audio.
+    def hears_audio(self, seconds: float = 3.0, within_s: float = 45.0) -> tuple[bool, str]:
+        """Whether a new listener of the drill's space hears non-silent audio (tries again for `within_s`).
 
         Returns:
             `(ok, what was heard)`.
         """
         if self.space is None:
             return True, "no space in this drill"
+        deadline = time.monotonic() + within_s
+        while True:
+            ok, heard = self._listen_once(seconds)
+            if ok or time.monotonic() >= deadline:
+                return ok, heard
+            time.sleep(2)
+
+    def _listen_once(self, seconds: float) -> tuple[bool, str]:
+        assert self.space is not None
         out = self.folder / "heard.wav"
         result = self.chorusctl("listen", "--space", self.space, "--out", str(out), "--seconds", str(seconds),
                                 timeout=seconds + 30)

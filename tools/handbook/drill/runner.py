@@ -317,6 +317,10 @@ class Drill:
                 self._row(f"{alert} resolves", 0, f"resolved within {limit:.0f} s", str(exc), False, started)
 
         started = time.monotonic()
+        if spec.new_space_after and spec.stack.speaker:
+            stack.create_space_with_speaker(SPEAKER_SECONDS)
+            self._row("a new space (the old ones are lost by design)", 0, "created", stack.space or "", True, started)
+            started = time.monotonic()
         ok, got = stack.hears_audio()
         self._row("audio reaches a listener", 0, "non-silent audio", got, ok, started)
         if spec.stack.packager:
@@ -424,19 +428,19 @@ class Drill:
             if all(not wrong for _, _, wrong in outcomes) or time.monotonic() >= deadline:
                 break
             time.sleep(2)
-        for (line, _command, expected), (code, text, wrong) in zip(commands, outcomes):
-            want = ", ".join([f"/{p}/" for p in step.marker.expect] + [f"exit {step.marker.exit}"])
-            if step.marker.until:
-                want += f", within {step.marker.until:.0f} s"
-            first = text.strip().splitlines()[:1]
-            got = "; ".join(wrong) if wrong else (first[0][:80] if first else "(no output)")
-            self._row(f"{name} (line {line})", line, want, got, not wrong, started)
+        want = ", ".join([f"/{p}/" for p in step.marker.expect] + [f"exit {step.marker.exit}"])
+        if step.marker.until:
+            want += f", within {step.marker.until:.0f} s"
+        wrong = [w for _, _, ws in outcomes for w in ws]
+        first = next((t.strip().splitlines()[0] for _, t, _ in outcomes if t.strip()), "(no output)")
+        self._row(f"{name} (line {step.block.line})", step.block.line, want,
+                  "; ".join(dict.fromkeys(wrong)) if wrong else first[:80], not wrong, started)
+        for (_line, _command, expected), (code, text, _) in zip(commands, outcomes):
             if expected and code is not None:
                 olds = [old for _, old in expected]
                 live = [_templated(t, old or "", facts)
                         for t, old in itertools.zip_longest(text.rstrip("\n").splitlines(), olds) if t is not None]
                 self.result.rewrites.append((expected[0][0], expected[-1][0], live))
-            started = time.monotonic()
 
     def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
                              facts: Facts) -> list[tuple[int | None, str, list[str]]]:
@@ -455,8 +459,19 @@ class Drill:
             text = pieces[index].split("\n", 1)[1] if index else pieces[0]
             head = pieces[index + 1].split("\n", 1)[0].strip()
             code = int(head) if head.isdigit() else 0
-            wrong = ["timed out"] if code == 124 and index + 2 >= len(pieces) else _check_output(step, code, text, facts)
+            wrong = []
+            if code == 124 and index + 2 >= len(pieces):
+                wrong.append("timed out")
+            elif step.marker.exit is not None and code != step.marker.exit:
+                wrong.append(f"exit {code}, expected {step.marker.exit}")
             outcomes.append((code, text, wrong))
+        # The patterns describe the block: each must match somewhere in what its commands printed.
+        combined = "\n".join(text for _, text, _ in outcomes)
+        missing = [f"no match for /{substitute(p, facts)}/" for p in step.marker.expect
+                   if not re.search(substitute(p, facts), combined, re.MULTILINE)]
+        if missing and outcomes:
+            code, text, wrong = outcomes[-1]
+            outcomes[-1] = (code, text, wrong + missing)
         return outcomes
 
 

@@ -114,6 +114,8 @@ class DrillSpec(BaseModel):
         induce: What brings the condition about, in order.
         fire_within_s: How long the alert may take to fire once the condition is induced (drill time).
         resolve_within_s: How long the alert may take to resolve after the last step (drill time).
+        new_space_after: The procedure loses live spaces by design (a gateway restart forgets them): the final
+            audio check creates a new space with a speaker instead of listening to the old one.
         not_drillable: Why this runbook cannot be drilled locally (then nothing else is needed).
     """
 
@@ -125,6 +127,7 @@ class DrillSpec(BaseModel):
     induce: list[InduceAction] = Field(default_factory=list)
     fire_within_s: float = Field(default=90, gt=0, le=900)
     resolve_within_s: float = Field(default=90, gt=0, le=900)
+    new_space_after: bool = False
     not_drillable: str | None = Field(default=None, min_length=10)
 
 
