@@ -24,6 +24,8 @@ import httpx
 import numpy as np
 
 READY = "chorus up: ready"
+SILENT_DBFS = -50.0
+"""Audio quieter than this (RMS, dB below full scale) counts as silence; the drill's test signal is near -12."""
 START_TIMEOUT_S = 60.0
 
 
@@ -231,7 +233,7 @@ class LocalStack:
         if created.returncode != 0 or not space:
             raise StackError(f"chorusctl spaces create failed: {(created.stderr or created.stdout).strip()}")
         self.space = space
-        self.env["SPACE"] = space
+        self.env["SPACE"] = self.env["SPACE_ID"] = space
         tone = self.folder / "talk.wav"
         made = self.chorusctl("tone", str(tone), "--seconds", str(seconds))
         if made.returncode != 0:
@@ -264,12 +266,8 @@ class LocalStack:
                                 timeout=seconds + 30)
         if result.returncode != 0 or not out.exists():
             return False, f"listen exited {result.returncode}: {(result.stderr or result.stdout).strip()[-200:]}"
-        from chorus.audio import load_pcm
-
-        samples = load_pcm(out, 48000).astype(np.float64)
-        rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
-        dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
-        return dbfs > -50, f"listener heard {samples.size / 48000:.1f} s at {dbfs:.0f} dBFS"
+        dbfs = _dbfs(out)
+        return dbfs > SILENT_DBFS, f"listener heard audio at {dbfs:.0f} dBFS" + ("" if dbfs > SILENT_DBFS else " (silence)")
 
     def playlist_advances(self, wait_s: float) -> tuple[bool, str]:
         """Whether the space's HLS playlist moves on within `wait_s` (only with the packager).
@@ -282,23 +280,32 @@ class LocalStack:
             return True, "no packager in this drill"
         url = f"http://127.0.0.1:{port}/hls/{self.space}/index.m3u8"
 
-        def sequence() -> int | None:
+        def playlist() -> tuple[int | None, str | None]:
+            """The media sequence and the newest segment's URI, or `(None, None)`."""
             try:
                 text = httpx.get(url, timeout=3).text
             except httpx.HTTPError:
-                return None
-            for line in text.splitlines():
-                if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
-                    return int(line.split(":", 1)[1])
-            return None
+                return None, None
+            sequence = next((int(line.split(":", 1)[1]) for line in text.splitlines()
+                             if line.startswith("#EXT-X-MEDIA-SEQUENCE:")), None)
+            segments = [line for line in text.splitlines() if line and not line.startswith("#")]
+            return sequence, (segments[-1] if segments else None)
 
-        first = sequence()
+        first, _ = playlist()
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             time.sleep(1)
-            now = sequence()
-            if first is not None and now is not None and now > first:
-                return True, f"playlist advanced {first} -> {now}"
+            now, newest = playlist()
+            if first is not None and now is not None and now > first and newest:
+                segment = self.folder / "newest-segment.ts"
+                try:
+                    segment.write_bytes(httpx.get(httpx.URL(url).join(newest), timeout=5).content)
+                    dbfs = _dbfs(segment)
+                except Exception as exc:  # an undecodable segment is a finding, said in one line
+                    return False, f"playlist advanced {first} -> {now}, but its newest segment cannot be decoded: {exc}"
+                ok = dbfs > SILENT_DBFS
+                return ok, f"playlist advanced {first} -> {now}; newest segment at {dbfs:.0f} dBFS" + (
+                    "" if ok else " (silence)")
             first = first if first is not None else now
         return False, f"playlist at {url} did not advance in {wait_s:.0f} s (media sequence {first})"
 
@@ -341,3 +348,12 @@ def _stop_group(proc: subprocess.Popen[bytes], signum: int, grace_s: float) -> N
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
+
+
+def _dbfs(path: Path) -> float:
+    """The RMS level of an audio file in dB below full scale (-inf as -200 for digital silence)."""
+    from chorus.audio import load_pcm
+
+    samples = load_pcm(path, 48000).astype(np.float64)
+    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+    return float(20 * np.log10(max(rms, 1e-10) / 32768))
