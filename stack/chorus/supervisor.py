@@ -283,7 +283,7 @@ class Supervisor:
             port = fanout.port + index if fanout.port else free_port(fanout.host)
             args = ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url]
             if role == "edge":
-                args[3:3] = ["--role", "edge"]
+                args[2:2] = ["--role", "edge"]
             children.append(Child(node, args, f"http://{fanout.host}:{port}/readyz", f"ws://{fanout.host}:{port}"))
         if self.packager:
             packager = self.config.packager
