@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import re
 import shutil
 import signal
@@ -144,12 +143,35 @@ def _describe(step: Step) -> str:
 
 
 def _templated(line: str, old: str, facts: Facts) -> str:
-    """A live output line, with the values that the old sample line wrote as live values put back as live values."""
-    for match in re.finditer(r"\{@([^}]+)\}", old):
-        fact = facts.get(match[1].strip())
-        if fact is not None and fact.text and fact.text in line:
-            line = line.replace(fact.text, match[0], 1)
+    """A live output line, with the values that the old sample wrote as live values put back as live values.
+
+    `old` is the whole old sample of the command: rows move between runs (a node is listed in
+    another place), so any of its live values may stand anywhere in the new line.
+    """
+    for match in dict.fromkeys(re.findall(r"\{@[^}]+\}", old)):
+        fact = facts.get(match[2:-1].strip())
+        if fact is not None and fact.text:
+            line = re.sub(rf"(?<![\w.]){re.escape(fact.text)}(?![\w.])", match, line)
     return line
+
+
+def _port_map(base: Facts, overrides: dict[str, object], nodes: int) -> dict[str, str]:
+    """The drill's ports to the configured ones (node N at `fanout.port + N - 1`), for rewriting sample output."""
+    mapping: dict[str, str] = {}
+    for key, count in (("gateway.port", 1), ("packager.port", 1), ("fanout.port", nodes)):
+        fact = base.get(f"config.{key}")
+        if fact is None or key not in overrides:
+            continue
+        for i in range(count):
+            mapping[str(int(overrides[key]) + i)] = str(int(fact.value) + i)  # type: ignore[call-overload]
+    return mapping
+
+
+def _default_ports(line: str, ports: dict[str, str]) -> str:
+    """A live output line with the drill's ports written as the configured ones a reader would see."""
+    if not ports:
+        return line
+    return re.sub(r"(?<=:)(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
 
 
 class Drill:
@@ -171,6 +193,8 @@ class Drill:
         self._stack: LocalStack | None = None
         self._monitor: Any = None
         self._teardown_lock = threading.Lock()
+        self._ports: dict[str, str] = {}
+        self._base_facts: Facts | None = None
 
     def _row(self, name: str, line: int, expected: str, got: str, ok: bool | None, started: float) -> None:
         status = "skip" if ok is None else ("pass" if ok else "fail")
@@ -251,7 +275,10 @@ class Drill:
 
         opts = self.options
         alert = self.alert_name(spec)
-        facts = drill_facts(facts_mod.build(self.root), stack.overrides)
+        base = facts_mod.build(self.root)
+        facts = drill_facts(base, stack.overrides)
+        self._ports = _port_map(base, stack.overrides, spec.stack.nodes + spec.stack.edges)
+        self._base_facts = base
 
         started = time.monotonic()
         opts.progress(f"  starting Chorus ({spec.stack.nodes} origins, {spec.stack.edges} edges"
@@ -437,9 +464,9 @@ class Drill:
                   "; ".join(dict.fromkeys(wrong)) if wrong else first[:80], not wrong, started)
         for (_line, _command, expected), (code, text, _) in zip(commands, outcomes):
             if expected and code is not None:
-                olds = [old for _, old in expected]
-                live = [_templated(t, old or "", facts)
-                        for t, old in itertools.zip_longest(text.rstrip("\n").splitlines(), olds) if t is not None]
+                old = "\n".join(text for _, text in expected)
+                live = [_templated(_default_ports(t, self._ports), old, self._base_facts or facts)
+                        for t in text.rstrip("\n").splitlines()]
                 self.result.rewrites.append((expected[0][0], expected[-1][0], live))
 
     def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
