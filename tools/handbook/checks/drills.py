@@ -84,10 +84,11 @@ def drill_declarations(project: Project) -> Iterator[Problem]:
         elif wanted is None and len(alerts) > 1:
             yield Problem(book.rel, line, col, "DR006",
                           f"this runbook answers {len(alerts)} alerts: say which one the drill waits for (drill.alert)")
-        names = {"gateway"} | ({"packager"} if spec.stack.packager else set()) | {f"fanout-{i}" for i in range(1, spec.stack.nodes + 1)} | {
+        names = {"gateway", "speaker"} | ({"packager"} if spec.stack.packager else set()) | {f"fanout-{i}" for i in range(1, spec.stack.nodes + 1)} | {
             f"edge-{i}" for i in range(1, spec.stack.edges + 1)}
-        for index, action in enumerate(spec.induce):
-            if action.kind in ("kill", "pause") and str(action.argument) not in names:
-                line, col = page.front_matter.position("drill", "induce", index)
+        for key, index, action in [("induce", i, a) for i, a in enumerate(spec.induce)] + [
+                ("recover", i, a) for i, a in enumerate(spec.recover)]:
+            if action.kind in ("kill", "pause", "resume") and str(action.argument) not in names:
+                line, col = page.front_matter.position("drill", key, index)
                 yield Problem(book.rel, line, col, "DR007",
                               f"{action.kind}: {action.argument} - the drill's stack runs {', '.join(sorted(names))}")

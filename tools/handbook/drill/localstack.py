@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -168,8 +169,15 @@ class LocalStack:
                               timeout=timeout, cwd=self.folder)
 
     def shell(self, command: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        """Run a shell command (bash, `pipefail`) with this stack's environment, in the drill's folder."""
-        return subprocess.run(["bash", "-o", "pipefail", "-c", command], env=self.env, capture_output=True,
+        """Run shell commands (bash, `pipefail`) with this stack's environment, in the drill's folder.
+
+        Steps share one terminal, as a reader's would: variables a step sets (`TEST_SPACE=...`) are
+        there in the next step.
+        """
+        saved = self.folder / "shell-variables.sh"
+        script = (f'[ -f "{saved}" ] && . "{saved}" 2>/dev/null\nset -a\n{command}\n'
+                  f'__drill_status=$?\nexport -p > "{saved}"\nexit $__drill_status\n')
+        return subprocess.run(["bash", "-o", "pipefail", "-c", script], env=self.env, capture_output=True,
                               text=True, timeout=timeout, cwd=self.folder, start_new_session=True)
 
     def start_background(self, command: str, name: str) -> subprocess.Popen[bytes]:
@@ -205,7 +213,10 @@ class LocalStack:
         return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
 
     def pids(self, name: str) -> list[int]:
-        """The live process of this stack serving `name` (`gateway`, `packager`, or a node id such as `fanout-2`)."""
+        """The live process of this stack serving `name` (`gateway`, `packager`, a node id such as `fanout-2`,
+        or `speaker`: the drill's own speaking client)."""
+        if name == "speaker":
+            return _descendants(self.speaker.pid) if self.speaker is not None else []
         return [int(s["pid"]) for s in self.services() if s.get("name") == name and s.get("pid")]  # type: ignore[arg-type]
 
     def signal_service(self, name: str, signum: int) -> None:
@@ -221,6 +232,8 @@ class LocalStack:
             os.kill(pid, signum)
             if signum == signal.SIGSTOP:
                 self.paused.add(pid)
+            elif signum == signal.SIGCONT:
+                self.paused.discard(pid)
 
     def create_space_with_speaker(self, seconds: int) -> str:
         """Create a space and start its host speaking a `seconds`-long test signal over and over.
@@ -242,6 +255,14 @@ class LocalStack:
             _stop_group(self.speaker, signal.SIGINT, 5)
         self.speaker = self.start_background(
             f"while :; do chorusctl speak {tone} --space {space} || sleep 1; done", f"speaker-{space}")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # on stage, as the space's presence counts it
+            shown = self.chorusctl("spaces", "show", space)
+            if re.search(r"presence .* [1-9]\d* speakers", shown.stdout):
+                break
+            time.sleep(1)
+        else:
+            raise StackError(f"the drill's speaker did not get on stage in {space} within 90 s: {self.log_tail()}")
         return space
 
     def hears_audio(self, seconds: float = 3.0, within_s: float = 45.0) -> tuple[bool, str]:
@@ -357,3 +378,27 @@ def _dbfs(path: Path) -> float:
     samples = load_pcm(path, 48000).astype(np.float64)
     rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
     return float(20 * np.log10(max(rms, 1e-10) / 32768))
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren...), from /proc."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = (Path("/proc") / str(parent) / "task" / str(parent) / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found.append(int(child))
+            todo.append(int(child))
+    return [p for p in found if _is_python(p)]
+
+
+def _is_python(pid: int) -> bool:
+    """Whether the process runs Python (the client), not the shell loop or `sleep` around it."""
+    try:
+        return b"python" in (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False

@@ -331,8 +331,14 @@ class Drill:
                                           "sees") from None
             self._row(f"{alert} fires", 0, f"firing within {budget:.0f} s", "firing", True, started)
 
+        recovered = False
         for step in self.plan.runnable():
+            if step.section == "Verify" and not recovered:
+                self._recover(spec, stack, facts)
+                recovered = True
             self._run_step(step, stack, facts, monitor)
+        if not recovered:
+            self._recover(spec, stack, facts)
 
         if alert is not None:
             started = time.monotonic()
@@ -355,6 +361,12 @@ class Drill:
             ok, got = stack.playlist_advances(wait_s=float(facts.get("config.packager.segment_s").value) * 4)
             self._row("HLS playlist advances", 0, "a new segment", got, ok, started)
 
+    def _recover(self, spec: DrillSpec, stack: LocalStack, facts: Facts) -> None:
+        for action in spec.recover:
+            started = time.monotonic()
+            got = self._induce(stack, action.kind, action.argument, facts)
+            self._row(f"recover: {action.kind} {action.argument}", self.plan.spec_line, "done", got, True, started)
+
     def _induce(self, stack: LocalStack, kind: str, argument: object, facts: Facts) -> str:
         if kind == "kill":
             stack.signal_service(str(argument), signal.SIGKILL)
@@ -362,6 +374,9 @@ class Drill:
         if kind == "pause":
             stack.signal_service(str(argument), signal.SIGSTOP)
             return f"paused {argument} (SIGSTOP)"
+        if kind == "resume":
+            stack.signal_service(str(argument), signal.SIGCONT)
+            return f"resumed {argument} (SIGCONT)"
         if kind == "wait":
             time.sleep(float(argument))  # type: ignore[arg-type]
             return f"waited {argument} s"

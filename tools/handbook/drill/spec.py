@@ -53,8 +53,9 @@ class InduceAction(BaseModel):
     """One thing a drill does to bring the runbook's condition about, exactly one key set.
 
     Attributes:
-        kill: Kill this node or service (`fanout-2`, `edge-1`, `packager`, `gateway`) with SIGKILL.
-        pause: Stop this node with SIGSTOP (it hangs: its port accepts, nothing answers).
+        kill: Kill this node or service (`fanout-2`, `edge-1`, `packager`, `gateway`, or the drill's `speaker`).
+        pause: Stop it with SIGSTOP (it hangs: its connections stay open, nothing moves).
+        resume: Let a paused one go on (SIGCONT).
         run: A shell command run to completion (`chorusctl ...` runs against the drill's stack).
         start: A shell command started in the background and stopped at tear-down (a loadgen).
         wait: Seconds to wait.
@@ -64,21 +65,22 @@ class InduceAction(BaseModel):
 
     kill: str | None = None
     pause: str | None = None
+    resume: str | None = None
     run: str | None = None
     start: str | None = None
     wait: float | None = Field(default=None, ge=0, le=600)
 
     @model_validator(mode="after")
     def _one_action(self) -> "InduceAction":
-        chosen = [k for k in ("kill", "pause", "run", "start", "wait") if getattr(self, k) is not None]
+        chosen = [k for k in ("kill", "pause", "resume", "run", "start", "wait") if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError("an induce step has exactly one of: kill, pause, run, start, wait")
+            raise ValueError("an action has exactly one of: kill, pause, resume, run, start, wait")
         return self
 
     @property
     def kind(self) -> str:
         """Which action this is: `kill`, `pause`, `run`, `start` or `wait`."""
-        return next(k for k in ("kill", "pause", "run", "start", "wait") if getattr(self, k) is not None)
+        return next(k for k in ("kill", "pause", "resume", "run", "start", "wait") if getattr(self, k) is not None)
 
     @property
     def argument(self) -> Any:
@@ -112,6 +114,8 @@ class DrillSpec(BaseModel):
         stack: The local stack to start.
         config: Configuration overrides for the drill's stack, `key.path: value` (as `CHORUS__...` variables).
         induce: What brings the condition about, in order.
+        recover: What people outside the runbook's reach do once it asks them to (the host unmutes): run after
+            the Mitigate steps, before the Verify steps.
         fire_within_s: How long the alert may take to fire once the condition is induced (drill time).
         resolve_within_s: How long the alert may take to resolve after the last step (drill time).
         new_space_after: The procedure loses live spaces by design (a gateway restart forgets them): the final
@@ -125,6 +129,7 @@ class DrillSpec(BaseModel):
     stack: DrillStack = Field(default_factory=DrillStack)
     config: dict[str, Any] = Field(default_factory=dict)
     induce: list[InduceAction] = Field(default_factory=list)
+    recover: list[InduceAction] = Field(default_factory=list)
     fire_within_s: float = Field(default=90, gt=0, le=900)
     resolve_within_s: float = Field(default=90, gt=0, le=900)
     new_space_after: bool = False
