@@ -155,6 +155,12 @@ def _templated(line: str, old: str, facts: Facts) -> str:
     return line
 
 
+def _short(value: object, width: int = 48) -> str:
+    """An action's argument, cut to fit a table cell."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _port_map(base: Facts, overrides: dict[str, object], nodes: int) -> dict[str, str]:
     """The drill's ports to the configured ones (node N at `fanout.port + N - 1`), for rewriting sample output."""
     mapping: dict[str, str] = {}
@@ -310,7 +316,7 @@ class Drill:
         for action in spec.induce:
             started = time.monotonic()
             got = self._induce(stack, action.kind, action.argument, facts)
-            self._row(f"induce: {action.kind} {action.argument}", self.plan.spec_line, "done", got, True, started)
+            self._row(f"induce: {action.kind} {_short(action.argument)}", self.plan.spec_line, "done", got, True, started)
 
         if alert is not None:
             started = time.monotonic()
@@ -365,7 +371,7 @@ class Drill:
         for action in spec.recover:
             started = time.monotonic()
             got = self._induce(stack, action.kind, action.argument, facts)
-            self._row(f"recover: {action.kind} {action.argument}", self.plan.spec_line, "done", got, True, started)
+            self._row(f"recover: {action.kind} {_short(action.argument)}", self.plan.spec_line, "done", got, True, started)
 
     def _induce(self, stack: LocalStack, kind: str, argument: object, facts: Facts) -> str:
         if kind == "kill":
