@@ -47,8 +47,8 @@ def annotate(markdown: str, source: str, name: str, root: Path) -> str:
             continue
         word = looks_destructive(step.block) or "change"
         if step.destructive:
-            out.append(f'{indent}!!! danger "Destructive: this {_verb(word)} the running system"')
-            out.append(f"{indent}    Run it only when the steps above point here. "
+            out.append(f'{indent}!!! danger "Destructive step (`{word}`)"')
+            out.append(f"{indent}    It changes the running system. Run it only when the steps above point here. "
                        + ("Drills run it only with `--allow-destructive`." if step.runs else ""))
             out.append("")
         if "production" in step.marker.flags:
@@ -64,9 +64,3 @@ def annotate(markdown: str, source: str, name: str, root: Path) -> str:
     box = [f'!!! {kind} "{TITLES[kind]}"', f"    {text}", ""]
     return "\n".join(box + out)
 
-
-def _verb(word: str) -> str:
-    """`restart` -> `restarts`, `rollout undo` -> `rolls back`, `chorusctl up` -> `restarts`."""
-    special = {"rollout undo": "rolls back", "rollout restart": "restarts", "chorusctl up": "restarts",
-               "apply": "changes", "change": "changes", "pkill": "kills"}
-    return special.get(word, word + ("es" if word.endswith("sh") else "s"))
