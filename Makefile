@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -c "import handbook, chorus, mkdocs" || { echo "handbook: install failed (see above)"; exit 1; }
 	@touch $(STAMP)
 
-setup: $(STAMP) ## create .venv, install the pins, Graphviz, Prometheus and Alertmanager
+setup: $(STAMP) ## create .venv, install the pins, Graphviz, bubblewrap, Prometheus and Alertmanager
 	@tools/bootstrap/graphviz.sh
+	@tools/bootstrap/bubblewrap.sh
 	@tools/bootstrap/prometheus.sh
 
 serve: setup ## build and serve the site on http://127.0.0.1:8000 with live reload

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import itertools
 import os
 import platform
 import resource
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,9 +75,10 @@ async def serve_chorus(frames_per_message: int | None, node_id: str = "bench-1",
     node = FanoutNode(config, node_id, KEY.encode(), host="127.0.0.1", port=0, role="edge" if origin_url else "origin")
     if origin_url:
         issuer = TokenIssuer(KEY.encode(), config.gateway.token)
+        grants = itertools.count()  # join tokens are single-use: each subscription gets its own
 
         async def grant(space: str) -> dict[str, object]:
-            token, expires = issuer.issue(user=node_id, space=space, role="edge", node="bench-1", session=f"up-{node_id}")
+            token, expires = issuer.issue(user=node_id, space=space, role="edge", node="bench-1", session=f"up-{node_id}-{next(grants)}")
             return {"space": space, "origin": "bench-1", "url": f"{origin_url}/v1/media", "token": token,
                     "expires_at": expires}
 
@@ -294,7 +297,7 @@ class Variant:
         port, self.frames_per_message = int(parts[1]), int(parts[3])
         self.name = name.format(fpm=self.frames_per_message, edges=edges)
         if kind == "bare":
-            self.targets, publish_url = [(port, "/listen")], f"ws://127.0.0.1:{port}/publish"
+            self.targets, publish_url = [(port, lambda: "/listen")], f"ws://127.0.0.1:{port}/publish"
         else:
             from chorus.config import load_config
             from chorus.tokens import TokenIssuer
@@ -302,8 +305,12 @@ class Variant:
             token = load_config(ROOT / "stack" / "config" / "chorus.yaml", env={}).gateway.token
             issuer = TokenIssuer(KEY.encode(), token)
 
-            def path(node: str) -> str:
-                return "/v1/media?token=" + issuer.issue(user="l", space="bench", role="listener", node=node, session="l")[0]
+            sessions = itertools.count()
+
+            def path(node: str) -> Callable[[], str]:
+                # Join tokens are single-use per node: every listener connection gets its own.
+                return lambda: "/v1/media?token=" + issuer.issue(user="l", space="bench", role="listener", node=node,
+                                                                 session=f"l{next(sessions)}")[0]
 
             publish_url = f"ws://127.0.0.1:{port}/v1/media?token=" + issuer.issue(
                 user="h", space="bench", role="host", node="bench-1", session="h")[0]
@@ -332,7 +339,7 @@ class Variant:
             chosen = [self.targets[(len(self.transports) + i) % len(self.targets)] for i in range(batch)]
             made = await asyncio.gather(*(
                 loop.create_connection(
-                    lambda r=r, t=t: ListenerProtocol(f"127.0.0.1:{t[0]}", t[1], self.meter, r), "127.0.0.1", t[0])
+                    lambda r=r, t=t: ListenerProtocol(f"127.0.0.1:{t[0]}", t[1](), self.meter, r), "127.0.0.1", t[0])
                 for r, t in zip(readies, chosen)))
             self.transports.extend(t for t, _ in made)
             await asyncio.wait_for(asyncio.gather(*readies), 30)

@@ -42,6 +42,8 @@ import httpx
 import numpy as np
 import yaml
 
+from chorus.tokens import operator_token
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "stack" / "config" / "chorus.yaml"
 KEY = "bench-signing-key-0123456789abcdef0123456789"
@@ -84,10 +86,11 @@ def start_stack(overrides: dict[str, object]) -> Stack:
     url = f"http://127.0.0.1:{port}"
     node = subprocess.Popen([sys.executable, "-m", "chorus.fanout", "--config", str(CONFIG), "--node-id", "fanout-1",
                              "--port", "0", "--gateway", url], **quiet)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
     while True:
         try:
-            nodes = httpx.get(f"{url}/v1/nodes", timeout=1).json()
+            operator = {"Authorization": f"Bearer {operator_token(KEY.encode(), 'bench')}"}
+            nodes = httpx.get(f"{url}/v1/nodes", timeout=1, headers=operator).json()
             if any(n["id"] == "fanout-1" and n["state"] == "accepting" for n in nodes):
                 break
         except httpx.HTTPError:

@@ -5,21 +5,21 @@ Arrows point from a caller to what it calls. Between services that is exactly th
 diagram misses a service, misses a dependency or draws one the catalog lacks.
 """
 
-from diagrams import Cluster, Edge
+from diagrams import Edge
 from diagrams.generic.device import Mobile
 from diagrams.onprem.client import Users
 from diagrams.onprem.monitoring import Prometheus
 from diagrams.onprem.network import Internet
 
-from handbook.diagrams.kit import diagram, service
+from handbook.diagrams.kit import cluster, diagram, service
 
-with diagram("Chorus: containers"):
+with diagram("Chorus: containers", direction="TB"):
     apps = Mobile("Chorus apps\nhosts · speakers · listeners", nodeid="apps")
     audience = Users("HLS audience", nodeid="hls-audience")
     cdn = Internet("CDN", nodeid="cdn")
     prometheus = Prometheus("Prometheus", nodeid="prometheus")
 
-    with Cluster("Chorus"):
+    with cluster("Chorus"):
         gateway = service("gateway", note="control plane")
         fanout = service("fanout", note="media relay")
         packager = service("packager", note="HLS for the masses")

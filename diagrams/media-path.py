@@ -4,16 +4,16 @@ Arrows follow the audio. Frames are relayed untouched: no node decodes or
 re-encodes audio on the live path.
 """
 
-from diagrams import Cluster, Edge
+from diagrams import Edge
 from diagrams.onprem.client import User, Users
 from diagrams.onprem.network import Internet
 
-from handbook.diagrams.kit import diagram, service
+from handbook.diagrams.kit import cluster, diagram, service
 
-with diagram("Chorus: media path"):
+with diagram("Chorus: media path", direction="TB"):
     speaker = User("Speaker's app\n20 ms audio frames", nodeid="speaker")
 
-    with Cluster("fan-out tier"):
+    with cluster("fan-out tier"):
         origin = service("fanout", role="origin", note="the space's home node")
         edge_a = service("fanout", role="edge", nodeid="fanout.edge-a", ports=False, note="listener cap · drains")
         edge_b = service("fanout", role="edge", nodeid="fanout.edge-b", ports=False, note="listener cap · drains")

@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,9 +25,22 @@ from chorus.fanout.link import GatewayLink
 from chorus.fanout.node import FanoutNode
 from chorus.gateway.server import GatewayServer
 from chorus.protocol import Frame
+from chorus.tokens import operator_token
 from conftest import BIN
 
 KEY = b"chorus-test-signing-key-0123456789abcdef"
+STATE_DIR = tempfile.mkdtemp(prefix="chorus-test-state-")
+"""Where the `chorusctl` runs of this test session keep credentials (not the user's own state)."""
+
+
+def operator_headers(key: bytes = KEY) -> dict[str, str]:
+    """`Authorization` with a fresh operator token signed with `key`, for the operations endpoints."""
+    return {"Authorization": f"Bearer {operator_token(key, 'tests')}"}
+
+
+def operator_client(url: str, key: bytes = KEY) -> GatewayClient:
+    """A gateway client carrying a fresh operator token (for `status`, `node`, `drain`, `resume`)."""
+    return GatewayClient(url, operator_token=operator_token(key, "tests"))
 CONFIG_FILE = Path(__file__).resolve().parents[1] / "stack" / "config" / "chorus.yaml"
 
 
@@ -71,6 +85,7 @@ def clean_env() -> dict[str, str]:
     """This environment without any `CHORUS*` variable, plus the test signing key."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
     env["CHORUS_SIGNING_KEY"] = KEY.decode()
+    env["CHORUS_STATE_DIR"] = STATE_DIR
     return env
 
 
@@ -110,7 +125,7 @@ class RealStack:
 
     def nodes(self) -> list[dict[str, object]]:
         """The gateway's node list."""
-        return httpx.get(f"{self.gateway_url}/v1/nodes", timeout=5).json()
+        return httpx.get(f"{self.gateway_url}/v1/nodes", timeout=5, headers=operator_headers()).json()
 
 
 @contextlib.contextmanager
@@ -121,16 +136,20 @@ def real_stack(
     edges: int = 0,
     packager: bool = False,
     up_args: tuple[str, ...] = (),
+    signing_key: bool = True,
     **overrides: object,
 ) -> Iterator[RealStack]:
     """Run `chorusctl up` for real (gateway, nodes, edges, packager as processes) and stop it with `stop_signal`.
 
-    The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`. `up_args` are
-    added to `chorusctl up`; `stack.output` grows with its lines while it runs.
+    The packager (off unless asked) takes a free port, in `env["CHORUS__PACKAGER__PORT"]`. Without
+    `signing_key` no key is set, and `chorusctl up` makes one for the run. `up_args` are added to
+    `chorusctl up` (e.g. `("--monitor",)`); `stack.output` grows with its lines while it runs.
     """
     if packager:
         overrides.setdefault("packager__port", free_port())
     env = stack_env(**overrides)
+    if not signing_key:
+        del env["CHORUS_SIGNING_KEY"]
     gateway_url = f"http://127.0.0.1:{env['CHORUS__GATEWAY__PORT']}"
     command = [str(BIN / "chorusctl"), "--config", str(config_path), "up", "--nodes", str(nodes), "--edges", str(edges),
                *up_args]

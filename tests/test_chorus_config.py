@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, load_config
-from chorus_support import CONFIG_FILE, KEY, clean_env, real_stack, stack_env
+from chorus_support import CONFIG_FILE, KEY, clean_env, operator_headers, real_stack, stack_env
 from conftest import BIN, ROOT
 
 CATALOG_FILE = ROOT / "stack" / "catalog.yaml"
@@ -211,7 +211,7 @@ def test_changing_the_listener_cap_in_a_copy_changes_what_the_running_stack_admi
     with real_stack(path, nodes=1, stop_signal=signal.SIGTERM) as stack:
         node = stack.nodes()[0]
         assert node["listener_cap"] == 4 and node["headroom"] == 3
-        node_status = httpx.get(node["url"].replace("ws://", "http://") + "/status").json()
+        node_status = httpx.get(node["url"].replace("ws://", "http://") + "/status", headers=operator_headers()).json()
         assert node_status["listener_cap"] == 4
         space = httpx.post(f"{stack.gateway_url}/v1/spaces", json={"title": "cap", "host": "h"}).json()["id"]
         answers = [httpx.post(f"{stack.gateway_url}/v1/spaces/{space}/join", json={"user": f"u{i}"}) for i in range(4)]

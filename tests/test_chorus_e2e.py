@@ -13,7 +13,7 @@ from chorus.audio import Timeline, load_pcm, reference_packets, similarity
 from chorus.client import GatewayClient, Listener, Speaker
 from chorus.config import AudioConfig
 from chorus.protocol import Frame
-from chorus_support import RealStack, async_wait_until, background, frame_counter, metric_sum, real_stack
+from chorus_support import RealStack, async_wait_until, background, frame_counter, metric_sum, operator_client, real_stack
 from conftest import BIN
 
 MATCH_THRESHOLD = 0.8
@@ -37,7 +37,8 @@ def _json(result: object) -> object:
 def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path: Path) -> None:
     source = tmp_path / "source.wav"
     assert stack.chorusctl("tone", str(source), "--seconds", "2").returncode == 0
-    space = _json(stack.chorusctl("spaces", "create", "--title", "e2e", "--host", "alice", "--json"))["id"]
+    created = _json(stack.chorusctl("spaces", "create", "--title", "e2e", "--host", "alice", "--json"))
+    space = created["id"]
     heard = tmp_path / "heard.wav"
     audio = AudioConfig()
 
@@ -48,7 +49,7 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         timelines = [Timeline(audio) for _ in range(49)]
-        async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:
+        async with operator_client(stack.gateway_url) as gateway, background() as tasks:
 
             def recorder(timeline: Timeline):
                 def record(frames: list[Frame]) -> None:
@@ -77,6 +78,7 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
             assert speak.returncode == 0, err.decode()
             assert json.loads(out)["frames_sent"] == json.loads(out)["frames"]
             await asyncio.sleep(0.5)
+            gateway.host_secrets[space] = created["host_secret"]  # the secret chorusctl was given at creation
             await gateway.end_space(space, "alice")
             logs = await asyncio.wait_for(asyncio.gather(*tasks), 15)
             assert all(log.ended for log in logs), "every listener is told the space ended"
@@ -101,11 +103,13 @@ def test_fifty_listeners_hear_what_the_speaker_sends(stack: RealStack, tmp_path:
 
 
 def test_draining_a_node_moves_its_listeners_and_speaker(stack: RealStack) -> None:
-    space = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))["id"]
+    created = _json(stack.chorusctl("spaces", "create", "--title", "drain", "--host", "dana", "--json"))
+    space = created["id"]
     packets = reference_packets(AudioConfig(), 12)
 
     async def scenario() -> None:
-        async with GatewayClient(stack.gateway_url) as gateway, background() as tasks:
+        async with operator_client(stack.gateway_url) as gateway, background() as tasks:
+            gateway.host_secrets[space] = created["host_secret"]
             counts = [0] * 10
 
             listeners = [Listener(gateway, space, f"d{i}", frame_counter(counts, i)) for i in range(10)]

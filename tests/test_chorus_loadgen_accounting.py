@@ -13,12 +13,13 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from chorus.loadgen import LoadPlan, LoadRun
+from chorus.loadgen import CLOSE_TIMEOUT_S, LoadPlan, LoadRun
 from chorus_support import CONFIG_FILE, config_with, stack_env, wait_until
 from conftest import BIN
 
@@ -105,3 +106,51 @@ def test_a_complete_run_says_so() -> None:
     lost = LoadResult("join-storm", 3, 1.0, attempted=3, admitted=0, shed=0, shed_without_retry_after=0, errors=0,
                       p50_join_ms=0, p99_join_ms=0, frames_received=0, drops=0, listening=0, starved=0)
     assert lost.unaccounted == 3 and not lost.complete, "a join in no outcome is never passed off as a clean run"
+
+
+def _loadgen(url: str, env: dict[str, str], space: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(BIN / "chorusctl"), "--config", str(CONFIG_FILE), "loadgen", "join-storm", "--space", space,
+                             "--gateway", url, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_storm_beyond_the_connection_pool_keeps_its_time_bound_and_says_what_it_offered(gateway) -> None:
+    """600 joins due within 0.2 s: more than the client has connections. Before, they all queued in
+    httpx's pool, which spent its time rescanning them: a handful of joins went out and the run
+    outlived its duration by minutes."""
+    url, _process, env = gateway
+    started = time.monotonic()
+    run = _loadgen(url, env, _space(url), "--clients", "600", "--rate", "3000", "--duration", "3")
+    try:
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    took = time.monotonic() - started
+    assert took < 3 + CLOSE_TIMEOUT_S + 15, f"the run took {took:.0f} s for a 3 s duration"
+    rows = _rows(out)
+    assert "offered" in err and "/s of 3000/s" in err, "progress says the rate offered"
+    attempted, not_started = int(rows["attempted"]), int(rows["clients not started"])
+    assert attempted + not_started == 600 and attempted > 0, out
+    assert rows["rate asked /s"] == "3000"
+    offered = int(rows["rate offered /s"])
+    if offered < 0.9 * 3000:
+        assert f"offered {offered} joins/s of the 3000 asked" in rows["run"], out
+        assert run.returncode == 1
+    else:
+        assert "offered" not in rows["run"], out
+
+
+def test_ctrl_c_ends_a_run_early_with_its_summary(gateway) -> None:
+    url, _process, env = gateway
+    run = _loadgen(url, env, _space(url), "--clients", "100", "--rate", "5", "--duration", "60")
+    assert run.stderr is not None
+    lines = [run.stderr.readline() for _ in range(3)]  # the banner and two progress lines: two seconds in
+    assert "offered" in lines[-1], lines
+    run.send_signal(signal.SIGINT)
+    try:
+        out, err = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == 1, out + err
+    rows = _rows(out)
+    assert rows["run"].startswith("INCOMPLETE - did not measure what was asked: interrupted by Ctrl-C after"), out
+    assert float(rows["duration s"]) < 20 and "Traceback" not in err

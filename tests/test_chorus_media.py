@@ -29,7 +29,10 @@ from chorus_support import (
 )
 
 
-async def _space(stack: LocalStack, host: str = "hana") -> str:
+async def _space(stack: LocalStack, host: str = "hana", client: GatewayClient | None = None) -> str:
+    """Create a space; with `client`, that client keeps its host secret (to join as host, promote, end)."""
+    if client is not None:
+        return (await client.create_space("test", host))["id"]
     async with GatewayClient(stack.url) as gateway:
         return (await gateway.create_space("test", host))["id"]
 
@@ -44,7 +47,7 @@ def test_slow_listener_is_dropped_and_the_others_keep_up() -> None:
 
     async def scenario() -> None:
         async with local_stack(config) as stack, GatewayClient(stack.url) as gateway, background() as tasks:
-            space = await _space(stack)
+            space = await _space(stack, client=gateway)
             received = [0] * 5
             last_seq = [-1] * 5
             in_order = [True] * 5
@@ -132,7 +135,7 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
 
     async def scenario() -> None:
         async with local_stack(config) as stack, GatewayClient(stack.url) as gateway, background() as tasks:
-            space = await _space(stack, "host1")
+            space = await _space(stack, "host1", gateway)
             counts = [0] * 3
 
             listeners = [Listener(gateway, space, f"early{i}", frame_counter(counts, i)) for i in range(3)]

@@ -17,7 +17,7 @@ import httpx
 from chorus.logs import _FIELDS
 from chorus.packager.server import PackagerServer
 from chorus.packager.service import Packager
-from chorus_support import KEY, async_wait_until, config_with, local_stack
+from chorus_support import KEY, async_wait_until, config_with, local_stack, operator_headers
 
 
 class Events(logging.Handler):
@@ -35,8 +35,8 @@ class Events(logging.Handler):
 
 
 def test_unwritable_playlist_is_logged_reported_retried_and_recovers(tmp_path: Path) -> None:
-    config = config_with(packager={"segment_s": 0.5, "playlist_size": 4, "poll_interval_s": 0.2},
-                         fanout={"upstream_retry_max_s": 0.5})
+    config = config_with(packager={"segment_s": 0.5, "playlist_size": 4, "poll_interval_s": 0.2,
+                                   "retry_max_s": 0.5})
     events = Events()
     logger = logging.getLogger("chorus.test.packager_write_failure")
     logger.setLevel(logging.DEBUG)
@@ -52,7 +52,7 @@ def test_unwritable_playlist_is_logged_reported_retried_and_recovers(tmp_path: P
                 base = server.url
 
                 async def state() -> dict:
-                    (status,) = (await http.get(f"{base}/v1/status")).json()["spaces"]
+                    (status,) = (await http.get(f"{base}/v1/status", headers=operator_headers())).json()["spaces"]
                     return status
 
                 await async_wait_until(lambda: space in packager.spaces and packager.spaces[space].segments >= 2, 10,

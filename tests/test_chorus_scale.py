@@ -29,7 +29,7 @@ from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig
 from chorus.packager.hls import parse_playlist
 from chorus.protocol import Frame, control, pack_frames
-from chorus_support import RealStack, async_wait_until, metric_sum, real_stack
+from chorus_support import RealStack, async_wait_until, metric_sum, operator_headers, real_stack
 
 MATCH_THRESHOLD = 0.8
 """Normalised cross-correlation a recording must reach (Opus and AAC both score about 0.97)."""
@@ -122,7 +122,7 @@ def test_cascade_and_hls_carry_the_speakers_audio_and_silence_fills_a_stalled_fe
             listeners = [Listener(gateway, space, f"fan{i}", recorder(timelines[i])) for i in range(listeners_wanted)]
             tasks = [asyncio.create_task(listener.run(40)) for listener in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 20, "every listener to connect")
-            packager_status = lambda: httpx.get(f"{cascade.packager}/v1/status", timeout=5).json()  # noqa: E731
+            packager_status = lambda: httpx.get(f"{cascade.packager}/v1/status", timeout=5, headers=operator_headers()).json()  # noqa: E731
             await async_wait_until(lambda: any(s["space"] == space and s["upstream_connected"]
                                      for s in packager_status()["spaces"]), 10, "the packager to subscribe")
             await async_wait_until(lambda: cascade.nodes()["fanout-1"]["edges"] == 2, 5, "both edges to subscribe to the origin")

@@ -186,7 +186,7 @@ def _report(gateway: Gateway, node: str, **fields: object) -> None:
 def test_listeners_go_to_edges_one_space_fills_an_edge_before_the_next() -> None:
     gateway = _gateway()
     gateway.register_node("fanout-1", "origin", "ws://127.0.0.1:1", 10)
-    space = gateway.spaces.create("t", "ada")
+    space, secret = gateway.spaces.create_with_secret("t", "ada")
     first = gateway.join(space.id, "l0", "listener")
     assert first.node.id == "fanout-1", "without edges the origin takes listeners"
     for edge in ("edge-1", "edge-2"):
@@ -195,14 +195,14 @@ def test_listeners_go_to_edges_one_space_fills_an_edge_before_the_next() -> None
     assert "fanout-1" not in nodes
     first_edge = nodes[0]
     assert nodes[:10] == [first_edge] * 10 and set(nodes[10:]) == {"edge-1", "edge-2"} - {first_edge}
-    assert gateway.join(space.id, "ada", "host").node.id == "fanout-1", "speakers stay on the origin"
+    assert gateway.join(space.id, "ada", "host", host_secret=secret).node.id == "fanout-1", "speakers stay on the origin"
 
 
 def test_upstream_grants_name_the_origin_and_refuse_everyone_else() -> None:
     gateway = _gateway()
     gateway.register_node("fanout-1", "origin", "ws://127.0.0.1:1", 10)
     gateway.register_node("edge-1", "edge", "ws://127.0.0.1:2", 10)
-    space = gateway.spaces.create("t", "ada")
+    space, secret = gateway.spaces.create_with_secret("t", "ada")
     grant = gateway.upstream("edge-1", space.id)
     assert isinstance(grant, UpstreamGrant) and grant.origin.id == "fanout-1"
     claims = verify_join_token(grant.token, KEY, "fanout-1")
@@ -211,7 +211,7 @@ def test_upstream_grants_name_the_origin_and_refuse_everyone_else() -> None:
     for node, space_id, status in (("fanout-1", space.id, 403), ("edge-9", space.id, 409), ("edge-1", "sp-nope", 404)):
         refusal = gateway.upstream(node, space_id)
         assert isinstance(refusal, Refusal) and refusal.status == status
-    gateway.end_space(space.id, "ada")
+    gateway.end_space(space.id, secret)
     ended = gateway.upstream("edge-1", space.id)
     assert isinstance(ended, Refusal) and ended.status == 410
 
@@ -219,7 +219,7 @@ def test_upstream_grants_name_the_origin_and_refuse_everyone_else() -> None:
 def test_reconnect_reasons_and_speakers_per_space_are_counted() -> None:
     gateway = _gateway()
     gateway.register_node("fanout-1", "origin", "ws://127.0.0.1:1", 10)
-    space = gateway.spaces.create("t", "ada")
+    space, secret = gateway.spaces.create_with_secret("t", "ada")
     gateway.join(space.id, "a", "listener")
     gateway.join(space.id, "b", "listener", reconnect="drain")
     gateway.join(space.id, "c", "listener", reconnect="network")
@@ -229,7 +229,7 @@ def test_reconnect_reasons_and_speakers_per_space_are_counted() -> None:
     _report(gateway, "fanout-1", speakers=1, spaces={space.id: {"listeners": 3, "speakers": 1}})
     gateway.refresh_metrics()
     assert gateway.metrics.space_speakers.labels(space=space.id)._value.get() == 1
-    gateway.end_space(space.id, "ada")
+    gateway.end_space(space.id, secret)
     gateway.refresh_metrics()
     assert all(s.labels.get("space") != space.id for m in gateway.metrics.space_speakers.collect() for s in m.samples)
 

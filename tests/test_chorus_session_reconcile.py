@@ -11,9 +11,9 @@ import subprocess
 
 from websockets.asyncio.client import connect
 
-from chorus.client import GatewayClient, media_url
+from chorus.client import media_url
 from chorus.gateway.core import Gateway
-from chorus_support import BIN, async_wait_until, clean_env, config_with, local_stack
+from chorus_support import BIN, async_wait_until, clean_env, config_with, local_stack, operator_client
 
 
 async def _sessions_line(gateway_url: str) -> str:
@@ -29,7 +29,7 @@ def test_a_slow_nodes_sessions_are_learned_back_after_it_went_stale() -> None:
     config = config_with(gateway={"node_timeout_s": 0.5})
 
     async def scenario() -> None:
-        async with local_stack(config, nodes=1) as stack, GatewayClient(stack.url) as client:
+        async with local_stack(config, nodes=1) as stack, operator_client(stack.url) as client:
             gateway: Gateway = stack.gateway.gateway
             space = (await client.create_space("slow", "hana"))["id"]
             host = await connect(media_url(await client.join(space, "hana", "host")), compression=None)
@@ -58,7 +58,7 @@ def test_rejoins_placed_on_a_dead_node_do_not_count_as_people() -> None:
     config = config_with(gateway={"node_timeout_s": 30})
 
     async def scenario() -> None:
-        async with local_stack(config, nodes=1) as stack, GatewayClient(stack.url) as client:
+        async with local_stack(config, nodes=1) as stack, operator_client(stack.url) as client:
             gateway: Gateway = stack.gateway.gateway
             space = (await client.create_space("dead", "hana"))["id"]
             host = await connect(media_url(await client.join(space, "hana", "host")), compression=None)

@@ -37,6 +37,8 @@ def _said(stack: object, text: str) -> bool:
 def test_restart_delay_doubles_up_to_its_cap() -> None:
     policy = SupervisorConfig(restart_delay_s=0.5, restart_delay_max_s=3)
     assert [restart_delay(policy, n) for n in (1, 2, 3, 4, 5, 60)] == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    slow = SupervisorConfig(restart_delay_s=90, restart_delay_max_s=10)
+    assert [restart_delay(slow, n) for n in (1, 2)] == [90.0, 90.0], "the cap never shortens the first wait"
     assert describe_exit(-9) == "killed by SIGKILL" and describe_exit(1) == "exit 1"
 
 
@@ -101,8 +103,8 @@ def test_a_gateway_that_dies_is_restarted_and_nodes_register_again(tmp_path: Pat
 
         def registered() -> bool:
             try:
-                nodes = httpx.get(f"{stack.gateway_url}/v1/nodes", timeout=2).json()
-            except httpx.HTTPError:
+                nodes = stack.nodes()
+            except (httpx.HTTPError, ValueError):
                 return False
             return any(n["id"] == "fanout-1" and n["state"] != "stale" for n in nodes)
 

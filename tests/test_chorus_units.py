@@ -24,7 +24,7 @@ from chorus.gateway.spaces import Space
 from chorus.metrics import service_registries
 from chorus.protocol import Frame, ProtocolError, pack_frames, split_records, unpack_frames
 from chorus.tokens import TokenError, TokenIssuer, node_token, verify_join_token, verify_node_token
-from chorus_support import CONFIG_FILE, KEY, clean_env, config_with
+from chorus_support import CONFIG_FILE, KEY, clean_env, config_with, operator_headers
 from conftest import BIN, ROOT
 
 with warnings.catch_warnings():  # Starlette suggests another HTTP client for its test client; httpx is what we pin
@@ -196,18 +196,20 @@ def api() -> TestClient:
 def test_spaces_roles_and_refusals(api: TestClient) -> None:
     space = api.post("/v1/spaces", json={"title": "Town hall", "host": "amara"}).json()
     sid = space["id"]
+    host = {"X-Chorus-Host-Secret": space["host_secret"]}
     assert space["live"] and space["host"] == "amara"
+    assert "host_secret" not in api.get(f"/v1/spaces/{sid}").json(), "the host secret is shown once"
     assert api.get("/v1/spaces").json()[0]["id"] == sid
     assert api.post(f"/v1/spaces/{sid}/join", json={"user": "bob", "role": "speaker"}).status_code == 403
     assert api.post(f"/v1/spaces/{sid}/hands", json={"user": "bob"}).json()["hands"] == ["bob"]
     assert api.post(f"/v1/spaces/{sid}/speakers", json={"user": "bob", "by": "bob"}).status_code == 403
-    promoted = api.post(f"/v1/spaces/{sid}/speakers", json={"user": "bob", "by": "amara"}).json()
+    promoted = api.post(f"/v1/spaces/{sid}/speakers", json={"user": "bob", "by": "amara"}, headers=host).json()
     assert promoted["speakers"] == ["bob"] and promoted["hands"] == []
     shed = api.post(f"/v1/spaces/{sid}/join", json={"user": "bob", "role": "speaker"})
     assert shed.status_code == 503 and shed.json()["reason"] == "capacity", "no fan-out node is registered"
     assert api.post("/v1/spaces/sp-nope/join", json={"user": "x"}).status_code == 404
     assert api.post(f"/v1/spaces/{sid}/end", json={"user": "bob"}).status_code == 403
-    assert api.post(f"/v1/spaces/{sid}/end", json={"user": "amara"}).json()["live"] is False
+    assert api.post(f"/v1/spaces/{sid}/end", json={"user": "amara"}, headers=host).json()["live"] is False
     assert api.post(f"/v1/spaces/{sid}/join", json={"user": "x"}).status_code == 410
     assert api.get("/v1/spaces").json() == [] and len(api.get("/v1/spaces?include_ended=true").json()) == 1
 
@@ -223,9 +225,9 @@ def test_node_endpoints_need_a_node_token(api: TestClient) -> None:
     assert api.post("/v1/nodes", json=body, headers=good).json()["state"] == "accepting"
     report = {"listeners": 0, "speakers": 0, "draining": False}
     assert api.post("/v1/nodes/fanout-1/report", json=report, headers=good).json() == {"drain": False, "ended_spaces": []}
-    assert api.post("/v1/nodes/fanout-1/drain").json()["state"] == "draining"
+    assert api.post("/v1/nodes/fanout-1/drain", headers=operator_headers()).json()["state"] == "draining"
     assert api.post("/v1/nodes/fanout-1/report", json=report, headers=good).json()["drain"] is True
-    assert api.post("/v1/nodes/fanout-9/drain").status_code == 404
+    assert api.post("/v1/nodes/fanout-9/drain", headers=operator_headers()).status_code == 404
 
 
 def test_presence_is_one_aggregate_message_per_tick(api: TestClient) -> None:

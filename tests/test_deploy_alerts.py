@@ -123,12 +123,13 @@ BROKEN = [
      "AR008", "        for: two minutes"),
     ("up{job=~\"chorus-fanout|chorus-fanout-edge\"} == 0", "up{job=\"fanout\"} == 0", "AR009", "expr: up{job=\"fanout\"} == 0"),
     ("alert: ChorusPackagerEventLoopLag", "alert: ChorusHlsPlaylistStale", "AR010", "alert: ChorusHlsPlaylistStale\n        expr: max by (job"),
-    ("summary: \"Fan-out node {{ $labels.node }} is at its listener cap.\"", "summary: \"Fan-out node {{ $labels.pod }} is at its listener cap.\"",
-     "AR011", "          summary: \"Fan-out node {{ $labels.pod }} is at its"),
+    ("summary: \"Fan-out node {{ $labels.node }} is near its listener cap.\"", "summary: \"Fan-out node {{ $labels.pod }} is near its listener cap.\"",
+     "AR011", "          summary: \"Fan-out node {{ $labels.pod }} is near its"),
     ("sum(rate(chorus_gateway_reconnects_total[1m])) > 100", "sum(rate(chorus_gateway_reconnects_total[1m])) > 150", "AR012",
      "          description: >-\n            More than 100 reconnects"),
     ("      - alert: ChorusEdgeLostOrigin\n", "      - alert: ChorusEdgeLostOrigin\n        severity: critical\n", "AR013",
      "        severity: critical\n        expr: min by (node)"),
+    ("is near its listener cap.", "is at its listener cap.", "AR014", "          summary: \"Fan-out node {{ $labels.node }} is at its"),
 ]
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from chorus.catalog import CatalogError, load_catalog
 from chorus.config import load_config
+from chorus.tokens import operator_token
 from chorus.deploy.workloads import fanout_origin_replicas, fanout_replica_bounds
 from conftest import ROOT
 from deploy_support import (copy_tree, free_port, line_of, manifest_problems, mutate, rule_problems, service_env,
@@ -76,8 +77,10 @@ def test_both_fanout_workloads_start_as_their_manifests_say_and_register_in_thei
             command = [sys.executable if w == "python" else w for w in container["command"]]
             processes.append(subprocess.Popen([*command, *args], env={**env, "CHORUS__FANOUT__PORT": "0"},
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(lambda: len(httpx.get(f"{gateway_url}/v1/nodes", timeout=1).json()) == 2, 20, "both nodes to register")
-        roles = {n["id"]: n["role"] for n in httpx.get(f"{gateway_url}/v1/nodes", timeout=2).json()}
+        operator = {"Authorization": f"Bearer {operator_token(SIGNING_KEY.encode(), 'tests')}"}
+        wait_for(lambda: len(httpx.get(f"{gateway_url}/v1/nodes", timeout=1, headers=operator).json()) == 2, 20,
+                 "both nodes to register")
+        roles = {n["id"]: n["role"] for n in httpx.get(f"{gateway_url}/v1/nodes", timeout=2, headers=operator).json()}
         assert roles == {"chorus-fanout-abc12": "origin", f"{EDGE}-abc12": "edge"}
     finally:
         for process in processes:

@@ -89,9 +89,10 @@ def test_a_failing_source_does_not_stop_the_others(tmp_path: Path) -> None:
     assert run.by_name()["containers"].image is not None
     again = render_all(tree, cache_dir=tmp_path / "cache")
     assert [(r.name, r.cached, r.error is None) for r in again.results] == [
-        ("broken", False, False),
+        ("broken", True, False),
         ("containers", True, True),
-    ], "failures are not cached: the broken source runs again"
+    ], "a failure is cached by content like a drawing: the unchanged broken source is not run again"
+    assert str(again.failed[0].error) == str(run.failed[0].error)
 
 
 def test_the_diagrams_folder_cannot_shadow_the_diagrams_package(tmp_path: Path) -> None:
@@ -156,7 +157,7 @@ def test_deployment_without_manifests_draws_catalog_workloads(tmp_path: Path) ->
     graph = render_all(tree, cache_dir=tmp_path / "cache").results[0].graph
     assert graph is not None
     assert "no manifests yet" in graph.title
-    assert "workload chorus-fanout" in graph.services()["fanout"].label
+    assert "workload\nchorus-fanout" in graph.services()["fanout"].label
     assert not [n for n in graph.nodes if n.id.startswith(("hpa.", "pdb."))]
 
 

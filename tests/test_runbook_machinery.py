@@ -232,10 +232,21 @@ def test_new_runbook_bad_input_exits_2(tmp_path: Path, args: list[str], message:
 
 def test_index_table_orders_by_severity_and_links(tmp_path: Path) -> None:
     books = runbooks(Project(BASE))
-    table = runbook_index.table(books, {"ChorusFanoutNearCap", "ChorusGatewayDown"}, "runbooks/index.md", lambda p: True)
+    table = runbook_index.table(books, {"ChorusFanoutNearCap": "media", "ChorusGatewayDown": "control-plane"}, "runbooks/index.md", lambda p: True)
     rows = [line for line in table.splitlines() if line.startswith("| [")]
     assert rows[0].startswith("| [`ChorusGatewayDown`](../reference/alerts.md#chorusgatewaydown) | [ChorusGatewayDown: the gateway is down](gateway-down.md) | critical | `control-plane` |")
     assert rows[1].startswith("| [`ChorusFanoutNearCap`]")
+
+
+def test_index_owner_of_an_alert_row_is_the_alerts_team_label() -> None:
+    # The real event-loop runbook (owner media) also answers the gateway's alert, which pages control-plane.
+    books = runbooks(Project(ROOT))
+    teams = {"ChorusGatewayEventLoopLag": "control-plane", "ChorusFanoutEventLoopLag": "media"}
+    table = runbook_index.table(books, teams, "runbooks/index.md", lambda p: True)
+    row = next(line for line in table.splitlines() if line.startswith("| [`ChorusGatewayEventLoopLag`]"))
+    assert row.split(" | ")[3] == "`control-plane`", row
+    row = next(line for line in table.splitlines() if line.startswith("| [`ChorusFanoutEventLoopLag`]"))
+    assert row.split(" | ")[3] == "`media`", row
     assert table.startswith('<div class="sortable" markdown>')
 
 

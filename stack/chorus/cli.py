@@ -7,6 +7,11 @@ document for scripts. Client commands talk to the gateway named by `--gateway`
 Exit codes: 0 success, 1 the operation failed (service unreachable, refused,
 nothing received), 2 bad usage or bad configuration; `status` also exits 3 when
 the stack serves but is degraded (a node stale or not ready).
+
+Credentials travel with the commands (`chorus.credentials`): operations (`status`,
+`drain`) send an operator token; `spaces create` keeps the space's host secret and
+`spaces end`, `spaces promote` and `speak` (as the host) send it. Text that others
+wrote (titles, user names) is printed with control characters escaped (`chorus.text`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +34,18 @@ from chorus.audio import AudioError, OpusEncoder, Timeline, frames_of, load_pcm,
 from chorus.catalog import CatalogError, compared_services, load_catalog, port_disagreements
 from chorus.client import GatewayClient, GatewayError, Listener, Speaker
 from chorus.config import ENV_PREFIX, ChorusConfig, ConfigError, default_config_path, load_config
-from chorus.loadgen import HARD_MAX_CLIENTS, HARD_MAX_SECONDS, SCENARIOS
+from chorus.credentials import HostSecrets, operator_token_for
+from chorus.ids import is_space_id
+from chorus.loadgen import (
+    CLOSE_TIMEOUT_S,
+    HARD_MAX_CLIENTS,
+    HARD_MAX_SECONDS,
+    MAX_JOINS_IN_FLIGHT,
+    OFFERED_SHARE_REQUIRED,
+    SCENARIOS,
+)
 from chorus.protocol import Frame
+from chorus.text import printable
 from chorus.tokens import SigningKeyError, SigningKeyMissing, resolve_signing_key
 
 EXIT_OK = 0
@@ -94,11 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
     for shared in (client, output):
         shared.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
+    # Options of the monitor (Prometheus + Alertmanager beside the stack), shared by `up --monitor` and `monitor`.
+    watch = argparse.ArgumentParser(add_help=False)
+    watch.add_argument("--prometheus-port", type=int, default=0, metavar="PORT",
+                       help="Prometheus's port on 127.0.0.1 (default: a free one, printed)")
+    watch.add_argument("--alertmanager-port", type=int, default=0, metavar="PORT",
+                       help="Alertmanager's port on 127.0.0.1 (default: a free one, printed)")
+    watch.add_argument("--time-scale", type=float, default=1.0, metavar="F",
+                       help="run the alert rules F times faster: every for: and rate window, and the scrape and "
+                       "evaluation intervals, divided by F (default: 1, production's timing)")
+    watch.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                       help="the alerting rules to load (default: stack/deploy/prometheus/alerts.yaml)")
+
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
     up = commands.add_parser(
-        "up", help="run the gateway, the fan-out nodes and the packager in the foreground, restarting any that dies",
+        "up", parents=[watch], help="run the gateway, the fan-out nodes and the packager in the foreground, restarting any that dies",
         description="Start the gateway, fanout.nodes origin fan-out nodes, fanout.edges edge nodes and the HLS "
         "packager on this machine from the configuration, each as its own process in its own process group, "
         "with their logs in this terminal, and supervise them. `ready` is printed once every process it started "
@@ -117,14 +143,56 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--edges", type=int, default=None, metavar="N",
                     help="how many edge nodes, which take the listeners and subscribe to origins (default: fanout.edges)")
     up.add_argument("--no-packager", action="store_true", help="do not run the HLS packager")
+    up.add_argument("--monitor", action="store_true",
+                    help="also run Prometheus and Alertmanager over the stack (see `chorusctl monitor --help`); "
+                    "the --prometheus-port, --alertmanager-port, --time-scale and --rules options apply to it")
     up.add_argument("--state-file", type=Path, default=None, metavar="PATH",
                     help="keep a JSON document of every service here (name, pid, state, url, restarts, last_exit), "
                     "rewritten on every change, for scripts and drills (default: none)")
     up.set_defaults(handler=_cmd_up)
 
+    monitor = commands.add_parser(
+        "monitor", parents=[watch], help="run Prometheus and Alertmanager over a running local stack until Ctrl-C",
+        description="Beside a running `chorusctl up`, start Prometheus and Alertmanager on 127.0.0.1 (the Debian "
+        "binaries, installed by `make setup`) in a temporary folder. Every service is scraped with the job, "
+        "namespace and pod labels production gives it; the real alert rules are loaded; Alertmanager sends every "
+        "notification to a local receiver that records it (alert, labels, runbook_url). Prints the URLs; "
+        "`chorusctl alerts` shows what fired and what on-call would have been paged with.",
+        epilog="Exit code 1 if it cannot start (a binary missing, a port taken, rules promtool rejects) or "
+        "Prometheus or Alertmanager dies. Example: chorusctl monitor --time-scale 10",
+    )
+    monitor.add_argument("--gateway", metavar="URL", default=None,
+                         help="the gateway's URL (default: http://gateway.host:gateway.port from the configuration)")
+    monitor.add_argument("--packager", metavar="URL", default=None,
+                         help="the packager's URL (default: packager.host:packager.port when it answers)")
+    monitor.set_defaults(handler=_cmd_monitor)
+
+    alerts = commands.add_parser(
+        "alerts", parents=[client], help="show the monitor's alerts and the notifications on-call would have got",
+        description="Ask the monitor of the local stack (`chorusctl up --monitor` or `chorusctl monitor`) for its "
+        "URLs, the alerts pending or firing now, and every notification Alertmanager delivered. With --wait, "
+        "wait until alert NAME fires (or, with --resolved, resolves) and its notification is delivered.",
+        epilog="Exit code 1 if no monitor runs or --wait timed out. Example: chorusctl alerts --wait ChorusJoinShedding",
+    )
+    alerts.add_argument("--wait", metavar="NAME", default=None, help="wait until this alert fires and is notified")
+    alerts.add_argument("--resolved", action="store_true", help="with --wait: wait until it resolves instead")
+    alerts.add_argument("--timeout", type=float, default=600.0, metavar="S", help="with --wait: give up after S seconds (default: 600)")
+    alerts.set_defaults(handler=_cmd_alerts)
+
+    query = commands.add_parser(
+        "query", parents=[client], help="run a PromQL query on the monitor's Prometheus",
+        description="Run an instant PromQL query on the Prometheus of the local stack's monitor and print one "
+        "line per series: its labels and value.",
+        epilog="Exit code 1 if no monitor runs or the query is invalid. Example: chorusctl query 'sum by (job) (up)'",
+    )
+    query.add_argument("promql", metavar="PROMQL", help="the query")
+    query.set_defaults(handler=_cmd_query)
+
     status = commands.add_parser(
         "status", parents=[client], help="show each service's health, the nodes, listeners and spaces",
-        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. A node "
+        description="Ask the gateway for spaces, sessions and nodes, and each service for its readiness. Sessions "
+        "are counted as the nodes report them connected (a slow node's sessions come back at its next report); "
+        "joins admitted whose client has not reached its node yet are shown as 'N joining'. A node "
         "that stopped reporting is listed as stale until the gateway forgets it, gateway.node_expiry_s after it "
         "went stale.",
         epilog="Exit codes: 0 healthy (the gateway is ready and every node is ready, or draining on purpose); "
@@ -259,12 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
         "listeners join at --rate, waiting out Retry-After. reconnect-storm: listeners join, then every "
         "connection drops at once and all rejoin with jittered exponential backoff. slow-listeners: a share of "
         "the listeners stop reading; the fan-out must drop them and keep the others fed. Without --space a "
-        "space is created with a speaker sending a test signal, and ended after the run. Progress goes to "
-        "stderr once a second.",
-        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s; targets loopback "
+        "space is created with a speaker sending a test signal, and ended after the run. Joins go out on "
+        f"schedule through at most {MAX_JOINS_IN_FLIGHT} connections in flight; a join due while all are busy "
+        "waits and goes out late. Progress goes to stderr once a second, with the rate offered so far. Ctrl-C "
+        "ends the run early and prints the summary of what happened; a second Ctrl-C aborts.",
+        epilog=f"Bounded: at most {HARD_MAX_CLIENTS} clients and {HARD_MAX_SECONDS:.0f} s, plus at most "
+        f"{CLOSE_TIMEOUT_S:.0f} s to close; targets loopback "
         "addresses only. The summary accounts for every join (admitted, shed, refused, timed out, connection "
-        "error, unanswered at the end) and says INCOMPLETE when the run did not measure what was asked: a client "
-        "never sent its join, or a join got no answer. Exit code 1 if the run was incomplete, an admitted listener "
+        "error, unanswered at the end), shows the rate offered beside the rate asked, and says INCOMPLETE when "
+        "the run did not measure what was asked: a client never sent its join, a join got no answer, the run "
+        f"offered less than {OFFERED_SHARE_REQUIRED:.0%} of --rate (it says how far it fell short), or Ctrl-C "
+        "ended it. Exit code 1 if the run was incomplete, an admitted listener "
         "lost its audio (dropped or starved, slow listeners excepted) or a shed join had no Retry-After. Example: chorusctl loadgen join-storm "
         "--clients 500 --duration 10",
     )
@@ -279,12 +352,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="slow-listeners: share of listeners that stop reading (default: 0.5)")
     loadgen.set_defaults(handler=_cmd_loadgen)
 
+    token = commands.add_parser(
+        "token", parents=[client], help="print an operator token, e.g. for `curl -H \"Authorization: Bearer ...\"`",
+        description="Print an operator token for the operations endpoints (detailed status, drain, resume; the "
+        "fan-out nodes' and the packager's /status): signed with the signing key when it is set "
+        "(gateway.token.key_env or key_file), else the token a local `chorusctl up` wrote for its run.",
+        epilog='Example: curl -s -H "Authorization: Bearer $(chorusctl token)" http://127.0.0.1:8091/status',
+    )
+    token.set_defaults(handler=_cmd_token)
+
     tone = commands.add_parser(
         "tone", help="write a test signal (chirp and tones) to a WAV file, to speak with",
         description="Write a speech-band test signal at audio.sample_rate; handy with `chorusctl speak`.",
     )
     tone.add_argument("out", type=Path, metavar="OUT.wav", help="the WAV file to write")
     tone.add_argument("--seconds", type=float, default=5.0, metavar="N", help="duration (default: 5)")
+    tone.add_argument("--silent", action="store_true",
+                      help="write digital silence instead, to rehearse dead air (a speaker on stage, nothing heard)")
     tone.set_defaults(handler=_cmd_tone)
     return parser
 
@@ -308,7 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = ""
+        if exc.status == 401:
+            hint = ("; set the stack's signing key (gateway.token.key_env or key_file) or run against this "
+                    "machine's `chorusctl up`, which writes an operator token for chorusctl")
+        elif exc.status == 403 and "host secret" in exc.detail:
+            hint = "; only the shell user who created the space with `chorusctl spaces create` holds its host secret"
+        print(f"error: {printable(str(exc))}{hint}", file=sys.stderr)
         return EXIT_FAILED
     except AudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -335,16 +425,43 @@ def _gateway_url(args: argparse.Namespace) -> str:
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """Print JSON with `--json`, else the text."""
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    """Print JSON with `--json` (control characters escaped by JSON), else the text, each line with its
+    control characters escaped (untrusted fields are escaped where they are formatted too)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(printable(line) for line in text.split("\n")))
+
+
+def _operator_token(args: argparse.Namespace) -> str | None:
+    """The operator token for the gateway, or `None` (the operations calls then get a 401 with a hint)."""
+    try:
+        return operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError:
+        return None
 
 
 def _with_gateway(args: argparse.Namespace, action: Callable[[GatewayClient], Awaitable[Any]]) -> Any:
-    """Run `action` with a gateway client and return its result."""
+    """Run `action` with a gateway client carrying the user's credentials, and return its result.
+
+    The client carries an operator token (if one is at hand) and the host secret of `args.space`
+    (if this user created it); a space it creates has its host secret kept for later commands.
+    """
+    url = _gateway_url(args)
+    secrets = HostSecrets(url)
 
     async def run() -> Any:
-        async with GatewayClient(_gateway_url(args)) as gateway:
-            return await action(gateway)
+        async with GatewayClient(url, operator_token=_operator_token(args)) as gateway:
+            space = getattr(args, "space", None)
+            known = secrets.get(space) if isinstance(space, str) else None
+            if known:
+                gateway.host_secrets[space] = known
+            try:
+                return await action(gateway)
+            finally:
+                for created, secret in gateway.host_secrets.items():
+                    if created != space:
+                        secrets.save(created, secret)
 
     return asyncio.run(run())
 
@@ -356,10 +473,11 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _space_line(space: dict[str, Any]) -> list[str]:
-    """One space as a table row."""
+    """One space as a table row (what users wrote, escaped)."""
     presence = space["presence"]
-    return [space["id"], "live" if space["live"] else "ended", str(presence["listeners"]), str(presence["speakers"]),
-            str(presence["hands"]), space["node"] or "-", space["host"], space["title"]]
+    return [printable(str(space["id"])), "live" if space["live"] else "ended", str(presence["listeners"]),
+            str(presence["speakers"]), str(presence["hands"]), printable(space["node"] or "-"),
+            printable(str(space["host"])), printable(str(space["title"]))]
 
 
 def _http_ready(url: str) -> bool:
@@ -382,8 +500,115 @@ def _cmd_up(args: argparse.Namespace) -> int:
         raise CommandError("--nodes must be between 1 and 64", EXIT_USAGE)
     if args.edges is not None and not 0 <= args.edges <= 256:
         raise CommandError("--edges must be between 0 and 256", EXIT_USAGE)
+    settings = _monitor_settings(args) if args.monitor else None
     return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager,
-                  args.state_file)
+                  args.state_file, settings)
+
+
+def _monitor_settings(args: argparse.Namespace) -> Any:
+    """The monitor's settings from `--prometheus-port`, `--alertmanager-port`, `--time-scale`, `--rules`."""
+    from chorus.monitor import MonitorSettings
+    from chorus.monitor.config import DEFAULT_SCRAPE_INTERVAL_S
+
+    for flag, port in (("--prometheus-port", args.prometheus_port), ("--alertmanager-port", args.alertmanager_port)):
+        if not 0 <= port <= 65535:
+            raise CommandError(f"{flag} must be between 0 and 65535", EXIT_USAGE)
+    if not 1 <= args.time_scale <= 100:
+        raise CommandError("--time-scale must be between 1 and 100", EXIT_USAGE)
+    settings = MonitorSettings(prometheus_port=args.prometheus_port, alertmanager_port=args.alertmanager_port,
+                               time_scale=args.time_scale,
+                               scrape_interval_s=DEFAULT_SCRAPE_INTERVAL_S / args.time_scale,
+                               evaluation_interval_s=DEFAULT_SCRAPE_INTERVAL_S / args.time_scale)
+    if args.rules is not None:
+        settings.rules_file = args.rules
+    return settings
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    """`chorusctl monitor`."""
+    from chorus.monitor.foreground import run_monitor
+
+    config = _config(args)
+    settings = _monitor_settings(args)
+    packager = args.packager
+    if packager is None:
+        url = f"http://{config.packager.host}:{config.packager.port}"
+        packager = url if config.packager.port and _http_ready(url) else ""
+    return run_monitor(_gateway_url(args), packager, settings)
+
+
+def _monitor_client(args: argparse.Namespace) -> Any:
+    """A client of the local stack's running monitor, and its state (raises CommandError when none runs)."""
+    from chorus.monitor import MonitorClient, MonitorError, read_state
+
+    try:
+        state = read_state(_gateway_url(args))
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    return MonitorClient(state.prometheus_url, Path(state.notifications_file)), state
+
+
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    """`chorusctl alerts`."""
+    from dataclasses import asdict
+
+    from chorus.monitor import MonitorError
+
+    if not 0 < args.timeout <= 3600:
+        raise CommandError("--timeout must be above 0 and at most 3600 seconds", EXIT_USAGE)
+    client, state = _monitor_client(args)
+    try:
+        if args.wait:
+            if args.resolved:
+                client.wait_for_resolved(args.wait, timeout_s=args.timeout)
+            else:
+                client.wait_for_alert(args.wait, timeout_s=args.timeout)
+            note = client.wait_for_notification(args.wait, "resolved" if args.resolved else "firing", timeout_s=args.timeout)
+            _emit(args, asdict(note), f"{note.status} {note.alertname} {note.labels.get('severity', '')} "
+                  f"team={note.labels.get('team', '')}: {note.summary}\n  runbook: {note.runbook_url}")
+            return EXIT_OK
+        active = client.alerts()
+        notes = client.notifications()
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    data = {"prometheus": state.prometheus_url, "alertmanager": state.alertmanager_url,
+            "alerts": active, "notifications": [asdict(n) for n in notes]}
+    lines = [f"prometheus    {state.prometheus_url}", f"alertmanager  {state.alertmanager_url}", ""]
+    rows = [["ALERT", "STATE", "SINCE", "LABELS"]]
+    for alert in sorted(active, key=lambda a: (a["state"] != "firing", a["labels"]["alertname"])):
+        labels = ",".join(f"{k}={v}" for k, v in sorted(alert["labels"].items()) if k != "alertname")
+        rows.append([alert["labels"]["alertname"], alert["state"], alert.get("activeAt", "")[:19], labels])
+    lines.append(_table(rows) if active else "no alert is pending or firing")
+    lines.append("")
+    if notes:
+        rows = [["RECEIVED", "STATUS", "ALERT", "SEVERITY", "TEAM", "RUNBOOK"]]
+        for n in notes:
+            rows.append([time.strftime("%H:%M:%S", time.localtime(n.received_at)), n.status, n.alertname,
+                         n.labels.get("severity", ""), n.labels.get("team", ""), n.runbook_url])
+        lines.append(_table(rows))
+    else:
+        lines.append("no notification yet")
+    _emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    """`chorusctl query`."""
+    from chorus.monitor import MonitorError
+
+    if not 0 < len(args.promql) <= 10_000:
+        raise CommandError("PROMQL must be 1 to 10,000 characters", EXIT_USAGE)
+    client, _state = _monitor_client(args)
+    try:
+        result = client.query(args.promql)
+    except MonitorError as exc:
+        raise CommandError(str(exc)) from None
+    lines = []
+    for item in result:
+        labels = ", ".join(f'{k}="{v}"' for k, v in sorted(item["metric"].items()))
+        lines.append(f"{{{labels}}} {item['value'][1]}")
+    _emit(args, result, "\n".join(lines) if lines else "(no series)")
+    return EXIT_OK
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -401,7 +626,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         f"gateway  {url}  {'ready' if gateway_ready else 'NOT READY'}  up {status['uptime_s']:.0f} s",
         f"spaces   {status['spaces']} live",
         f"sessions {sessions['host']} host, {sessions['speaker']} speaker, {sessions['listener']} listener "
-        f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
+        + (f"connected, {status['joining']} joining " if status.get("joining") else "")
+        + f"(cap {status['max_sessions']}); admission bucket {status['admission_tokens']:.0f} tokens",
         "",
     ]
     if status["nodes"]:
@@ -449,10 +675,10 @@ def _cmd_spaces_show(args: argparse.Namespace) -> int:
     presence = space["presence"]
     text = "\n".join([
         f"space     {space['id']}  ({'live' if space['live'] else 'ended'})",
-        f"title     {space['title']}",
-        f"host      {space['host']}",
-        f"speakers  {', '.join(space['speakers']) or '-'}",
-        f"hands     {', '.join(space['hands']) or '-'}",
+        f"title     {printable(space['title'])}",
+        f"host      {printable(space['host'])}",
+        f"speakers  {printable(', '.join(space['speakers'])) or '-'}",
+        f"hands     {printable(', '.join(space['hands'])) or '-'}",
         f"node      {space['node'] or '-'}",
         f"presence  {presence['listeners']} listeners, {presence['speakers']} speakers (tick {presence['tick']})",
     ])
@@ -465,7 +691,7 @@ def _cmd_spaces_create(args: argparse.Namespace) -> int:
     space = _with_gateway(args, lambda gateway: gateway.create_space(args.title, args.host))
     _emit(args, space, space["id"])
     if not args.json:  # the id alone on stdout, so `SPACE=$(chorusctl spaces create ...)` works
-        print(f"created {space['title']!r}, host {space['host']}; "
+        print(f"created {printable(repr(space['title']))}, host {printable(space['host'])}; "
               f"speak with: chorusctl speak FILE.wav --space {space['id']}", file=sys.stderr)
     return EXIT_OK
 
@@ -527,17 +753,14 @@ def _cmd_drain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
 def space_id(text: str) -> str:
-    """An argparse type for a space id: letters, digits, `-` and `_`, as the gateway issues them.
+    """An argparse type for a space id (`chorus.ids`: letters, digits, `-` and `_`, as the gateway issues them).
 
     Raises:
-        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline).
+        argparse.ArgumentTypeError: The text cannot be a space id (e.g. it holds a newline or `..`).
     """
-    if not SPACE_ID.match(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a space id (e.g. sp-1a2b3c4d)")
+    if not is_space_id(text):
+        raise argparse.ArgumentTypeError(f"{printable(repr(text[:80]))} is not a space id (e.g. sp-1a2b3c4d)")
     return text
 
 
@@ -679,11 +902,27 @@ def _cmd_presence(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_token(args: argparse.Namespace) -> int:
+    """`chorusctl token`."""
+    try:
+        token = operator_token_for(_config(args).gateway.token, _gateway_url(args))
+    except SigningKeyError as exc:
+        raise CommandError(f"signing key unusable: {exc}", EXIT_USAGE) from None
+    if token is None:
+        raise CommandError("no operator credential: set the stack's signing key (gateway.token.key_env or key_file), "
+                           "or start the stack on this machine with `chorusctl up`, which writes one for chorusctl")
+    _emit(args, {"token": token}, token)
+    return EXIT_OK
+
+
 def _cmd_tone(args: argparse.Namespace) -> int:
     """`chorusctl tone`."""
     rate = _config(args).audio.sample_rate
-    write_wav(args.out, reference_signal(args.seconds, rate), rate)
-    print(f"wrote {args.seconds} s of test signal to {args.out}")
+    if not 0 < args.seconds <= 3600:
+        raise CommandError("--seconds must be above 0 and at most 3600", EXIT_USAGE)
+    signal = reference_signal(args.seconds, rate)
+    write_wav(args.out, signal * 0 if args.silent else signal, rate)
+    print(f"wrote {args.seconds} s of {'silence' if args.silent else 'test signal'} to {args.out}")
     return EXIT_OK
 
 

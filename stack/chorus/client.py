@@ -30,6 +30,9 @@ from chorus.fanout.upstream import backoff_s
 from chorus.protocol import CLOSE_ENDED, Frame, ProtocolError, control, pack_frames, parse_control, unpack_frames
 from chorus.tokens import service_token
 
+HOST_SECRET_HEADER = "X-Chorus-Host-Secret"
+"""The header carrying a space's host secret (as `chorus.gateway.spaces.HOST_SECRET_HEADER`)."""
+
 RECONNECT_BASE_S = 0.25
 """Ceiling of the first rejoin's random delay; it doubles with every failed attempt."""
 
@@ -120,13 +123,22 @@ class GatewayClient:
         service: For a Chorus service (the packager): its name, sent with every join as a service
             token so the gateway grants the service's own role.
         key: The signing key the service token is signed with (with `service`).
+        operator_token: An operator token (`chorus.tokens.operator_token`), sent with the operations
+            calls (`status`, `nodes`, `drain`, `resume`); `None` sends none, and those calls get `401`.
+
+    Attributes:
+        host_secrets: Space id to its host secret: filled by `create_space`, sent by `end_space`,
+            `promote` and joins as `host`. Set entries to act as the host of a space created elsewhere.
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 5.0, service: str | None = None, key: bytes | None = None) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 5.0, service: str | None = None, key: bytes | None = None,
+                 operator_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
         self._service = service
         self._key = key
+        self._operator = {"Authorization": f"Bearer {operator_token}"} if operator_token else {}
+        self.host_secrets: dict[str, str] = {}
         if (service is None) != (key is None):
             raise ValueError("a service credential needs both the service's name and the signing key")
 
@@ -178,16 +190,24 @@ class GatewayClient:
         return response.text
 
     async def create_space(self, title: str, host: str) -> dict[str, Any]:
-        """Create a space.
+        """Create a space; its host secret is kept in `host_secrets`.
 
         Args:
             title: Its title.
             host: Its host.
 
         Returns:
-            The space.
+            The space (with `host_secret`).
         """
-        return await self.request("POST", "/v1/spaces", json={"title": title, "host": host})
+        space = await self.request("POST", "/v1/spaces", json={"title": title, "host": host})
+        if isinstance(space, dict) and space.get("host_secret"):
+            self.host_secrets[str(space["id"])] = str(space["host_secret"])
+        return space
+
+    def _as_host(self, space_id: str) -> dict[str, str]:
+        """The header proving this client is the space's host, if it knows the secret."""
+        secret = self.host_secrets.get(space_id)
+        return {HOST_SECRET_HEADER: secret} if secret else {}
 
     async def spaces(self, include_ended: bool = False) -> list[dict[str, Any]]:
         """List spaces.
@@ -212,16 +232,17 @@ class GatewayClient:
         return await self.request("GET", f"/v1/spaces/{space_id}")
 
     async def end_space(self, space_id: str, by: str) -> dict[str, Any]:
-        """End a space.
+        """End a space, as its host (with its host secret from `host_secrets`).
 
         Args:
             space_id: Its id.
-            by: The host.
+            by: The host's user name (for the record).
 
         Returns:
             The ended space.
         """
-        return await self.request("POST", f"/v1/spaces/{space_id}/end", json={"user": by})
+        return await self.request("POST", f"/v1/spaces/{space_id}/end", json={"user": by},
+                                  headers=self._as_host(space_id))
 
     async def raise_hand(self, space_id: str, user: str) -> dict[str, Any]:
         """Raise a hand.
@@ -241,12 +262,13 @@ class GatewayClient:
         Args:
             space_id: The space.
             user: Who becomes a speaker.
-            by: The host.
+            by: The host's user name (for the record; its host secret from `host_secrets` proves it).
 
         Returns:
             The space.
         """
-        return await self.request("POST", f"/v1/spaces/{space_id}/speakers", json={"user": user, "by": by})
+        return await self.request("POST", f"/v1/spaces/{space_id}/speakers", json={"user": user, "by": by},
+                                  headers=self._as_host(space_id))
 
     async def join(
         self, space_id: str, user: str, role: str = "listener", reconnect: str | None = None, ticket: str | None = None
@@ -273,7 +295,7 @@ class GatewayClient:
             body["reconnect"] = reconnect
         if ticket is not None:
             body["ticket"] = ticket
-        headers = {}
+        headers = self._as_host(space_id) if role == "host" else {}
         if self._service is not None and self._key is not None:
             headers["Authorization"] = f"Bearer {service_token(self._key, self._service)}"
         return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body, headers=headers)
@@ -315,7 +337,7 @@ class GatewayClient:
         Returns:
             The status.
         """
-        return await self.request("GET", "/v1/status")
+        return await self.request("GET", "/v1/status", headers=self._operator)
 
     async def drain(self, node: str) -> dict[str, Any]:
         """Drain a fan-out node.
@@ -326,7 +348,7 @@ class GatewayClient:
         Returns:
             The node.
         """
-        return await self.request("POST", f"/v1/nodes/{node}/drain")
+        return await self.request("POST", f"/v1/nodes/{node}/drain", headers=self._operator)
 
     async def resume(self, node: str) -> dict[str, Any]:
         """Let a drained node accept again.
@@ -337,7 +359,7 @@ class GatewayClient:
         Returns:
             The node.
         """
-        return await self.request("POST", f"/v1/nodes/{node}/resume")
+        return await self.request("POST", f"/v1/nodes/{node}/resume", headers=self._operator)
 
     async def node(self, node: str) -> dict[str, Any]:
         """One node.
@@ -348,7 +370,7 @@ class GatewayClient:
         Returns:
             The node.
         """
-        return await self.request("GET", f"/v1/nodes/{node}")
+        return await self.request("GET", f"/v1/nodes/{node}", headers=self._operator)
 
 
 def media_url(grant: dict[str, Any]) -> str:

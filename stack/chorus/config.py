@@ -74,7 +74,12 @@ class TokenConfig(_Section):
         "run when neither is set.",
     )
     min_key_bytes: int = Field(
-        32, ge=16, le=1024, description="Shortest signing key accepted, in bytes; a shorter key stops the service."
+        32,
+        ge=16,
+        le=1024,
+        description="Shortest signing key accepted, in bytes; a shorter key stops the service. Below 32 "
+        "only on loopback: a service that binds to any other address refuses to start with it. Every key "
+        "must also look random (at least 96 bits of estimated entropy; `openssl rand -hex 32`).",
     )
 
 
@@ -146,6 +151,29 @@ class GatewayConfig(_Section):
         "`node_timeout_s + node_expiry_s`) is forgotten: it leaves the node list, `chorusctl status` "
         "and the node metrics, so a replaced pod does not stay listed. If it reports again it "
         "registers again as a new node (an operator's drain request on it is lost).",
+    )
+    space_create_rate_per_s: float = Field(
+        0.5,
+        gt=0,
+        le=10_000,
+        description="Spaces one client (one source address) may create per second, sustained. Beyond "
+        "it, creation is shed with `429` and `Retry-After`.",
+    )
+    space_create_burst: int = Field(
+        10, ge=1, le=100_000, description="Spaces one client may create at once before `space_create_rate_per_s` applies."
+    )
+    max_live_spaces: int = Field(
+        200,
+        ge=1,
+        le=1_000_000,
+        description="Most live spaces across all clients. Creation beyond it is shed with `503` and "
+        "`Retry-After` (every live space costs the packager and the nodes work).",
+    )
+    max_body_bytes: int = Field(
+        65_536,
+        ge=1024,
+        le=16_777_216,
+        description="Largest request body the gateway reads, in bytes; a larger one gets `413` unread.",
     )
     token: TokenConfig = Field(default_factory=TokenConfig, description="Join tokens.")
 
@@ -343,6 +371,35 @@ class PackagerConfig(_Section):
         description="Share of a large audience expected to listen over HLS through the CDN instead "
         "of the WebSocket path; `chorusctl capacity` sizes the fan-out for the rest.",
     )
+    retry_max_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="The packager retries with jittered exponential backoff - joining a space again after "
+        "its stream drops, and opening a fresh playlist after a failed write - waiting at most this many "
+        "seconds between attempts.",
+    )
+    max_spaces: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Most spaces packaged at once (oldest first). Each costs an AAC encoder and a frame clock "
+        "on the packager's one event loop; past this many its health and playlists would starve, so newer "
+        "spaces wait (`chorus_packager_spaces_waiting`) until one ends.",
+    )
+    start_per_poll: int = Field(
+        5,
+        ge=1,
+        le=10_000,
+        description="Most new spaces the packager starts packaging per poll, so a burst of new spaces is "
+        "taken on over several polls rather than in one go.",
+    )
+    max_body_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=16_777_216,
+        description="Largest request body the packager reads, in bytes; a larger one gets `413` unread.",
+    )
 
 
 class LoggingConfig(_Section):
@@ -360,15 +417,17 @@ class SupervisorConfig(_Section):
     restart_delay_s: float = Field(
         0.5,
         ge=0,
-        le=60,
+        le=600,
         description="Wait before restarting a service process that died; doubled after each death "
-        "that follows a short run (see `stable_after_s`), up to `restart_delay_max_s`.",
+        "that follows a short run (see `stable_after_s`), up to `restart_delay_max_s`. A drill that "
+        "needs a node down long enough for its alert to fire raises it for that run.",
     )
     restart_delay_max_s: float = Field(
         10.0,
         gt=0,
-        le=600,
-        description="Longest wait between two restarts of a service that keeps dying (the backoff's cap).",
+        le=3600,
+        description="Longest wait between two restarts of a service that keeps dying (the backoff's cap; "
+        "never below `restart_delay_s`).",
     )
     stable_after_s: float = Field(
         30.0,

@@ -20,9 +20,19 @@ Scenarios:
   reaches `fanout.send_queue_limit` within seconds.
 
 Every run is bounded: at most `HARD_MAX_CLIENTS` clients and `HARD_MAX_SECONDS`
-seconds, whatever is asked, and it refuses any target that is not a loopback
-address (the gateway and every fan-out node it is sent to). Progress goes to
-stderr once a second; the result is a `LoadResult` with a summary table.
+seconds, whatever is asked (closing takes at most `CLOSE_TIMEOUT_S` more), and
+it refuses any target that is not a loopback address (the gateway and every
+fan-out node it is sent to). Ctrl-C (SIGINT) ends the run early with the summary
+of what happened so far; a second Ctrl-C aborts. Progress goes to stderr once a
+second; the result is a `LoadResult` with a summary table.
+
+Joins go out on a schedule (client N's first join is due `N / rate` seconds in)
+through at most `MAX_JOINS_IN_FLIGHT` connections: a join due while all are busy
+waits for one, and goes out late. Never queueing more requests than connections
+keeps the HTTP client's pool cheap (a pool with thousands of waiting requests
+spends its time rescanning them and sends almost nothing). The summary shows the
+rate really offered next to the rate asked, and a run that offered less than
+`OFFERED_SHARE_REQUIRED` of it is incomplete, saying how far it fell short.
 
 The summary accounts for every join request: each one was admitted, shed,
 refused with another status, timed out, failed to connect, or was still
@@ -39,6 +49,7 @@ import asyncio
 import contextlib
 import ipaddress
 import random
+import signal
 import socket
 import sys
 import time
@@ -65,7 +76,19 @@ HARD_MAX_CLIENTS = 2000
 """No run starts more clients than this, whatever is asked."""
 
 HARD_MAX_SECONDS = 120.0
-"""No run lasts longer than this (plus a few seconds to close), whatever is asked."""
+"""No run lasts longer than this (plus at most `CLOSE_TIMEOUT_S` to close), whatever is asked."""
+
+CLOSE_TIMEOUT_S = 10.0
+"""Longest time a run spends closing its clients and ending its space after its duration."""
+
+MAX_JOINS_IN_FLIGHT = 100
+"""Join requests in flight at once (and HTTP connections to the gateway); a join due beyond it waits."""
+
+LATE_AFTER_S = 0.1
+"""A join sent this much after it was due counts as late."""
+
+OFFERED_SHARE_REQUIRED = 0.9
+"""A run that offered less than this share of the asked join rate did not measure what was asked."""
 
 STARVED_AFTER_S = 1.0
 """An admitted listener that heard nothing for this long at the end of a run counts as starved."""
@@ -160,6 +183,8 @@ class ClientStats:
         connection_errors: Join requests that failed otherwise before an answer (refused connection...).
         media_errors: Media connections that failed (refused handshake, unreachable node).
         ticket: The rejoin ticket its draining node handed out, sent with its next join.
+        due_s: When its first join was due, seconds into the run.
+        sent_s: When its first join really went out, seconds into the run (-1: not yet).
     """
 
     index: int
@@ -181,6 +206,8 @@ class ClientStats:
     timeouts: int = 0
     connection_errors: int = 0
     media_errors: int = 0
+    due_s: float = 0.0
+    sent_s: float = -1.0
 
     @property
     def errors(self) -> int:
@@ -217,7 +244,14 @@ class LoadResult:
         connection_errors: Join requests that failed before an answer for another reason.
         unanswered: Join requests still in flight when the run ended.
         media_errors: Media connections that failed.
-        not_started: Clients whose first join was due after the run ended (never sent).
+        not_started: Clients whose first join was not sent before the run ended (not due yet, or
+            waiting for a free connection).
+        asked_rate_per_s: The join rate asked for.
+        offered_rate_per_s: The rate at which first joins really went out (see `offered_rate`).
+        late_joins: First joins sent more than `LATE_AFTER_S` after they were due.
+        max_late_ms: The latest a first join went out, after it was due.
+        interrupted: Whether Ctrl-C ended the run before its duration.
+        not_started_due: Clients whose first join was due before the run ended but never went out.
     """
 
     scenario: str
@@ -245,6 +279,23 @@ class LoadResult:
     unanswered: int = 0
     media_errors: int = 0
     not_started: int = 0
+    asked_rate_per_s: float = 0.0
+    offered_rate_per_s: float = 0.0
+    late_joins: int = 0
+    max_late_ms: float = 0.0
+    interrupted: bool = False
+    not_started_due: int = 0
+
+    @property
+    def fell_short(self) -> bool:
+        """Whether the run offered less than `OFFERED_SHARE_REQUIRED` of the asked rate (with 10 joins or more due)."""
+        due = self.attempted_first + self.not_started_due
+        return due >= 10 and self.offered_rate_per_s < OFFERED_SHARE_REQUIRED * self.asked_rate_per_s
+
+    @property
+    def attempted_first(self) -> int:
+        """First joins sent (one per started client)."""
+        return self.clients - self.not_started
 
     @property
     def unaccounted(self) -> int:
@@ -260,6 +311,8 @@ class LoadResult:
             One phrase per reason.
         """
         reasons = []
+        if self.interrupted:
+            reasons.append(f"interrupted by Ctrl-C after {self.duration_s:.1f} s")
         if self.not_started:
             reasons.append(f"{self.not_started} of {self.clients} clients never sent a join before the run ended")
         if self.unanswered:
@@ -270,6 +323,13 @@ class LoadResult:
             reasons.append(f"{self.connection_errors} joins could not connect to the gateway")
         if self.unaccounted:
             reasons.append(f"{self.unaccounted} joins are unaccounted for")
+        if self.fell_short:
+            reasons.append(
+                f"offered {self.offered_rate_per_s:.0f} joins/s of the {self.asked_rate_per_s:g} asked "
+                f"({100 * self.offered_rate_per_s / self.asked_rate_per_s:.0f}%): {self.late_joins} joins went out late, "
+                f"up to {self.max_late_ms:.0f} ms (answers came slower than {MAX_JOINS_IN_FLIGHT} connections in "
+                "flight could keep up with, or this machine is busy)"
+                + (f", {self.not_started_due} due never went out" if self.not_started_due else ""))
         return reasons
 
     @property
@@ -294,6 +354,8 @@ class LoadResult:
         rows = [
             ("scenario", self.scenario), ("space", self.space), ("clients", self.clients),
             ("clients not started", self.not_started), ("duration s", f"{self.duration_s:.1f}"),
+            ("rate asked /s", f"{self.asked_rate_per_s:g}"), ("rate offered /s", f"{self.offered_rate_per_s:.0f}"),
+            ("late joins", f"{self.late_joins} (up to {self.max_late_ms:.0f} ms)"),
             ("attempted", self.attempted), ("  admitted", self.admitted), ("  shed (503)", self.shed),
             ("  refused (other status)", self.refused), ("  timed out", self.timeouts),
             ("  connection errors", self.connection_errors), ("  unanswered at end", self.unanswered),
@@ -348,6 +410,8 @@ class LoadRun:
         self._reconnect_times: list[float] = []
         self._shed_without_retry_after = 0
         self._checked_hosts: set[str] = set()
+        self._slots = asyncio.Semaphore(MAX_JOINS_IN_FLIGHT)
+        self._sigint_caught = False
 
     async def run(self) -> LoadResult:
         """Run the scenario to the end.
@@ -356,31 +420,67 @@ class LoadRun:
             The result.
         """
         plan = self.plan
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(base_url=self.gateway_url, timeout=10.0, limits=limits) as http, \
-                GatewayClient(self.gateway_url) as gateway:
-            self._http = http
-            space, speaker_task = await self._prepare(gateway)
-            self._start = time.monotonic()
-            tasks = [asyncio.create_task(self._client(stats, space)) for stats in self.clients]
-            reporter = asyncio.create_task(self._report_forever())
-            dropper = asyncio.create_task(self._drop_later()) if plan.scenario == "reconnect-storm" else None
-            try:
-                await asyncio.sleep(min(plan.duration_s, HARD_MAX_SECONDS))
-            finally:
-                ended_at = time.monotonic()
-                self._stop.set()
-                result = self._result(space, ended_at)
-                for task in (*tasks, reporter, *([dropper] if dropper else [])):
-                    task.cancel()
-                await asyncio.gather(*tasks, reporter, *([dropper] if dropper else []), return_exceptions=True)
-                if speaker_task is not None:
-                    speaker_task.cancel()
-                    await asyncio.gather(speaker_task, return_exceptions=True)
-                    with contextlib.suppress(Exception):
-                        await gateway.end_space(space, "loadgen-host")
+        limits = httpx.Limits(max_connections=MAX_JOINS_IN_FLIGHT, max_keepalive_connections=MAX_JOINS_IN_FLIGHT)
+        interrupt = asyncio.Event()
+        self._catch_sigint(interrupt)
+        try:
+            async with httpx.AsyncClient(base_url=self.gateway_url, timeout=10.0, limits=limits) as http, \
+                    GatewayClient(self.gateway_url) as gateway:
+                self._http = http
+                space, speaker_task = await self._prepare(gateway)
+                self._start = time.monotonic()
+                tasks = [asyncio.create_task(self._client(stats, space)) for stats in self.clients]
+                helpers = [asyncio.create_task(self._report_forever())]
+                if plan.scenario == "reconnect-storm":
+                    helpers.append(asyncio.create_task(self._drop_later()))
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(interrupt.wait(), min(plan.duration_s, HARD_MAX_SECONDS))
+                finally:
+                    ended_at = time.monotonic()
+                    self._stop.set()
+                    result = self._result(space, ended_at, interrupted=interrupt.is_set())
+                    await self._close(tasks + helpers, speaker_task, gateway, space)
+        finally:
+            self._release_sigint()
         self._progress(f"loadgen {plan.scenario}: done")
         return result
+
+    async def _close(self, tasks: list[asyncio.Task[Any]], speaker: asyncio.Task[Any] | None, gateway: GatewayClient,
+                     space: str) -> None:
+        """Cancel every client and helper, stop the speaker and end the run's space, within `CLOSE_TIMEOUT_S`."""
+        for task in (*tasks, *([speaker] if speaker else [])):
+            task.cancel()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*tasks, *([speaker] if speaker else []), return_exceptions=True)
+                if speaker is not None:
+                    with contextlib.suppress(Exception):
+                        await gateway.end_space(space, "loadgen-host")
+        except TimeoutError:
+            self._progress(f"loadgen {self.plan.scenario}: clients still closing after {CLOSE_TIMEOUT_S:g} s; leaving them")
+
+    def _catch_sigint(self, interrupt: asyncio.Event) -> None:
+        """Make the first Ctrl-C end the run early (with its summary); the second one aborts as usual."""
+        loop = asyncio.get_running_loop()
+
+        def first() -> None:
+            self._progress(f"loadgen {self.plan.scenario}: interrupted; stopping and summing up "
+                           "(Ctrl-C again to abort)")
+            interrupt.set()
+            self._release_sigint()
+
+        try:
+            loop.add_signal_handler(signal.SIGINT, first)
+            self._sigint_caught = True
+        except (RuntimeError, ValueError, NotImplementedError):
+            self._sigint_caught = False  # not the main thread: leave SIGINT alone
+
+    def _release_sigint(self) -> None:
+        """Give SIGINT back to its default handling."""
+        if self._sigint_caught:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+            self._sigint_caught = False
 
     async def _prepare(self, gateway: GatewayClient) -> tuple[str, asyncio.Task[Any] | None]:
         """The space to load: the one given, or a new one with a speaker sending a test signal."""
@@ -400,10 +500,10 @@ class LoadRun:
     async def _client(self, stats: ClientStats, space: str) -> None:
         """One listener's life in the scenario."""
         plan = self.plan
-        await asyncio.sleep(stats.index / plan.rate_per_s)
+        stats.due_s = stats.index / plan.rate_per_s
+        await asyncio.sleep(max(0.0, self._start + stats.due_s - time.monotonic()))
         if self._stop.is_set():
             return
-        stats.started = True
         patient = plan.scenario != "join-storm"
         stats.slow = plan.scenario == "slow-listeners" and stats.index < round(plan.clients * plan.slow_share)
         reconnect: str | None = None
@@ -445,6 +545,17 @@ class LoadRun:
             body["reconnect"] = reconnect
         if stats.ticket:
             body["ticket"] = stats.ticket
+        async with self._slots:
+            if self._stop.is_set():
+                return None, None
+            if not stats.started:
+                stats.started = True
+                stats.sent_s = time.monotonic() - self._start
+            return await self._send_join(stats, space, body)
+
+    async def _send_join(self, stats: ClientStats, space: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
+        """Send one join request (holding one of the in-flight slots) and sort its answer."""
+        assert self._http is not None
         stats.attempts += 1
         stats.joining = True
         started = time.perf_counter()
@@ -575,17 +686,35 @@ class LoadRun:
         while True:
             await asyncio.sleep(1.0)
             c = self.clients
+            elapsed = time.monotonic() - self._start
             self._progress(
-                f"loadgen {self.plan.scenario} {time.monotonic() - self._start:5.1f}s  "
+                f"loadgen {self.plan.scenario} {elapsed:5.1f}s  "
+                f"offered {self._offered_rate(elapsed):.0f}/s of {self.plan.rate_per_s:g}/s  "
+                f"waiting {sum(1 for s in c if not s.started and s.due_s <= elapsed)}  "
                 f"attempted {sum(s.attempts for s in c)}  admitted {sum(s.admitted for s in c)}  "
                 f"shed {sum(s.sheds for s in c)}  in flight {sum(s.joining for s in c)}  "
                 f"errors {sum(s.errors for s in c)}  connected {sum(s.connected for s in c)}  "
                 f"frames {sum(s.frames for s in c)}  drops {sum(s.drops for s in c)}"
             )
 
-    def _result(self, space: str, ended_at: float) -> LoadResult:
+    def _offered_rate(self, elapsed: float) -> float:
+        """The rate at which first joins went out: those sent, over the time it took to send them.
+
+        On schedule, the `n` joins due by now took `n / rate` seconds; if they went out later,
+        the time to the last one counts instead, so lateness lowers the rate.
+        """
+        sent = [s.sent_s for s in self.clients if s.started]
+        if not sent:
+            return 0.0
+        due = sum(1 for s in self.clients if s.due_s <= elapsed)
+        window = max(due / self.plan.rate_per_s, max(sent) + 1 / self.plan.rate_per_s)
+        return len(sent) / window
+
+    def _result(self, space: str, ended_at: float, interrupted: bool = False) -> LoadResult:
         """Sum the clients up."""
         c = self.clients
+        elapsed = ended_at - self._start
+        lateness = [s.sent_s - s.due_s for s in c if s.started]
         latencies = [latency for s in c for latency in s.join_latencies]
         listening = [s for s in c if s.connected and not s.slow]
         starved = [s for s in listening if ended_at - s.last_frame_at > STARVED_AFTER_S]
@@ -616,4 +745,10 @@ class LoadRun:
             unanswered=sum(s.joining for s in c),
             media_errors=sum(s.media_errors for s in c),
             not_started=sum(not s.started for s in c),
+            asked_rate_per_s=self.plan.rate_per_s,
+            offered_rate_per_s=self._offered_rate(elapsed),
+            late_joins=sum(1 for late in lateness if late > LATE_AFTER_S),
+            max_late_ms=max(lateness, default=0.0) * 1000,
+            interrupted=interrupted,
+            not_started_due=sum(1 for s in c if not s.started and s.due_s < elapsed),
         )

@@ -23,6 +23,9 @@ ROLES = ("host", "speaker", "listener", "packager")
 TOKEN_FAILURE_REASONS = ("missing", "malformed", "bad_signature", "expired", "not_yet_valid", "wrong_node", "bad_claims")
 """Values of the `reason` label of `chorus_fanout_token_failures_total`."""
 
+SPACE_CREATION_SHED_STATUSES = ("429", "503")
+"""Values of the `status` label of `chorus_gateway_space_creations_shed_total`."""
+
 REFUSAL_REASONS = ("full", "draining")
 """Values of the `reason` label of `chorus_fanout_refused_total`."""
 
@@ -75,6 +78,7 @@ class GatewayMetrics:
         reconnects: `chorus_gateway_reconnects_total{reason}`.
         space_speakers: `chorus_gateway_space_speakers{space}`.
         node_token_failures: `chorus_gateway_node_token_failures_total{reason}`.
+        space_creations_shed: `chorus_gateway_space_creations_shed_total{status}`.
         event_loop_lag: `chorus_event_loop_lag_seconds`.
     """
 
@@ -125,6 +129,15 @@ class GatewayMetrics:
         self.tokens_issued = Counter(
             "chorus_gateway_tokens_issued_total", "Join tokens signed and handed to clients.", registry=registry
         )
+        self.space_creations_shed = Counter(
+            "chorus_gateway_space_creations_shed_total",
+            "Space creations shed, by status: 429 a client created spaces faster than "
+            "gateway.space_create_rate_per_s allows, 503 gateway.max_live_spaces was reached.",
+            ["status"],
+            registry=registry,
+        )
+        for status in SPACE_CREATION_SHED_STATUSES:
+            self.space_creations_shed.labels(status=status)
         self.reconnects = Counter(
             "chorus_gateway_reconnects_total",
             "Join requests that are reconnects, by the reason the client gives in the join request "
@@ -183,6 +196,7 @@ class FanoutMetrics:
         messages_out: `chorus_fanout_messages_out_total{node}`.
         slow_listener_drops: `chorus_fanout_slow_listener_drops_total{node}`.
         token_failures: `chorus_fanout_token_failures_total{node,reason}`.
+        token_replays: `chorus_fanout_token_replays_total{node}`.
         refused: `chorus_fanout_refused_total{node,reason}`.
         draining: `chorus_fanout_draining{node}`.
         registered: `chorus_fanout_registered{node}`.
@@ -236,6 +250,13 @@ class FanoutMetrics:
             ["node", "reason"],
             registry=registry,
         )
+        self.token_replays = Counter(
+            "chorus_fanout_token_replays_total",
+            "Connections refused because their join token (its jti) was already admitted on this node: "
+            "join tokens are single-use, so a second connection, or a reconnect, needs a new join.",
+            ["node"],
+            registry=registry,
+        )
         self.refused = Counter(
             "chorus_fanout_refused_total",
             "Connections with a valid token refused because the node is full or draining.",
@@ -282,7 +303,7 @@ class FanoutMetrics:
             for role in NODE_ROLES:
                 self.role.labels(node=node, role=role)
             for metric in (self.listeners, self.listener_cap, self.spaces, self.frames_in, self.frames_out,
-                           self.messages_out, self.slow_listener_drops, self.draining, self.registered,
+                           self.messages_out, self.slow_listener_drops, self.token_replays, self.draining, self.registered,
                            self.upstream_connected, self.upstream_reconnects):
                 metric.labels(node=node)
 
@@ -303,6 +324,7 @@ class PackagerMetrics:
         upstream_reconnects: `chorus_packager_upstream_reconnects_total{space}`.
         write_errors: `chorus_packager_write_errors_total{space}`.
         spaces: `chorus_packager_spaces`.
+        spaces_waiting: `chorus_packager_spaces_waiting`.
         requests: `chorus_packager_requests_total{kind,status}`.
         ready: `chorus_packager_ready`.
         event_loop_lag: `chorus_event_loop_lag_seconds`.
@@ -358,6 +380,12 @@ class PackagerMetrics:
             registry=registry,
         )
         self.spaces = Gauge("chorus_packager_spaces", "Spaces the packager is writing HLS for.", registry=registry)
+        self.spaces_waiting = Gauge(
+            "chorus_packager_spaces_waiting",
+            "Live spaces the packager is not packaging yet because it packages packager.max_spaces at most "
+            "(or starts packager.start_per_poll per poll); above 0 for long, their HLS listeners get 404s.",
+            registry=registry,
+        )
         self.requests = Counter(
             "chorus_packager_requests_total",
             "HTTP requests for HLS files, by kind (playlist, segment, other) and status code.",

@@ -162,6 +162,11 @@ def control(kind: str, **fields: Any) -> str:
     return json.dumps({"type": kind, **fields})
 
 
+MAX_CONTROL_CHARS = 8192
+"""Longest control message read: controls are small flat objects (the longest, `reconnect`, carries
+a ticket of a few hundred bytes); a longer one is refused before it is parsed."""
+
+
 def parse_control(text: str) -> dict[str, Any]:
     """Decode a control message.
 
@@ -174,10 +179,14 @@ def parse_control(text: str) -> dict[str, Any]:
     Raises:
         ProtocolError: Not a JSON object with a `type`.
     """
+    if len(text) > MAX_CONTROL_CHARS:
+        raise ProtocolError(f"control message longer than {MAX_CONTROL_CHARS} characters")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"control message is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ProtocolError("control message nested too deeply") from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ProtocolError("control message without a type")
     return value

@@ -25,8 +25,9 @@ import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chorus.config import ChorusConfig, ConfigError, load_config
+from chorus.httpguard import TimelyH11Protocol
 from chorus.logs import log_event
-from chorus.tokens import SigningKeyError, resolve_signing_key
+from chorus.tokens import SigningKeyError, check_key_policy, resolve_signing_key
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -108,11 +109,17 @@ def service_parser(
     return parser
 
 
-def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
+def load_or_exit(config_path: Path | None, service: str = "", bind_host: str | None = None) -> tuple[ChorusConfig, bytes]:
     """Load the configuration and the signing key, or exit 2 with one line.
+
+    The key must be strong (`chorus.tokens.check_key_strength`), and the key settings must not be
+    weakened when the service binds beyond loopback (`chorus.tokens.check_key_policy`).
 
     Args:
         config_path: The configuration file; `None` for the default.
+        service: The service's configuration section (`gateway`, `fanout`, `packager`), whose `host` is
+            its bind address unless `bind_host` is given; empty skips the bind check.
+        bind_host: The address given on the command line (`--host`), if any.
 
     Returns:
         The configuration and the key.
@@ -120,6 +127,8 @@ def load_or_exit(config_path: Path | None) -> tuple[ChorusConfig, bytes]:
     try:
         config = load_config(config_path)
         key = resolve_signing_key(config.gateway.token)
+        if service:
+            check_key_policy(config.gateway.token, bind_host or getattr(config, service).host)
     except (ConfigError, SigningKeyError) as exc:
         print(f"error: {exc}" if isinstance(exc, SigningKeyError) else str(exc), file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
@@ -180,7 +189,9 @@ async def run_until_signal(start: Callable[[], Awaitable[None]], stop: Callable[
 class UvicornServer:
     """An ASGI app served by uvicorn on a port, until a signal or in a task of the running loop.
 
-    The gateway's and the packager's servers are this with their own app and address.
+    The gateway's and the packager's servers are this with their own app and address, served
+    with `chorus.httpguard.TimelyH11Protocol` (a request must arrive whole within
+    `chorus.httpguard.HANDSHAKE_TIMEOUT_S`, as a handshake must on the fan-out nodes).
 
     Args:
         name: The service's name, for messages.
@@ -198,7 +209,8 @@ class UvicornServer:
         self._server = uvicorn.Server(
             uvicorn.Config(
                 with_instance_header(app), host=host, port=port, log_config=None, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=3, **options,
+                lifespan="on", timeout_graceful_shutdown=3, http=TimelyH11Protocol, timeout_keep_alive=5,
+                **options,
             )
         )
         self._task: asyncio.Task[None] | None = None

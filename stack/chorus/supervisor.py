@@ -25,7 +25,9 @@ SIGKILL after `supervisor.stop_timeout_s`), or when the gateway cannot be kept
 up (`supervisor.gateway_max_restarts` deaths in a row; exit 1).
 
 `--state-file PATH` keeps a JSON document of every service (name, pid, state,
-restarts, last exit) up to date, for scripts and drills.
+restarts, last exit) up to date, for scripts and drills. With `--monitor`,
+Prometheus and Alertmanager (`chorus.monitor`) start after the services and watch
+them until the stack stops.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -49,6 +51,9 @@ from typing import Any
 import httpx
 
 from chorus.config import ChorusConfig, SupervisorConfig
+from chorus.monitor import Monitor, MonitorError, MonitorSettings
+from chorus.monitor.foreground import start_for_stack, stop_for_stack
+from chorus.credentials import remove_run_token, write_run_token
 from chorus.service import INSTANCE_ENV, INSTANCE_HEADER
 from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
 
@@ -86,6 +91,8 @@ class Child:
         failures: Deaths in a row, each after less than `stable_after_s` (the backoff exponent).
         restart_at: When it is due to start again (monotonic seconds), while `restarting`.
         last_exit: How its last process ended, e.g. `killed by SIGKILL`, or `""`.
+        generation: How many processes it has had (part of each one's instance id).
+        slow_start_said: Whether `up` already said the current process is slow to become ready.
     """
 
     name: str
@@ -100,7 +107,8 @@ class Child:
     failures: int = 0
     restart_at: float = 0.0
     last_exit: str = ""
-    generation: int = field(default=0, repr=False)
+    generation: int = 0
+    slow_start_said: bool = False
 
     def view(self) -> dict[str, Any]:
         """The child as written to the state file.
@@ -182,9 +190,10 @@ def restart_delay(policy: SupervisorConfig, failures: int) -> float:
         failures: Deaths in a row, at least 1.
 
     Returns:
-        `restart_delay_s * 2 ** (failures - 1)`, at most `restart_delay_max_s`.
+        `restart_delay_s * 2 ** (failures - 1)`, at most `restart_delay_max_s` (or `restart_delay_s`, if larger).
     """
-    return float(min(policy.restart_delay_max_s, policy.restart_delay_s * 2 ** min(max(failures - 1, 0), 30)))
+    cap = max(policy.restart_delay_max_s, policy.restart_delay_s)
+    return float(min(cap, policy.restart_delay_s * 2 ** min(max(failures - 1, 0), 30)))
 
 
 def _die_with_parent() -> None:
@@ -222,8 +231,11 @@ class Supervisor:
         packager: bool = True,
         state_file: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        monitor: MonitorSettings | None = None,
     ) -> None:
         self.config = config
+        self.monitor_settings = monitor
+        self.monitor: Monitor | None = None
         self.config_path = config_path.resolve()
         self.nodes = nodes if nodes is not None else config.fanout.nodes
         self.edges = edges if edges is not None else config.fanout.edges
@@ -238,6 +250,8 @@ class Supervisor:
         self._stop = False
         self._env: dict[str, str] = {}
         self._http = httpx.Client(timeout=1.0)
+        self._key = b""
+        self._wrote_run_token = False
 
     # ----------------------------------------------------------------- set-up
 
@@ -262,6 +276,7 @@ class Supervisor:
                       f"(set {self.config.gateway.token.key_env} to choose it)")
         except SigningKeyError as exc:
             raise UpError(f"signing key unusable: {exc}") from None
+        self._key = resolve_signing_key(self.config.gateway.token, env)
         return env
 
     def plan(self) -> list[Child]:
@@ -304,6 +319,7 @@ class Supervisor:
         child.process = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         child.started_at = self._clock()
         child.state = "starting"
+        child.slow_start_said = False
         self._write_state()
 
     def is_ready(self, child: Child) -> bool:
@@ -367,6 +383,10 @@ class Supervisor:
         self.children.append(gateway)
         self._spawn(gateway)
         self._wait_ready(gateway)
+        # Only once its own gateway serves: chorusctl in other shells operates this run with this
+        # operator token (a second `up` that failed on taken ports must not replace the first one's).
+        write_run_token(self.config.gateway_url, self._key)
+        self._wrote_run_token = True
         nodes = [c for c in others if c.name != "packager"]
         for child in nodes:
             self.children.append(child)
@@ -382,6 +402,11 @@ class Supervisor:
             kind = {"gateway": "", "packager": f" (HLS at {self.packager_url}/hls/SPACE/index.m3u8)"}.get(
                 child.name, " (edge)" if child.name.startswith("edge-") else " (origin)")
             self._say(f"chorus up: {child.name} {child.url}{kind} pid {child.process.pid if child.process else '?'}")
+        if self.monitor_settings is not None:
+            try:
+                self.monitor = start_for_stack(self.config.gateway_url, self.packager_url, self.monitor_settings, self._say)
+            except MonitorError as exc:
+                raise UpError(f"monitor: {exc}") from None
         self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")
 
     # ----------------------------------------------------------------- supervision
@@ -402,11 +427,21 @@ class Supervisor:
                 self._spawn(child)
                 assert child.process is not None
                 self._say(f"chorus up: {child.name} restarted (pid {child.process.pid}, restart {child.restarts})")
-            elif child.state == "starting" and child.restarts and self.is_ready(child):
-                child.state = "ready"
-                self._write_state()
-                self._say(f"chorus up: {child.name} ready again after {now - child.started_at:.1f} s "
-                          f"(restart {child.restarts})")
+            elif child.state == "starting" and child.restarts:
+                self._check_restarted(child, now)
+
+    def _check_restarted(self, child: Child, now: float) -> None:
+        """Note a restarted child that answers its readiness check, or say once that it is slow to."""
+        if self.is_ready(child):
+            child.state = "ready"
+            self._write_state()
+            self._say(f"chorus up: {child.name} ready again after {now - child.started_at:.1f} s "
+                      f"(restart {child.restarts})")
+        elif now - child.started_at > START_TIMEOUT_S and not child.slow_start_said:
+            child.slow_start_said = True
+            assert child.process is not None
+            self._say(f"chorus up: {child.name} (pid {child.process.pid}) runs but is not ready after "
+                      f"{START_TIMEOUT_S:.0f} s ({child.ready_url}); see its log lines")
 
     def _died(self, child: Child, code: int, now: float) -> None:
         """Report a dead child and schedule its restart (or give up on the gateway)."""
@@ -437,6 +472,11 @@ class Supervisor:
         """
         while not self._stop:
             self.supervise_once()
+            if self.monitor is not None:
+                try:
+                    self.monitor.check_alive()
+                except MonitorError as exc:
+                    raise UpError(f"monitor: {exc}") from None
             time.sleep(POLL_S)
 
     def request_stop(self, *_args: object) -> None:
@@ -444,7 +484,11 @@ class Supervisor:
         self._stop = True
 
     def stop(self) -> None:
-        """Stop every service's process group (SIGTERM, then SIGKILL after `stop_timeout_s`), last started first."""
+        """Stop the monitor, then every service's process group (SIGTERM, then SIGKILL after `stop_timeout_s`),
+        last started first."""
+        if self.monitor is not None:
+            stop_for_stack(self.monitor, self.config.gateway_url)
+            self.monitor = None
         running = [c for c in reversed(self.children) if c.process is not None]
         for child in running:
             assert child.process is not None
@@ -468,6 +512,8 @@ class Supervisor:
             child.process = None
         self._write_state()
         self._http.close()
+        if self._wrote_run_token:
+            remove_run_token(self.config.gateway_url)
 
     # ----------------------------------------------------------------- state file
 
@@ -496,6 +542,7 @@ def run_up(
     edges: int | None = None,
     packager: bool = True,
     state_file: Path | None = None,
+    monitor: MonitorSettings | None = None,
 ) -> int:
     """Run and supervise the stack in the foreground until Ctrl-C or SIGTERM.
 
@@ -506,11 +553,14 @@ def run_up(
         edges: How many edge nodes (default: `fanout.edges`).
         packager: Whether to run the HLS packager.
         state_file: Where to keep the JSON state of every service, or `None`.
+        monitor: When given, also run Prometheus and Alertmanager over the stack with these settings
+            (`chorus.monitor`); they stop with it.
 
     Returns:
-        0 after a clean stop, 1 if the stack could not start or the gateway could not be kept up.
+        0 after a clean stop, 1 if the stack could not start, the gateway could not be kept up or the monitor failed.
     """
-    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager, state_file=state_file)
+    supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager, state_file=state_file,
+                            monitor=monitor)
     previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, supervisor.request_stop)

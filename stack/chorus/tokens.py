@@ -7,15 +7,24 @@ and never calls the gateway, so the media path keeps working while the control
 plane is busy. Fan-out nodes also sign short "node" tokens with the same key to
 authenticate their registration and load reports to the gateway, and, when they
 drain, a "rejoin ticket" per client that the gateway admits ahead of new joins.
-The packager signs a "service" token to join in its own role.
+The packager signs a "service" token to join in its own role. An operator's
+tools (`chorusctl`) sign an "operator" token (`operator_token`) that every
+operations endpoint of every service requires (see `chorus.operator`).
+
+Keys are checked before use (`check_key_strength`): long enough, not guessable
+(`MIN_KEY_ENTROPY_BITS`), and never weakened below the defaults when a service
+listens beyond loopback (`check_key_policy`).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import random
 import secrets
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from dataclasses import dataclass
@@ -43,6 +52,24 @@ REJOIN_AUDIENCE = "chorus-rejoin"
 
 REJOIN_TICKET_S = 60.0
 """How long a rejoin ticket stays valid after the draining node hands it out."""
+
+OPERATOR_AUDIENCE = "chorus-operator"
+"""Audience of operator tokens, so no other token (join, node, service, rejoin) passes for one."""
+
+OPERATOR_ROLE = "operator"
+"""The role an operator token grants: every operations endpoint (drain, resume, detailed status)."""
+
+OPERATOR_TOKEN_S = 300.0
+"""Lifetime of an operator token `chorusctl` signs for one command."""
+
+MIN_KEY_ENTROPY_BITS = 96
+"""Least estimated entropy of a signing key (its length times the Shannon entropy of its bytes):
+`openssl rand -hex 32` gives about 240 bits, `openssl rand -hex 16` about 115, a word repeated to
+32 characters about 80, 32 times `a` 0. The estimate is an upper bound for short keys (n bytes
+score at most n times log2(n) bits), so a key needs about 24 bytes to pass at all."""
+
+DEFAULT_MIN_KEY_BYTES = 32
+"""The default (and, beyond loopback, the least) `gateway.token.min_key_bytes`."""
 
 
 class SigningKeyError(Exception):
@@ -121,7 +148,83 @@ def resolve_signing_key(config: TokenConfig, env: Mapping[str, str] | None = Non
         )
     if len(key) < config.min_key_bytes:
         raise SigningKeyError(f"the signing key in {where} is {len(key)} bytes; use at least {config.min_key_bytes}")
+    check_key_strength(key, where)
     return key
+
+
+def key_entropy_bits(key: bytes) -> float:
+    """Estimate a key's entropy: its length times the Shannon entropy of its byte distribution.
+
+    An estimate from the key alone cannot prove a key random, but it refuses what is plainly
+    guessable: repeated characters (`aaaa...`), short cycles, a handful of symbols.
+
+    Args:
+        key: The key.
+
+    Returns:
+        Estimated bits.
+    """
+    if not key:
+        return 0.0
+    counts = Counter(key)
+    total = len(key)
+    per_byte = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_byte * total
+
+
+def check_key_strength(key: bytes, where: str = "the signing key") -> None:
+    """Refuse a guessable key (estimated entropy below `MIN_KEY_ENTROPY_BITS`).
+
+    Args:
+        key: The key.
+        where: Where it came from, for the message.
+
+    Raises:
+        SigningKeyError: The key is guessable; the message says how to make a good one.
+    """
+    bits = max(0.0, key_entropy_bits(key))
+    if bits < MIN_KEY_ENTROPY_BITS:
+        raise SigningKeyError(
+            f"the signing key in {where} is guessable (about {bits:.0f} bits of entropy, at least "
+            f"{MIN_KEY_ENTROPY_BITS} needed); make one with `openssl rand -hex 32`"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches this machine only (`127.0.0.0/8`, `::1`, `localhost`).
+
+    Args:
+        host: The address a service binds to.
+
+    Returns:
+        `True` for loopback; `False` for anything else, including `0.0.0.0` and names.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_key_policy(config: TokenConfig, bind_host: str) -> None:
+    """Refuse weakened key settings when a service listens beyond loopback.
+
+    Lowering `min_key_bytes` below `DEFAULT_MIN_KEY_BYTES` is for experiments on one machine;
+    a service reachable from elsewhere must not run with it (a short key is forged offline).
+
+    Args:
+        config: The `gateway.token` section.
+        bind_host: The address the service binds to.
+
+    Raises:
+        SigningKeyError: A weakened setting while binding beyond loopback.
+    """
+    if config.min_key_bytes < DEFAULT_MIN_KEY_BYTES and not is_loopback(bind_host):
+        raise SigningKeyError(
+            f"gateway.token.min_key_bytes is {config.min_key_bytes}, below {DEFAULT_MIN_KEY_BYTES}, and the service "
+            f"binds to {bind_host} (not loopback): restore min_key_bytes to at least {DEFAULT_MIN_KEY_BYTES} or bind to 127.0.0.1"
+        )
 
 
 def new_signing_key() -> str:
@@ -389,4 +492,52 @@ def verify_node_token(token: str | None, key: bytes) -> str:
     claims = _gateway_bearer_claims(token, key)
     if claims.get("role") != "node":
         raise TokenError("bad_claims", "not a node token")
+    return str(claims["sub"])
+
+
+def operator_token(key: bytes, operator: str, lifetime_s: float = OPERATOR_TOKEN_S) -> str:
+    """Sign a token with which an operator (`chorusctl`) calls operations endpoints.
+
+    Args:
+        key: The shared HMAC key.
+        operator: Who operates (recorded in `sub`, logged by the services).
+        lifetime_s: Validity.
+
+    Returns:
+        The token, sent as `Authorization: Bearer ...`.
+    """
+    now = time.time()
+    claims = {"iss": "chorusctl", "sub": operator, "aud": OPERATOR_AUDIENCE, "role": OPERATOR_ROLE,
+              "iat": int(now), "exp": int(now + lifetime_s)}
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def verify_operator_token(token: str | None, key: bytes) -> str:
+    """Verify an operator token.
+
+    Args:
+        token: The bearer token (`None` or empty when missing).
+        key: The shared HMAC key.
+
+    Returns:
+        The operator it names (`sub`).
+
+    Raises:
+        TokenError: Missing, malformed, forged, expired, or not an operator token.
+    """
+    if not token:
+        raise TokenError("missing")
+    try:
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=OPERATOR_AUDIENCE, leeway=2.0,
+                            options={"require": ["exp", "sub", "aud"]})
+    except jwt.ExpiredSignatureError:
+        raise TokenError("expired") from None
+    except jwt.InvalidSignatureError:
+        raise TokenError("bad_signature") from None
+    except jwt.DecodeError:
+        raise TokenError("malformed") from None
+    except jwt.InvalidTokenError:
+        raise TokenError("bad_claims") from None
+    if claims.get("role") != OPERATOR_ROLE:
+        raise TokenError("bad_claims", "not an operator token")
     return str(claims["sub"])

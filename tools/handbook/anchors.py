@@ -49,6 +49,11 @@ def http_operation(method: str, path: str) -> str:
     return f"{HTTP_PAGE}#{slug(method + ' ' + path.replace('{', '').replace('}', ''))}"
 
 
+def http_scheme(name: str) -> str:
+    """A security scheme (credential) of the HTTP API, e.g. `OperatorToken` -> `reference/http-api.md#scheme-operatortoken`."""
+    return f"{HTTP_PAGE}#scheme-{slug(name)}"
+
+
 def http_schema(name: str) -> str:
     """A schema of the HTTP API, e.g. `SpaceOut` -> `reference/http-api.md#schema-spaceout`."""
     return f"{HTTP_PAGE}#schema-{slug(name)}"

@@ -18,6 +18,7 @@ Names are dotted and start with their kind:
 | `service`, `team` | `service.fanout.port.ws`, `service.fanout.workload`, `service.fanout.workload.edge` (an additional workload, by role), `service.fanout.team`, `team.media.oncall` |
 | `k8s` | `k8s.deployment.chorus-fanout` (name), `.namespace`, `.replicas`, `.container.fanout.port.ws`, `k8s.horizontalpodautoscaler.chorus-fanout-edge.max_replicas` |
 | `cli` | `cli.chorusctl.capacity` (the command line `chorusctl capacity`) |
+| `scenario` | `scenario.launch-night.session_cap_s` (a result of `stack/scenarios.yaml` analysed by `handbook.scenario`) |
 """
 
 from __future__ import annotations
@@ -360,7 +361,19 @@ LOADERS = (
     ("k8s", lambda root, facts: _k8s(root, facts)),
     ("cli", lambda root, facts: _cli(facts)),
     ("http", lambda root, facts: _openapi(root, facts)),
+    ("scenario", lambda root, facts: _scenarios(root, facts)),
 )
+
+
+def _scenarios(root: Path, facts: Facts) -> None:
+    """Load scenarios analysed against the facts already built (after config, alerts and k8s)."""
+    from handbook import scenario
+
+    for kind in ("config", "alert", "k8s"):
+        if kind in facts.unavailable:
+            raise sources.SourceUnavailable(f"scenarios need {kind} facts: {facts.unavailable[kind]}")
+    for fact in scenario.facts(root, facts):
+        facts.add(fact)
 
 
 def build(root: Path) -> Facts:

@@ -12,7 +12,8 @@ Diagrams: every source in `diagrams/` is rendered at build time (from the cache
 in `.cache/diagrams/` when nothing it depends on changed) and published as
 `diagrams/<name>.png`, so a page embeds one with
 `![Containers](../diagrams/containers.png)` and a strict build fails on a link to
-a diagram that does not exist. A source that fails is logged as
+a diagram that does not exist. Each such image gets its display size (half its
+2x pixels), `class="handbook-diagram"` and `data-diagram="<name>"`. A source that fails is logged as
 `path:line: message` (which fails a strict build) and shown as an image saying so.
 """
 
@@ -29,15 +30,17 @@ from mkdocs.structure.files import File, Files, InclusionLevel
 from mkdocs.structure.pages import Page
 
 from handbook import facts as facts_mod
-from handbook import livevalues, reference, runbook_index, sources
+from handbook import glossary, livevalues, markers, reference, runbook_index, sources
+from handbook.diagrams import embed
 from handbook.diagrams.cache import CACHE_DIR
+from handbook.diagrams.legibility import display_size, png_size
 from handbook.diagrams.render import failure_image, render_all
 from handbook.drill import page as drill_page
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runbook import SCHEMA_MARKER, runbooks, schema_table
 
-WATCHED = ("runbooks", "stack", "diagrams")
+WATCHED = ("runbooks", "stack", "diagrams", "includes")
 DIAGRAMS_URI = "diagrams"
 
 log = logging.getLogger("mkdocs.plugins.handbook")
@@ -95,17 +98,32 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         except HandbookError as exc:
             log.error("diagrams not rendered: %s", exc)
             return
+        self._diagram_sizes = {}
         for result in run.results:
             image = result.image
+            dpi = result.graph.dpi if result.graph is not None else 96.0
             if result.error is not None:
                 log.error("%s", result.error)
                 image = failure_image(result.error, root / CACHE_DIR / "failed")
+                dpi = 96.0
             assert image is not None
+            try:
+                self._diagram_sizes[result.name] = display_size(png_size(image), dpi)
+            except (OSError, ValueError):
+                pass  # no Graphviz for the failure notice: an empty image, shown without a size
             uri = f"{DIAGRAMS_URI}/{result.name}.png"
             if files.get_file_from_path(uri) is None:
                 files.append(File.generated(config, uri, abs_src_path=str(image)))
+        if run.notice:
+            log.info("handbook: %s", run.notice)
         if run.results:
             log.info("handbook: %s", run.summary())
+
+    _diagram_sizes: dict[str, tuple[int, int]] = {}
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Give every diagram image its display size, a class and its name (see `handbook.diagrams.embed`)."""
+        return embed.size_diagram_images(html, self._diagram_sizes)
 
     def on_serve(self, server: Any, /, *, config: MkDocsConfig, builder: Any) -> Any:
         """Rebuild when runbooks, the stack or diagram sources change during `mkdocs serve`."""
@@ -138,7 +156,7 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return rendered
 
     def _render_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
-        """Render live values `{@NAME}` as today's values, and expand the runbooks index marker.
+        """Render live values `{@NAME}`, expand the page's markers and append the glossary's tooltips.
 
         An unknown or malformed live value is logged as a warning naming
         `path:line:col` and the closest valid name, which fails `mkdocs build --strict`.
@@ -152,10 +170,29 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
 
         if runbook_index.MARKER in markdown:
             project = Project(root)
-            alerts = {n.split(".", 1)[1] for n in self._facts_for(config).by_name if n.count(".") == 1 and n.startswith("alert.")}
+            facts = self._facts_for(config)
+            alerts = {n.split(".", 1)[1]: "" for n in facts.by_name if n.count(".") == 1 and n.startswith("alert.")}
+            for name in alerts:
+                team = facts.get(f"alert.{name}.label.team")
+                alerts[name] = str(team.value) if team else ""
             markdown = runbook_index.expand(markdown, runbooks(project), alerts, uri, linkable)
         if SCHEMA_MARKER in markdown:
             markdown = markdown.replace(SCHEMA_MARKER, schema_table())
+        markdown = self._render_live_values(markdown, page, config, files, root, linkable)
+        if not self._quotes_code(page):
+            # After live values, so their errors keep the file's line numbers.
+            try:
+                markdown = markers.expand(markdown, markers.PageContext(
+                    root, uri, page.file.content_string, self._facts_for(config),
+                    {f.src_uri for f in files if f.src_uri.startswith("reference/api/")}))
+            except HandbookError as exc:
+                raise PluginError(f"handbook: {exc}") from None
+        return self._with_glossary(markdown, root)
+
+    def _render_live_values(self, markdown: str, page: Page, config: MkDocsConfig, files: Files, root: Path,
+                            linkable: Any) -> str:
+        """Render live values `{@NAME}`; log each one that cannot be rendered (fails a strict build)."""
+        uri = page.file.src_uri
         if "{@" not in markdown or self._quotes_code(page):
             return markdown
         source = page.file.content_string
@@ -170,6 +207,22 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
             log.warning(f"{where}:{error.line}:{error.col}: {error.code} {error.message}")
         return rendered
 
+    _abbreviations: str | None = None
+
+    def _with_glossary(self, markdown: str, root: Path) -> str:
+        """Append the glossary's abbreviations, so every term on the page gets its tooltip.
+
+        Raises:
+            PluginError: The glossary file is not valid YAML (one line naming file and line).
+        """
+        if self._abbreviations is None:
+            try:
+                terms, _ = glossary.load(root)
+            except HandbookError as exc:
+                raise PluginError(f"handbook: {exc}") from None
+            self._abbreviations = glossary.abbreviations(terms)
+        return f"{markdown}\n\n{self._abbreviations}\n" if self._abbreviations else markdown
+
     @staticmethod
     def _quotes_code(page: Page) -> bool:
         """Whether a page is generated from code (the reference), whose text may show `{@...}` literally.
@@ -180,9 +233,11 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return page.file.generated_by is not None and not page.file.src_uri.startswith("components/")
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Forget the facts, so the next build (in `mkdocs serve`) reads the sources afresh."""
+        """Forget the facts and the glossary, so the next build (in `mkdocs serve`) reads the sources afresh."""
         self._facts = None
+        self._abbreviations = None
 
     def on_build_error(self, *, error: Exception) -> None:
-        """Forget the facts after a failed build too."""
+        """Forget the facts and the glossary after a failed build too."""
         self._facts = None
+        self._abbreviations = None

@@ -16,7 +16,9 @@ AR, alert rules):
 - AR010 an alert name is repeated, or is not `Chorus` + CamelCase;
 - AR011 an annotation uses `$labels.X` that the expression's result does not carry;
 - AR012 the description does not quote the `for:` duration (e.g. `5m`) and every compared threshold;
-- AR013 a rule or group has a key Prometheus does not know.
+- AR013 a rule or group has a key Prometheus does not know;
+- AR014 the summary says a limit is reached ("at its cap", "at capacity", "is full") while the
+  alert fires at a fraction of it (every threshold between 0 and 1): say "near".
 """
 
 from __future__ import annotations
@@ -35,6 +37,20 @@ SEVERITIES = ("critical", "warning")
 """Allowed `severity` values: `critical` pages the owning team's on-call at once; `warning` opens a
 ticket for working hours. The runbook of an alert carries the same severity."""
 
+ESCALATION = {
+    "critical": (
+        "Listeners are losing audio or cannot join now. The owning team's on-call is paged at once, "
+        "day or night. Escalate after 15 minutes without a working mitigation: page the owning "
+        "team's second person (its tech lead) and tell the other team in its channel."
+    ),
+    "warning": (
+        "Something is degrading but listeners are not yet hurt. It opens a ticket for the owning "
+        "team's working hours; nobody is woken. Escalate only if it turns into its critical "
+        "neighbour, or if it will still be firing when a large space is scheduled."
+    ),
+}
+"""What each severity means for the person on call, and what "escalate" means at that severity."""
+
 REQUIRED_LABELS = ("severity", "service", "team")
 """Labels every alert carries (Alertmanager routes on `team` and `severity`)."""
 
@@ -52,6 +68,9 @@ ALERT_NAME = re.compile(r"^Chorus[A-Z][A-Za-z0-9]*$")
 
 RUNBOOK_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 """A runbook's file stem, e.g. `fanout-near-cap`."""
+
+LIMIT_REACHED = re.compile(r"\b(at (its|the|their) [a-z -]*\b(cap|limit|capacity)|at capacity|is full|are full)\b", re.IGNORECASE)
+"""Summary wording that claims a limit is reached; wrong for an alert that fires at a fraction of it."""
 
 _TEMPLATE_LABEL = re.compile(r"\$labels\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -152,6 +171,7 @@ def _rule_findings(
         return
     yield from _expression_findings(name, analysis, keys, series, catalog)
     yield from _template_findings(name, annotations, analysis.output_labels or frozenset(), keys)
+    yield from _summary_wording_findings(name, annotations.get("summary", ""), analysis.thresholds, keys)
     description = annotations.get("description", "")
     if description.strip():
         tokens = {t.rstrip(".e+-") for t in re.findall(r"-?[0-9][0-9.e+-]*[a-z]*", description)}
@@ -166,6 +186,21 @@ def _rule_findings(
                 0,
                 (*keys, "annotations", "description"),
             )
+
+
+def _summary_wording_findings(name: str, summary: str, thresholds: Any, keys: KeyPath) -> Iterator[Finding]:
+    """A summary that says "at its cap" for an alert whose every threshold is a fraction below 1."""
+    fractions = [t for t in thresholds or () if isinstance(t, (int, float))]
+    said = LIMIT_REACHED.search(summary)
+    if said and fractions and all(0 < t < 1 for t in fractions):
+        yield Finding(
+            "AR014",
+            f"alert {name}: the summary says {said.group(0)!r} but the alert fires at "
+            + ", ".join(format_number(t) for t in fractions)
+            + " of the limit: say 'near' (or how near)",
+            0,
+            (*keys, "annotations", "summary"),
+        )
 
 
 def _label_findings(name: str, labels: dict[str, str], keys: KeyPath, catalog: Catalog) -> Iterator[Finding]:

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 after a clean stop, 1 if it could not start, 2 on bad configuration.
     """
     args = build_parser().parse_args(argv)
-    config, key = load_or_exit(args.config)
+    config, key = load_or_exit(args.config, "fanout", args.host)
     logger = configure_logging(config.logging, "fanout", args.node_id)
     node = FanoutNode(config, args.node_id, key, host=args.host, port=args.port, role=args.role, logger=logger)
     link = GatewayLink(node, args.gateway or config.gateway_url, key)

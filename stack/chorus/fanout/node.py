@@ -6,7 +6,11 @@ Everything happens on one asyncio event loop. The node serves, on one port:
 - `GET /metrics` - Prometheus metrics;
 - `GET /healthz` - 200 while the process serves (liveness);
 - `GET /readyz` - 200 when registered with the gateway and not draining (readiness);
-- `GET /status` - the node's state as JSON.
+- `GET /status` - the node's state as JSON (URLs, sessions: operators only, with an
+  operator token, see `chorus.operator`).
+
+Join tokens are single-use on a node (`chorus.fanout.replay`), and a client has
+`chorus.httpguard.HANDSHAKE_TIMEOUT_S` to complete its handshake.
 
 A node is an `origin` or an `edge` (the cascade). An origin takes a space's
 speakers, its listeners when there are no edges, and the subscriptions of edge
@@ -35,9 +39,12 @@ from websockets.protocol import State
 from websockets.http11 import Request, Response
 
 from chorus.config import ChorusConfig
+from chorus.fanout.replay import AdmittedTokens
 from chorus.fanout.room import Room, RoomStats
 from chorus.fanout.upstream import GrantSource, Upstream
+from chorus.httpguard import HANDSHAKE_TIMEOUT_S
 from chorus.logs import log_event
+from chorus.operator import REFUSED, operator_from_header
 from chorus.metrics import FanoutMetrics, watch_event_loop_lag
 from chorus.protocol import (
     CLOSE_BAD_MESSAGE,
@@ -135,6 +142,7 @@ class FanoutNode:
         self._upstream_reconnects_counted = 0
         self._key = key
         self._claims: dict[ServerConnection, JoinClaims] = {}
+        self._admitted = AdmittedTokens()
         self._served: dict[ServerConnection, JoinClaims] = {}
         self._pending: set[ServerConnection] = set()
         self._connected: list[str] = []
@@ -159,6 +167,7 @@ class FanoutNode:
             ping_interval=fanout.heartbeat_interval_s,
             ping_timeout=fanout.heartbeat_interval_s,
             max_size=fanout.max_message_bytes,
+            open_timeout=HANDSHAKE_TIMEOUT_S,
             close_timeout=2,
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -299,6 +308,10 @@ class FanoutNode:
             reason = "ready" if ready else ("draining" if self.draining else "not registered with the gateway")
             return http_response(200 if ready else 503, reason + "\n")
         if url.path == "/status":
+            try:
+                operator_from_header(request.headers.get("Authorization"), self._key)
+            except TokenError:
+                return http_response(401, REFUSED + "\n")
             return http_response(200, json.dumps(self.status()), "application/json")
         return http_response(404, f"no such endpoint: {url.path}; try {MEDIA_PATH}, /metrics, /healthz, /readyz, /status\n")
 
@@ -322,6 +335,12 @@ class FanoutNode:
             self.metrics.refused.labels(node=self.node_id, reason=refusal).inc()
             log_event(self.log, "connection_refused", node=self.node_id, space=claims.space, reason=refusal)
             return http_response(503, f"node {refusal}; join again through the gateway\n")
+        if not self._admitted.admit(claims.session, claims.expires_at):
+            self.metrics.token_replays.labels(node=self.node_id).inc()
+            log_event(self.log, "token_replayed", level=logging.WARNING, node=self.node_id, space=claims.space,
+                      session=claims.session)
+            return http_response(401, "join token refused: already used (join tokens are single-use); "
+                                 "join again through the gateway\n")
         self._claims[connection] = claims
         if not claims.publishes:
             self._pending.add(connection)
@@ -379,8 +398,11 @@ class FanoutNode:
             if isinstance(message, str):
                 try:
                     kind = parse_control(message)["type"]
-                except ProtocolError:
-                    continue
+                except ProtocolError as exc:
+                    log_event(self.log, "bad_message", level=logging.WARNING, node=self.node_id, space=claims.space,
+                              error=str(exc))
+                    await connection.close(CLOSE_BAD_MESSAGE, "malformed control message")
+                    return
                 if kind == "eos":
                     room.flush()
                 continue

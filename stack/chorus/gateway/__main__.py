@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 after a clean stop, 1 if it could not start, 2 on bad configuration.
     """
     args = build_parser().parse_args(argv)
-    config, key = load_or_exit(args.config)
+    config, key = load_or_exit(args.config, "gateway", args.host)
     logger = configure_logging(config.logging, "gateway")
     return serve_http_service(GatewayServer(config, key, host=args.host, port=args.port), logger)
 

@@ -8,6 +8,14 @@ Routes, by tag:
 - nodes: fan-out registration and load reports (authenticated with node tokens
   signed by the shared key), listing, drain and resume;
 - operations: `/healthz` (live), `/readyz` (ready), `/metrics`, `/v1/status`.
+
+Who may call what is declared in the OpenAPI document as security schemes:
+`OperatorToken` (`chorus.operator`) for every operations route - status, node
+listing, drain, resume; `HostSecret` (returned once at creation) to end a space,
+promote a speaker or join as its host; `NodeToken` for the nodes' own calls.
+Health, readiness, metrics and the spaces' public views need none. Every request
+is bounded (`chorus.httpguard`): body size, no input echoed in errors; space
+creation by `chorus.gateway.creation`.
 """
 
 from __future__ import annotations
@@ -18,13 +26,15 @@ import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Security, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from chorus import __version__
 from chorus.config import ChorusConfig
 from chorus.gateway.core import Gateway, Grant, Refusal
+from chorus.gateway.creation import CreationLimiter
 from chorus.gateway.models import (
     JoinGrant,
     JoinRequest,
@@ -32,11 +42,13 @@ from chorus.gateway.models import (
     NodeOut,
     NodeRegistration,
     NodeReport,
+    Overloaded,
     Presence,
     Problem,
     Promotion,
     Shed,
     SpaceCreate,
+    SpaceCreated,
     SpaceOut,
     StatusOut,
     UpstreamGrant,
@@ -44,16 +56,40 @@ from chorus.gateway.models import (
     UserAction,
 )
 from chorus.gateway.presence import PresenceHub
-from chorus.gateway.spaces import Space, SpaceError
+from chorus.gateway.spaces import HOST_SECRET_HEADER, Space, SpaceError
+from chorus.httpguard import install_guards
 from chorus.logs import log_event
+from chorus.operator import OPERATOR_RESPONSES, OperatorOnly
 from chorus.metrics import GatewayMetrics, watch_event_loop_lag
 from chorus.tokens import SigningKeyError, TokenError, resolve_signing_key, verify_node_token, verify_service_token
 
 SWEEP_INTERVAL_S = 0.5
 """How often the gateway expires sessions, notices stale nodes and refreshes gauges."""
 
+HOST_SECRET_SCHEME = APIKeyHeader(
+    name=HOST_SECRET_HEADER,
+    scheme_name="HostSecret",
+    description="The host secret returned once when the space was created (`host_secret`). `chorusctl` keeps it "
+    "for the user who created the space.",
+    auto_error=False,
+)
+"""The host's credential: proves the caller is the space's host, whatever user name it gives."""
+
+NODE_SCHEME = HTTPBearer(
+    scheme_name="NodeToken",
+    description="A node token: `Authorization: Bearer` and a short JWT a fan-out node signs with the shared key.",
+    auto_error=False,
+)
+"""The fan-out nodes' credential for their own calls (register, report, upstream)."""
+
+HostSecret = Annotated[str | None, Security(HOST_SECRET_SCHEME)]
+"""A route parameter holding the host secret a request carried, if any."""
+
+PRESENCE_MAX_MESSAGE_BYTES = 4096
+"""Largest WebSocket message the gateway reads (clients send nothing on the presence socket)."""
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": Problem, "description": "The user may not do this."},
+    403: {"model": Problem, "description": "The user may not do this (for the host's actions: no valid host secret)."},
     404: {"model": Problem, "description": "No such space."},
     410: {"model": Problem, "description": "The space has ended."},
 }
@@ -106,6 +142,10 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
     )
     app.state.gateway = gateway
     app.state.presence = hub
+    app.state.operator_key = lambda: gateway.key_or_none
+    install_guards(app, config.gateway.max_body_bytes)
+    creation = CreationLimiter(config.gateway)
+    operations = APIRouter(dependencies=[OperatorOnly], responses=OPERATOR_RESPONSES)
 
     def space_out(space: Space) -> SpaceOut:
         presence = Presence(space=space.id, tick=hub.tick, **gateway.presence(space.id))
@@ -118,12 +158,24 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
 
     # ------------------------------------------------------------- spaces
 
-    @app.post("/v1/spaces", status_code=201, response_model=SpaceOut, tags=["spaces"], summary="Create a space")
-    async def create_space(body: SpaceCreate) -> SpaceOut:
-        """Create a live space; the `host` becomes its host."""
-        space = gateway.spaces.create(body.title, body.host)
+    @app.post("/v1/spaces", status_code=201, response_model=SpaceCreated, tags=["spaces"], summary="Create a space",
+              responses={
+                  429: {"model": Overloaded, "description": "This client creates spaces too fast; retry after `Retry-After`."},
+                  503: {"model": Overloaded, "description": "Too many live spaces; retry after `Retry-After`."},
+              })
+    async def create_space(body: SpaceCreate, request: Request) -> Any:
+        """Create a live space; the `host` becomes its host, and the answer carries its host secret (once).
+        Bounded per client (`gateway.space_create_rate_per_s`, `gateway.space_create_burst`) and in
+        total (`gateway.max_live_spaces`)."""
+        client = request.client.host if request.client else "unknown"
+        refusal = creation.check(client, len(gateway.spaces.all()))
+        if refusal is not None:
+            gateway.metrics.space_creations_shed.labels(status=str(refusal.status)).inc()
+            return JSONResponse({"detail": refusal.detail}, status_code=refusal.status,
+                                headers={"Retry-After": refusal.retry_after_header})
+        space, secret = gateway.spaces.create_with_secret(body.title, body.host)
         log_event(gateway.log, "space_created", space=space.id, host=space.host)
-        return space_out(space)
+        return SpaceCreated(**space_out(space).model_dump(), host_secret=secret)
 
     @app.get("/v1/spaces", response_model=list[SpaceOut], tags=["spaces"], summary="List spaces")
     async def list_spaces(include_ended: bool = False) -> list[SpaceOut]:
@@ -138,9 +190,9 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
 
     @app.post("/v1/spaces/{space_id}/end", response_model=SpaceOut, tags=["spaces"], summary="End a space",
               responses={k: _ERRORS[k] for k in (403, 404, 410)})
-    async def end_space(space_id: str, body: UserAction) -> SpaceOut:
-        """End a space (host only); its fan-out nodes close its connections at their next report."""
-        return space_out(_or_http(lambda: gateway.end_space(space_id, body.user)))
+    async def end_space(space_id: str, body: UserAction, host_secret: HostSecret = None) -> SpaceOut:
+        """End a space (host only: its host secret); its fan-out nodes close its connections at their next report."""
+        return space_out(_or_http(lambda: gateway.end_space(space_id, host_secret)))
 
     @app.post("/v1/spaces/{space_id}/hands", response_model=SpaceOut, tags=["spaces"], summary="Raise a hand",
               responses={k: _ERRORS[k] for k in (404, 410)})
@@ -150,9 +202,9 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
 
     @app.post("/v1/spaces/{space_id}/speakers", response_model=SpaceOut, tags=["spaces"],
               summary="Promote a user to speaker", responses={k: _ERRORS[k] for k in (403, 404, 410)})
-    async def promote(space_id: str, body: Promotion) -> SpaceOut:
-        """The host (`by`) makes `user` a speaker; the user can then join with role `speaker`."""
-        return space_out(_or_http(lambda: gateway.spaces.promote(space_id, body.user, body.by)))
+    async def promote(space_id: str, body: Promotion, host_secret: HostSecret = None) -> SpaceOut:
+        """The host (proved by its host secret) makes `user` a speaker; the user can then join with role `speaker`."""
+        return space_out(_or_http(lambda: gateway.spaces.promote(space_id, body.user, host_secret)))
 
     @app.post(
         "/v1/spaces/{space_id}/join",
@@ -169,12 +221,15 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         space_id: str,
         body: JoinRequest,
         authorization: Annotated[str, Header(description="Only for role `packager`: `Bearer` and the packager's "
-                                             "service token.")] = "",
+                                             "service token.", max_length=4096)] = "",
+        host_secret: Annotated[str | None, Header(alias=HOST_SECRET_HEADER, max_length=256,
+                                                  description="Only for role `host`: the space's host secret.")] = None,
     ) -> Any:
         """Ask to join. Admitted: a join token and the fan-out node to connect to. Over capacity:
-        `503` with a jittered `Retry-After`; hosts, speakers and the packager are admitted ahead of listeners."""
+        `503` with a jittered `Retry-After`; hosts, speakers and the packager are admitted ahead of listeners.
+        Role `host` needs the space's host secret."""
         outcome = gateway.join(space_id, body.user, body.role, body.reconnect, _service(authorization, gateway.key),
-                               body.ticket)
+                               body.ticket, host_secret)
         if isinstance(outcome, Grant):
             return JoinGrant(
                 space=space_id, session=outcome.session.id, user=body.user, role=body.role, node=outcome.node.id,
@@ -203,7 +258,12 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         try:
             await socket.send_text(hub.message(space_id))
             while True:
-                await socket.receive_text()
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    await socket.close(code=1003, reason="the presence socket takes no binary frames")
+                    break
         except WebSocketDisconnect:
             pass
         finally:
@@ -257,18 +317,18 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         return UpstreamGrant(space=outcome.space, origin=outcome.origin.id, url=outcome.url, token=outcome.token,
                              expires_at=outcome.expires_at)
 
-    @app.get("/v1/nodes", response_model=list[NodeOut], tags=["nodes"], summary="List fan-out nodes")
+    @operations.get("/v1/nodes", response_model=list[NodeOut], tags=["nodes"], summary="List fan-out nodes")
     async def list_nodes() -> list[NodeOut]:
         """Every registered node with its state and load."""
         return [NodeOut(**n) for n in gateway.status()["nodes"]]
 
-    @app.get("/v1/nodes/{node}", response_model=NodeOut, tags=["nodes"], summary="Get a fan-out node",
+    @operations.get("/v1/nodes/{node}", response_model=NodeOut, tags=["nodes"], summary="Get a fan-out node",
              responses={404: {"model": Problem, "description": "No such node."}})
     async def get_node(node: str) -> NodeOut:
         """One node with its state and load."""
         return NodeOut(**gateway.node_view(_node_or_404(gateway, node)))
 
-    @app.post("/v1/nodes/{node}/drain", response_model=NodeOut, tags=["nodes"], summary="Drain a fan-out node",
+    @operations.post("/v1/nodes/{node}/drain", response_model=NodeOut, tags=["nodes"], summary="Drain a fan-out node",
               responses={404: {"model": Problem, "description": "No such node."}})
     async def drain(node: str) -> NodeOut:
         """Stop placing clients on the node and tell it to drain: it accepts no one new and asks its
@@ -276,7 +336,7 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
         _node_or_404(gateway, node)
         return NodeOut(**gateway.node_view(gateway.set_drain(node, True)))
 
-    @app.post("/v1/nodes/{node}/resume", response_model=NodeOut, tags=["nodes"], summary="Resume a drained node",
+    @operations.post("/v1/nodes/{node}/resume", response_model=NodeOut, tags=["nodes"], summary="Resume a drained node",
               responses={404: {"model": Problem, "description": "No such node."}})
     async def resume(node: str) -> NodeOut:
         """Let a drained node accept clients again."""
@@ -285,7 +345,7 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
 
     # ------------------------------------------------------------- operations
 
-    @app.get("/v1/status", response_model=StatusOut, tags=["operations"], summary="Stack status")
+    @operations.get("/v1/status", response_model=StatusOut, tags=["operations"], summary="Stack status")
     async def status() -> StatusOut:
         """Spaces, sessions, admission and every node, as the gateway sees them."""
         return StatusOut(**gateway.status())
@@ -305,18 +365,20 @@ def create_app(config: ChorusConfig, signing_key: bytes | None = None, registry:
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
              responses={200: {"content": {"text/plain": {}}, "description": "Metrics in the Prometheus text format."}})
     async def metrics() -> Response:
-        """Every `chorus_gateway_*` metric, in the Prometheus text format."""
+        """Every `chorus_gateway_*` metric, in the Prometheus text format (open: counts by node id and space
+        id, never a URL, a user, a title or a secret)."""
         gateway.refresh_metrics()
         return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(operations)
     return app
 
 
 async def _authenticated_node(
-    request: Request, authorization: Annotated[str, Header(description="`Bearer` and a node token.")] = ""
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(NODE_SCHEME)]
 ) -> str:
     """The node id a request's node token authenticates, or a 401."""
-    token = authorization[len("Bearer "):].strip() if authorization.startswith("Bearer ") else ""
+    token = credentials.credentials if credentials is not None else ""
     gateway: Gateway = request.app.state.gateway
     try:
         return verify_node_token(token, gateway.key)

@@ -23,7 +23,7 @@ from chorus.config import ChorusConfig
 from chorus.gateway.admission import Admission
 from chorus.gateway.placement import Node, Placement
 from chorus.gateway.sessions import Session, SessionTable
-from chorus.gateway.spaces import Space, SpaceError, SpaceStore
+from chorus.gateway.spaces import NOT_THE_HOST, Space, SpaceError, SpaceStore
 from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
 from chorus.protocol import MEDIA_PATH
@@ -147,6 +147,11 @@ class Gateway:
         self.issuer = TokenIssuer(key, self.config.gateway.token, self.rng)
 
     @property
+    def key_or_none(self) -> bytes | None:
+        """The signing key, or `None` before it is set."""
+        return self._key
+
+    @property
     def key(self) -> bytes:
         """The signing key.
 
@@ -167,6 +172,7 @@ class Gateway:
         reconnect: str | None = None,
         service: str | None = None,
         ticket: str | None = None,
+        host_secret: str | None = None,
     ) -> Grant | Refusal:
         """Admit (or not) a join, place it and sign its token.
 
@@ -179,6 +185,7 @@ class Gateway:
             service: The service whose credential the request carried (verified by the caller),
                 or `None`; a service role (`packager`) is granted only to that service.
             ticket: A rejoin ticket from a draining node (see `rejoin`), or `None`.
+            host_secret: The space's host secret, which role `host` needs.
 
         Returns:
             A grant, or a refusal (shed with 503 or rejected with 4xx).
@@ -187,7 +194,7 @@ class Gateway:
         if reconnect is not None:
             self.metrics.reconnects.labels(reason=reconnect if reconnect in RECONNECT_REASONS else "unknown").inc()
         rejoin = self.rejoin(ticket, space_id, user, role) if ticket else None
-        outcome = self._join(space_id, user, role, service, rejoin)
+        outcome = self._join(space_id, user, role, service, rejoin, host_secret)
         result = "admitted" if isinstance(outcome, Grant) else ("shed" if outcome.shed else "rejected")
         self.metrics.joins.labels(result=result, role=role).inc()
         self.metrics.join_latency.observe(time.perf_counter() - started)
@@ -235,7 +242,8 @@ class Gateway:
         return claims
 
     def _join(
-        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None
+        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None,
+        host_secret: str | None = None,
     ) -> Grant | Refusal:
         """The join decision itself."""
         if role in SERVICE_ROLES and service != role:
@@ -245,6 +253,8 @@ class Gateway:
             space = self.spaces.live(space_id)
         except SpaceError as exc:
             return Refusal(exc.status, str(exc))
+        if role == "host" and not (space.is_host(host_secret) or rejoin is not None):
+            return Refusal(403, NOT_THE_HOST)
         if not space.may_join_as(user, role):
             hint = "raise a hand and ask the host to promote you" if role == "speaker" else "join as a listener"
             return Refusal(403, f"{user} may not join {space_id} as {role}; {hint}")
@@ -298,12 +308,12 @@ class Gateway:
             "live": bool(space and space.live),
         }
 
-    def end_space(self, space_id: str, by: str) -> Space:
+    def end_space(self, space_id: str, host_secret: str | None) -> Space:
         """End a space; its nodes learn it at their next report.
 
         Args:
             space_id: The space.
-            by: The user asking (must be the host).
+            host_secret: The host secret the request carried (must be the space's).
 
         Returns:
             The ended space.
@@ -311,7 +321,7 @@ class Gateway:
         Raises:
             SpaceError: 404, 410, 403.
         """
-        space = self.spaces.end(space_id, by)
+        space = self.spaces.end(space_id, host_secret)
         removed = self.sessions.remove_where(space=space_id)
         log_event(self.log, "space_ended", space=space_id, node=space.node or "-", sessions=len(removed))
         return space

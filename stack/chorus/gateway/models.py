@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chorus.text import NO_CONTROL_PATTERN
+
 Role = Literal["host", "speaker", "listener", "packager"]
 UserName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="A user name.")
 
@@ -30,7 +32,8 @@ class Shed(BaseModel):
 class SpaceCreate(BaseModel):
     """A request to create a space."""
 
-    title: str = Field(min_length=1, max_length=200, description="The space's title.")
+    title: str = Field(min_length=1, max_length=200, pattern=NO_CONTROL_PATTERN,
+                       description="The space's title: no control characters (ESC, BEL, CR, NUL, bidi overrides...).")
     host: str = UserName
 
 
@@ -44,7 +47,8 @@ class Promotion(BaseModel):
     """The host promotes a user to speaker."""
 
     user: str = UserName
-    by: str = Field(min_length=1, max_length=64, description="The user asking; must be the host.")
+    by: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$",
+                    description="The user asking, for the record; the host secret, not this name, proves it is the host.")
 
 
 class Presence(BaseModel):
@@ -71,6 +75,15 @@ class SpaceOut(BaseModel):
     hands: list[str] = Field(description="Users with a raised hand, in order.")
     node: str | None = Field(None, description="The fan-out node its speakers use, once someone joined.")
     presence: Presence = Field(description="Aggregate counts now.")
+
+
+class SpaceCreated(SpaceOut):
+    """A space just created, with its host secret (shown this once)."""
+
+    host_secret: str = Field(
+        description="The space's host secret: send it in `X-Chorus-Host-Secret` to end the space, promote "
+        "speakers or join as its host. The gateway keeps only a digest and never shows it again."
+    )
 
 
 ReconnectReason = Literal["drain", "network", "unknown"]
@@ -185,6 +198,12 @@ class NodeInstructions(BaseModel):
 
     drain: bool = Field(description="Whether the node must drain (or keep draining).")
     ended_spaces: list[str] = Field(description="Spaces on the node that ended: close them.")
+
+
+class Overloaded(BaseModel):
+    """A request shed because a bound is reached (HTTP 429 or 503, with `Retry-After`)."""
+
+    detail: str = Field(description="Which bound, and what to do.")
 
 
 class NodeOut(BaseModel):

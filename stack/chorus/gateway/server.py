@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from chorus.config import ChorusConfig
-from chorus.gateway.app import create_app
+from chorus.gateway.app import PRESENCE_MAX_MESSAGE_BYTES, create_app
 from chorus.gateway.core import Gateway
 from chorus.service import UvicornServer
 
@@ -39,6 +39,7 @@ class GatewayServer(UvicornServer):
             host if host is not None else config.gateway.host,
             port if port is not None else config.gateway.port,
             ws="websockets-sansio",
+            ws_max_size=PRESENCE_MAX_MESSAGE_BYTES,
         )
 
     @property

@@ -1,16 +1,34 @@
 """Spaces and roles: create, list, end; raise a hand; promote to speaker.
 
 A space has one host (who created it), any number of speakers (promoted by the
-host) and listeners (anyone). Identity is the `user` name a client gives: the
-gateway checks roles, not passwords - authenticating people is the job of the
-product in front of Chorus.
+host) and listeners (anyone). Identity is the `user` name a client gives:
+authenticating people is the job of the product in front of Chorus. What a name
+cannot claim is the host's power: creating a space returns a **host secret**,
+once; ending the space, promoting a speaker and joining as its host need it
+(`Space.is_host`). Only a digest of it is kept, and a refusal never names the host.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass, field
+
+from chorus.ids import is_space_id
+
+HOST_SECRET_HEADER = "X-Chorus-Host-Secret"
+"""The request header carrying a space's host secret."""
+
+NOT_THE_HOST = (f"only the space's host may do this: send the host secret returned when the space was "
+                f"created, in the {HOST_SECRET_HEADER} header")
+"""The one refusal for a missing or wrong host secret (it names no one)."""
+
+
+def _digest(secret: str) -> str:
+    """The digest of a host secret that the gateway keeps."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class SpaceError(Exception):
@@ -48,6 +66,18 @@ class Space:
     hands: list[str] = field(default_factory=list)
     ended_at: float | None = None
     node: str | None = None
+    host_secret_digest: str = field(default="", repr=False)
+
+    def is_host(self, secret: str | None) -> bool:
+        """Whether `secret` is this space's host secret (compared in constant time).
+
+        Args:
+            secret: The secret a request carried, or `None`.
+
+        Returns:
+            Whether it proves the caller is the host.
+        """
+        return bool(secret and self.host_secret_digest) and hmac.compare_digest(_digest(secret or ""), self.host_secret_digest)
 
     @property
     def live(self) -> bool:
@@ -78,7 +108,7 @@ class SpaceStore:
         self._spaces: dict[str, Space] = {}
 
     def create(self, title: str, host: str) -> Space:
-        """Create a live space.
+        """Create a live space (its host secret is not returned; see `create_with_secret`).
 
         Args:
             title: Its title.
@@ -87,12 +117,25 @@ class SpaceStore:
         Returns:
             The space.
         """
+        return self.create_with_secret(title, host)[0]
+
+    def create_with_secret(self, title: str, host: str) -> tuple[Space, str]:
+        """Create a live space and its host secret.
+
+        Args:
+            title: Its title.
+            host: The creating user, who becomes its host.
+
+        Returns:
+            The space and its host secret (shown once: only its digest is kept).
+        """
         space_id = f"sp-{secrets.token_hex(4)}"
         while space_id in self._spaces:
             space_id = f"sp-{secrets.token_hex(4)}"
-        space = Space(id=space_id, title=title, host=host, created_at=time.time())
+        secret = secrets.token_urlsafe(32)
+        space = Space(id=space_id, title=title, host=host, created_at=time.time(), host_secret_digest=_digest(secret))
         self._spaces[space_id] = space
-        return space
+        return space, secret
 
     def get(self, space_id: str) -> Space:
         """Find a space.
@@ -106,9 +149,10 @@ class SpaceStore:
         Raises:
             SpaceError: 404, no such space.
         """
-        space = self._spaces.get(space_id)
+        space = self._spaces.get(space_id) if is_space_id(space_id) else None
         if space is None:
-            raise SpaceError(404, f"no space {space_id!r}; list spaces with `chorusctl spaces list`")
+            shown = repr(space_id) if is_space_id(space_id) else "with that id"
+            raise SpaceError(404, f"no space {shown}; list spaces with `chorusctl spaces list`")
         return space
 
     def live(self, space_id: str) -> Space:
@@ -139,22 +183,22 @@ class SpaceStore:
         """
         return [s for s in self._spaces.values() if include_ended or s.live]
 
-    def end(self, space_id: str, by: str) -> Space:
+    def end(self, space_id: str, host_secret: str | None) -> Space:
         """End a space (only its host may).
 
         Args:
             space_id: Its id.
-            by: The user asking.
+            host_secret: The host secret the request carried.
 
         Returns:
             The ended space.
 
         Raises:
-            SpaceError: 404, 410 already ended, 403 not the host.
+            SpaceError: 404, 410 already ended, 403 not the host's secret.
         """
         space = self.live(space_id)
-        if by != space.host:
-            raise SpaceError(403, f"only the host ({space.host}) may end space {space_id}")
+        if not space.is_host(host_secret):
+            raise SpaceError(403, NOT_THE_HOST)
         space.ended_at = time.time()
         return space
 
@@ -176,23 +220,23 @@ class SpaceStore:
             space.hands.append(user)
         return space
 
-    def promote(self, space_id: str, user: str, by: str) -> Space:
+    def promote(self, space_id: str, user: str, host_secret: str | None) -> Space:
         """Make `user` a speaker (only the host may); their raised hand is lowered.
 
         Args:
             space_id: The space.
             user: Who becomes a speaker.
-            by: The user asking.
+            host_secret: The host secret the request carried.
 
         Returns:
             The space.
 
         Raises:
-            SpaceError: 404, 410, or 403 when `by` is not the host.
+            SpaceError: 404, 410, or 403 when the secret is not the host's.
         """
         space = self.live(space_id)
-        if by != space.host:
-            raise SpaceError(403, f"only the host ({space.host}) may promote speakers in {space_id}")
+        if not space.is_host(host_secret):
+            raise SpaceError(403, NOT_THE_HOST)
         if user not in space.speakers and user != space.host:
             space.speakers.append(user)
         if user in space.hands:

@@ -12,7 +12,7 @@ Example:
     from chorus.monitor import Monitor, MonitorSettings, targets_from_gateway
 
     with Monitor(targets_from_gateway("http://127.0.0.1:8080"), MonitorSettings(scrape_interval_s=1)) as monitor:
-        monitor.wait_for_scrape()
+        monitor.wait_for_targets()
         monitor.query('up{job="chorus-gateway"}')
         alert = monitor.wait_for_alert("ChorusFanoutNodeDown", timeout_s=180)
         monitor.wait_for_resolved("ChorusFanoutNodeDown", timeout_s=180)
@@ -30,18 +30,24 @@ from chorus.monitor.config import (
     targets_from_gateway,
 )
 from chorus.monitor.receiver import Notification, NotificationReceiver
-from chorus.monitor.runner import Monitor, MonitorSettings
+from chorus.monitor.runner import Monitor, MonitorClient, MonitorSettings
+from chorus.monitor.state import MonitorState, read_state, state_path, write_state
 
 __all__ = [
     "PRODUCTION_RELABEL",
     "Monitor",
+    "MonitorClient",
     "MonitorError",
     "MonitorSettings",
+    "MonitorState",
     "Notification",
     "NotificationReceiver",
     "Target",
     "alertmanager_config",
     "prometheus_config",
+    "read_state",
     "scale_rules",
+    "state_path",
     "targets_from_gateway",
+    "write_state",
 ]

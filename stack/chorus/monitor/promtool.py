@@ -50,7 +50,7 @@ class ToolProblem:
 
 
 @dataclass
-class TestCase:
+class AlertCase:
     """One `alert_rule_test` entry of a promtool test file.
 
     Attributes:
@@ -73,7 +73,7 @@ class TestCase:
 
 
 @dataclass
-class TestFile:
+class RuleTestFile:
     """A promtool test file, read with the line of every key.
 
     Attributes:
@@ -85,7 +85,7 @@ class TestFile:
 
     path: Path
     rule_files: list[Path]
-    cases: list[TestCase] = field(default_factory=list)
+    cases: list[AlertCase] = field(default_factory=list)
     doc: LocatedDocument | None = None
 
 
@@ -98,7 +98,7 @@ def seconds(text: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def read_test_file(path: Path) -> TestFile:
+def read_test_file(path: Path) -> RuleTestFile:
     """Read a promtool test file.
 
     Args:
@@ -115,14 +115,14 @@ def read_test_file(path: Path) -> TestFile:
     if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
         raise SourceError("not a promtool test file: expected `rule_files:` and a `tests:` list", path, doc.line_of(()))
     rule_files = [(path.parent / str(p)).resolve() for p in data.get("rule_files") or []]
-    result = TestFile(path, rule_files, doc=doc)
+    result = RuleTestFile(path, rule_files, doc=doc)
     for t, test in enumerate(data["tests"]):
         if not isinstance(test, dict):
             raise SourceError("each test is a mapping with `input_series` and `alert_rule_test`", path, doc.line_of(("tests", t)))
         for c, case in enumerate(test.get("alert_rule_test") or []):
             if not isinstance(case, dict):
                 raise SourceError("each alert_rule_test entry is a mapping", path, doc.line_of(("tests", t, "alert_rule_test", c)))
-            result.cases.append(TestCase(
+            result.cases.append(AlertCase(
                 path=path,
                 line=doc.line_of(("tests", t, "alert_rule_test", c, "alertname")),
                 test=str(test.get("name", f"test {t + 1}")),
@@ -179,8 +179,22 @@ def parse_check_output(output: str, paths: Iterable[Path]) -> list[ToolProblem]:
                 pending = by_name[match["file"]]
             elif ": " in raw and raw.split(": ", 1)[0] in by_name:
                 name, msg = raw.split(": ", 1)
-                problems.append(ToolProblem(by_name[name], 1, 1, "check", msg.strip()))
+                line = _line_quoting(by_name[name], msg)
+                problems.append(ToolProblem(by_name[name], line, 1, "check", msg.strip()))
     return sorted(set(problems))
+
+
+def _line_quoting(path: Path, message: str) -> int:
+    """The first line of `path` containing the value a message quotes (e.g. `"1x"`), else 1."""
+    quoted = re.search(r'"([^"]+)"', message)
+    if quoted:
+        try:
+            for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if re.search(rf"(?<![\w.]){re.escape(quoted[1])}(?![\w.])", text):
+                    return number
+        except OSError:
+            pass
+    return 1
 
 
 def check_rules(paths: list[Path]) -> list[ToolProblem]:
@@ -235,7 +249,7 @@ def _difference(expected: list[dict[str, str]], got: list[dict[str, str]]) -> st
 _FAILURE = re.compile(r"^\s+name: (?P<test>.*),\s*\n\s+alertname: (?P<alert>\S+), time: (?P<time>\S+?),\s*\n(?P<body>(?:\s{6,}.*\n?)*)", re.MULTILINE)
 
 
-def parse_test_output(output: str, test_file: TestFile) -> list[ToolProblem]:
+def parse_test_output(output: str, test_file: RuleTestFile) -> list[ToolProblem]:
     """Turn `promtool test rules` output for one file into problems at the failing cases' lines.
 
     Args:
@@ -264,7 +278,7 @@ def parse_test_output(output: str, test_file: TestFile) -> list[ToolProblem]:
     return problems
 
 
-def test_rules(test_file: TestFile) -> list[ToolProblem]:
+def run_rule_tests(test_file: RuleTestFile) -> list[ToolProblem]:
     """Run `promtool test rules` on one test file.
 
     Args:
@@ -282,7 +296,7 @@ def test_rules(test_file: TestFile) -> list[ToolProblem]:
     return parse_test_output(result.stdout + "\n" + result.stderr, test_file)
 
 
-def test_file_problems(test_file: TestFile, alert_names: set[str]) -> list[ToolProblem]:
+def unknown_alerts(test_file: RuleTestFile, alert_names: set[str]) -> list[ToolProblem]:
     """Problems promtool cannot see in a test file: cases naming alerts the rules lack.
 
     Args:

@@ -11,10 +11,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import yaml
@@ -36,7 +36,6 @@ RULES_FILE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "al
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
-T = TypeVar("T")
 
 
 @dataclass
@@ -101,7 +100,172 @@ def _last_error(log: Path) -> str:
     return line[:300]
 
 
-class Monitor:
+
+class MonitorClient:
+    """Questions to a running monitor: PromQL, alerts, recorded notifications, and waiting for them.
+
+    `Monitor` is one; `MonitorClient.from_state` reaches one another process started
+    (`chorusctl up --monitor` writes where it runs to a state file).
+
+    Args:
+        prometheus_url: Prometheus's URL.
+        notifications_file: The receiver's JSON-lines file.
+        poll_s: How often the `wait_for_*` methods ask.
+
+    Attributes:
+        prometheus_url: Prometheus's URL.
+        notifications_file: The receiver's file.
+    """
+
+    def __init__(self, prometheus_url: str = "", notifications_file: Path = Path(), poll_s: float = 0.5) -> None:
+        self.prometheus_url = prometheus_url
+        self.notifications_file = notifications_file
+        self._poll_s = poll_s
+        self._http = httpx.Client(timeout=10.0)
+
+    def close(self) -> None:
+        """Close the HTTP connections to Prometheus."""
+        self._http.close()
+
+    def check_alive(self) -> None:
+        """Raise if something this client depends on has died (a `Monitor` checks its processes)."""
+
+    def _api(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET a Prometheus API path and return its `data`."""
+        try:
+            response = self._http.get(f"{self.prometheus_url}{path}", params=params)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise MonitorError(f"Prometheus at {self.prometheus_url} did not answer {path} ({exc.__class__.__name__})") from None
+        if body.get("status") != "success":
+            raise MonitorError(f"Prometheus refused {path}: {body.get('errorType', '')}: {body.get('error', '')}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Run an instant query now.
+
+        Args:
+            expr: PromQL.
+
+        Returns:
+            The result vector: each item has `metric` (labels) and `value` (`[time, "value"]`);
+            a scalar result comes back as one item without `metric` labels.
+
+        Raises:
+            MonitorError: The query is invalid or Prometheus does not answer.
+        """
+        data = self._api("/api/v1/query", {"query": expr})
+        if data["resultType"] in ("scalar", "string"):
+            return [{"metric": {}, "value": data["result"]}]
+        return list(data["result"])
+
+    def series(self, selector: str, since_s: float = 300.0) -> list[dict[str, str]]:
+        """The series a selector matched in the last `since_s` seconds (label sets).
+
+        Args:
+            selector: A series selector, e.g. `chorus_gateway_joins_total{result="shed"}`.
+            since_s: How far back to look.
+
+        Returns:
+            Their label sets (empty when nothing matches).
+        """
+        return list(self._api("/api/v1/series", {"match[]": selector, "start": str(time.time() - since_s)}))
+
+    def alerts(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The alerts Prometheus holds now, pending or firing.
+
+        Args:
+            name: Only alerts with this `alertname`.
+
+        Returns:
+            Each alert's `labels`, `annotations`, `state` (`pending` or `firing`), `activeAt`, `value`.
+        """
+        found = self._api("/api/v1/alerts")["alerts"]
+        return [a for a in found if name is None or a["labels"].get("alertname") == name]
+
+    def wait_for_scrape(self, pods: set[str], timeout_s: float = 60.0) -> None:
+        """Wait until the targets of these pods have each been scraped and answered.
+
+        Args:
+            pods: Their `pod` labels.
+            timeout_s: How long to wait.
+
+        Raises:
+            MonitorError: Some target is still unscraped or down after `timeout_s`.
+        """
+        wanted = set(pods)
+
+        def scraped() -> bool:
+            active = self._api("/api/v1/targets", {"state": "active"})["activeTargets"]
+            up = {t["labels"].get("pod") for t in active if t["health"] == "up"}
+            return wanted <= up
+
+        self._wait(scraped, timeout_s, f"every target ({', '.join(sorted(wanted))}) to be scraped")
+
+    def wait_for_alert(self, name: str, state: str = "firing", timeout_s: float = 300.0,
+                       labels: dict[str, str] | None = None) -> dict[str, Any]:
+        """Wait until alert `name` (with `labels`, if given) is in `state`.
+
+        Args:
+            name: The alert name.
+            state: `firing` or `pending`.
+            timeout_s: How long to wait.
+            labels: Labels the alert must carry.
+
+        Returns:
+            The alert as `alerts` gives it.
+
+        Raises:
+            MonitorError: Not in that state after `timeout_s`.
+        """
+        found: list[dict[str, Any]] = []
+
+        def matching() -> bool:
+            found[:] = [a for a in self.alerts(name) if a["state"] == state
+                        and all(a["labels"].get(k) == v for k, v in (labels or {}).items())]
+            return bool(found)
+
+        self._wait(matching, timeout_s, f"alert {name} to be {state}")
+        return found[0]
+
+    def wait_for_resolved(self, name: str, timeout_s: float = 300.0, labels: dict[str, str] | None = None) -> None:
+        """Wait until alert `name` (with `labels`, if given) is neither pending nor firing.
+
+        Raises:
+            MonitorError: Still active after `timeout_s`.
+        """
+        self._wait(lambda: not [a for a in self.alerts(name) if all(a["labels"].get(k) == v for k, v in (labels or {}).items())],
+                   timeout_s, f"alert {name} to resolve")
+
+    def notifications(self) -> list[Notification]:
+        """Every notification the receiver recorded, oldest first."""
+        return read_notifications(self.notifications_file)
+
+    def wait_for_notification(self, name: str, status: str = "firing", timeout_s: float = 60.0) -> Notification:
+        """Wait until Alertmanager has delivered a notification of `name` with `status` (`firing`/`resolved`).
+
+        Raises:
+            MonitorError: None arrived within `timeout_s`.
+        """
+        found: list[Notification] = []
+
+        def arrived() -> bool:
+            found[:] = [n for n in self.notifications() if n.alertname == name and n.status == status]
+            return bool(found)
+
+        self._wait(arrived, timeout_s, f"a {status} notification of {name}")
+        return found[0]
+
+    def _wait(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise MonitorError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            time.sleep(self._poll_s)
+
+
+class Monitor(MonitorClient):
     """Prometheus and Alertmanager on loopback beside a local stack, recording what would have paged.
 
     Use as a context manager, or call `start` and `stop`. Nothing binds outside 127.0.0.1;
@@ -123,12 +287,11 @@ class Monitor:
 
     def __init__(self, targets: list[Target], settings: MonitorSettings | None = None) -> None:
         self.settings = settings or MonitorSettings()
+        super().__init__(poll_s=min(0.5, max(0.05, self.settings.evaluation_interval_s / 4)))
         self.targets = list(targets)
         self.workdir = Path()
-        self.prometheus_url = ""
         self.alertmanager_url = ""
         self.receiver_url = ""
-        self.notifications_file = Path()
         self.rules_file = self.settings.rules_file
         self._processes: list[_Process] = []
         self._receiver: NotificationReceiver | None = None
@@ -246,6 +409,7 @@ class Monitor:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
+        self.close()
 
     def set_targets(self, targets: list[Target]) -> None:
         """Replace what Prometheus scrapes (it re-reads the target file within a second).
@@ -259,135 +423,17 @@ class Monitor:
         partial.write_text(json.dumps([t.file_sd() for t in self.targets], indent=2))
         partial.replace(path)
 
-    # ------------------------------------------------------------------ questions
 
-    def _api(self, path: str, params: dict[str, str] | None = None) -> Any:
-        """GET a Prometheus API path and return its `data`."""
-        try:
-            response = httpx.get(f"{self.prometheus_url}{path}", params=params, timeout=10.0)
-            body = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise MonitorError(f"Prometheus at {self.prometheus_url} did not answer {path} ({exc.__class__.__name__})") from None
-        if body.get("status") != "success":
-            raise MonitorError(f"Prometheus refused {path}: {body.get('errorType', '')}: {body.get('error', '')}")
-        return body["data"]
+    def check_alive(self) -> None:
+        """Raise if Prometheus or Alertmanager has exited."""
+        for proc in self._processes:
+            if proc.process.poll() is not None:
+                raise MonitorError(f"{proc.name} exited (code {proc.process.returncode}): {_last_error(proc.log)}")
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """Run an instant query now.
-
-        Args:
-            expr: PromQL.
-
-        Returns:
-            The result vector: each item has `metric` (labels) and `value` (`[time, "value"]`);
-            a scalar result comes back as one item without `metric` labels.
-
-        Raises:
-            MonitorError: The query is invalid or Prometheus does not answer.
-        """
-        data = self._api("/api/v1/query", {"query": expr})
-        if data["resultType"] in ("scalar", "string"):
-            return [{"metric": {}, "value": data["result"]}]
-        return list(data["result"])
-
-    def series(self, selector: str) -> list[dict[str, str]]:
-        """The series a selector matches now (label sets), e.g. `chorus_gateway_joins_total{result="shed"}`.
-
-        Args:
-            selector: A series selector.
-
-        Returns:
-            Their label sets (empty when nothing matches).
-        """
-        return list(self._api("/api/v1/series", {"match[]": selector, "start": str(time.time() - 300)}))
-
-    def alerts(self, name: str | None = None) -> list[dict[str, Any]]:
-        """The alerts Prometheus holds now, pending or firing.
-
-        Args:
-            name: Only alerts with this `alertname`.
-
-        Returns:
-            Each alert's `labels`, `annotations`, `state` (`pending` or `firing`), `activeAt`, `value`.
-        """
-        found = self._api("/api/v1/alerts")["alerts"]
-        return [a for a in found if name is None or a["labels"].get("alertname") == name]
-
-    def wait_for_scrape(self, timeout_s: float = 60.0) -> None:
-        """Wait until every target has been scraped once and answered.
+    def wait_for_targets(self, timeout_s: float = 60.0) -> None:
+        """Wait until every current target has been scraped and answered (`wait_for_scrape` of all pods).
 
         Raises:
             MonitorError: Some target is still unscraped or down after `timeout_s`.
         """
-        wanted = {t.pod for t in self.targets}
-
-        def scraped() -> bool:
-            active = self._api("/api/v1/targets", {"state": "active"})["activeTargets"]
-            up = {t["labels"].get("pod") for t in active if t["health"] == "up"}
-            return wanted <= up
-
-        self._wait(scraped, timeout_s, f"every target ({', '.join(sorted(wanted))}) to be scraped")
-
-    def wait_for_alert(self, name: str, state: str = "firing", timeout_s: float = 300.0,
-                       labels: dict[str, str] | None = None) -> dict[str, Any]:
-        """Wait until alert `name` (with `labels`, if given) is in `state`.
-
-        Args:
-            name: The alert name.
-            state: `firing` or `pending`.
-            timeout_s: How long to wait.
-            labels: Labels the alert must carry.
-
-        Returns:
-            The alert as `alerts` gives it.
-
-        Raises:
-            MonitorError: Not in that state after `timeout_s`.
-        """
-        found: list[dict[str, Any]] = []
-
-        def matching() -> bool:
-            found[:] = [a for a in self.alerts(name) if a["state"] == state
-                        and all(a["labels"].get(k) == v for k, v in (labels or {}).items())]
-            return bool(found)
-
-        self._wait(matching, timeout_s, f"alert {name} to be {state}")
-        return found[0]
-
-    def wait_for_resolved(self, name: str, timeout_s: float = 300.0, labels: dict[str, str] | None = None) -> None:
-        """Wait until alert `name` (with `labels`, if given) is neither pending nor firing.
-
-        Raises:
-            MonitorError: Still active after `timeout_s`.
-        """
-        self._wait(lambda: not [a for a in self.alerts(name) if all(a["labels"].get(k) == v for k, v in (labels or {}).items())],
-                   timeout_s, f"alert {name} to resolve")
-
-    def notifications(self) -> list[Notification]:
-        """Every notification the receiver recorded, oldest first."""
-        return read_notifications(self.notifications_file)
-
-    def wait_for_notification(self, name: str, status: str = "firing", timeout_s: float = 60.0) -> Notification:
-        """Wait until Alertmanager has delivered a notification of `name` with `status` (`firing`/`resolved`).
-
-        Raises:
-            MonitorError: None arrived within `timeout_s`.
-        """
-        found: list[Notification] = []
-
-        def arrived() -> bool:
-            found[:] = [n for n in self.notifications() if n.alertname == name and n.status == status]
-            return bool(found)
-
-        self._wait(arrived, timeout_s, f"a {status} notification of {name}")
-        return found[0]
-
-    def _wait(self, ready: Callable[[], bool], timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not ready():
-            for proc in self._processes:
-                if proc.process.poll() is not None:
-                    raise MonitorError(f"{proc.name} exited (code {proc.process.returncode}): {_last_error(proc.log)}")
-            if time.monotonic() > deadline:
-                raise MonitorError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-            time.sleep(min(0.5, max(0.05, self.settings.evaluation_interval_s / 4)))
+        self.wait_for_scrape({t.pod for t in self.targets}, timeout_s)

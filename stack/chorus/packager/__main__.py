@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         The exit code: 0 after a clean stop, 1 if it could not start, 2 on bad configuration.
     """
     args = build_parser().parse_args(argv)
-    config, key = load_or_exit(args.config)
+    config, key = load_or_exit(args.config, "packager", args.host)
     logger = configure_logging(config.logging, "packager")
     packager = Packager(config, args.gateway or config.gateway_url, args.output_dir, args.space, logger=logger, key=key)
     return serve_http_service(PackagerServer(packager, host=args.host, port=args.port), logger)

@@ -6,9 +6,13 @@
   immutable` (long: a segment never changes, and its name is never reused);
 - errors (404, 503) carry `max-age=packager.error_cache_s`, so a CDN does not keep
   a miss that is about to become a hit;
-- `/v1/status`, `/metrics`, `/healthz` (live), `/readyz` (ready: the gateway answers;
-  `200` also while some space's playlist cannot be written, which its body names -
-  see `chorus.packager.service` for why).
+- `/v1/status` (operators only: an operator token, see `chorus.operator`), `/metrics`,
+  `/healthz` (live), `/readyz` (ready: the gateway answers; `200` also while some
+  space's playlist cannot be written, which its body names - see
+  `chorus.packager.service` for why).
+
+A space id in a path follows `chorus.ids` (no `.`, so no `..`): anything else is a
+404 without touching the disk. Bodies and errors are bounded by `chorus.httpguard`.
 
 Every HLS response allows any origin (`Access-Control-Allow-Origin: *`), so web
 players on other hosts can fetch it.
@@ -26,8 +30,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chorus import __version__
+from chorus.httpguard import install_guards
+from chorus.ids import is_space_id
+from chorus.operator import OPERATOR_RESPONSES, OperatorOnly
 from chorus.packager.hls import PLAYLIST_NAME, SEGMENT_NAME
-from chorus.packager.service import SPACE_ID, Packager
+from chorus.packager.service import Packager
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 """Media type of an HLS playlist."""
@@ -61,11 +68,13 @@ def create_app(packager: Packager) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.packager = packager
+    app.state.operator_key = lambda: packager.key
+    install_guards(app, config.max_body_bytes)
 
     def hls_file(space: str, name: str, kind: str, media_type: str, cache_control: str) -> Response:
         """Serve one HLS file, or a short-lived 404."""
         try:
-            data = (packager.space_dir(space) / name).read_bytes() if name and SPACE_ID.match(space) else None
+            data = (packager.space_dir(space) / name).read_bytes() if name and is_space_id(space) else None
         except (OSError, ValueError):
             data = None
         if data is None:
@@ -93,7 +102,8 @@ def create_app(packager: Packager) -> FastAPI:
         return hls_file(space, segment, "segment", SEGMENT_TYPE,
                         f"public, max-age={config.segment_cache_s}, immutable")
 
-    @app.get("/v1/status", tags=["operations"], summary="Packager status")
+    @app.get("/v1/status", tags=["operations"], summary="Packager status", dependencies=[OperatorOnly],
+             responses=OPERATOR_RESPONSES)
     async def status() -> dict[str, Any]:
         """Every packaged space: frames, silence frames, segments, playlist age, subscription."""
         return packager.status()

@@ -13,13 +13,17 @@ space is logged (`hls_write_failed`), counted
 (`chorus_packager_write_errors_total`), retried until it recovers, named in
 `/readyz`'s body and in `/v1/status` (`write_error`), and its growing playlist
 age fires ChorusHlsPlaylistStale.
+
+Its work is bounded so that a burst of new spaces cannot starve its own health
+endpoint or the playlists it already writes: it packages at most
+`packager.max_spaces` spaces at once (the oldest live ones; newer ones wait, counted in
+`chorus_packager_spaces_waiting`) and starts at most `packager.start_per_poll` per poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import shutil
 import tempfile
@@ -30,12 +34,10 @@ from prometheus_client import CollectorRegistry
 
 from chorus.client import GatewayClient, GatewayError
 from chorus.config import ChorusConfig
+from chorus.ids import is_space_id
 from chorus.logs import log_event
 from chorus.metrics import PackagerMetrics, watch_event_loop_lag
 from chorus.packager.space import SpacePackager
-
-SPACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-"""What a space id must look like to become a directory name."""
 
 
 class Packager:
@@ -54,6 +56,7 @@ class Packager:
             packager joins as a plain listener and a join storm can shed it.
 
     Attributes:
+        key: The signing key (also verifies operator tokens on `/v1/status`), or `None`.
         metrics: The packager's metrics.
         spaces: Space id to its packager.
         output_dir: The output directory.
@@ -78,6 +81,8 @@ class Packager:
         self.spaces: dict[str, SpacePackager] = {}
         self.only_spaces = set(only_spaces) if only_spaces else None
         self.run_id = secrets.token_hex(4)
+        self.key = key
+        self._waiting = 0
         self.gateway_ok = False
         configured = output_dir or (Path(config.packager.output_dir) if config.packager.output_dir else None)
         self._temporary = configured is None
@@ -125,7 +130,7 @@ class Packager:
         """A space's output directory.
 
         Args:
-            space: The space id (checked against `SPACE_ID`).
+            space: The space id (checked with `chorus.ids.is_space_id`).
 
         Returns:
             The directory.
@@ -133,14 +138,14 @@ class Packager:
         Raises:
             ValueError: The id cannot be a directory name.
         """
-        if not SPACE_ID.match(space):
-            raise ValueError(f"not a space id: {space!r}")
+        if not is_space_id(space):
+            raise ValueError("not a space id")
         return self.output_dir / space
 
     async def poll_once(self) -> None:
         """Ask the gateway for live spaces; start and stop packaging to match."""
         try:
-            live = {space["id"] for space in await self._gateway.spaces()}
+            listed = await self._gateway.spaces()
         except GatewayError as exc:
             if self.gateway_ok:
                 log_event(self.log, "gateway_unreachable", level=logging.WARNING, gateway=self.gateway_url, error=str(exc))
@@ -149,18 +154,30 @@ class Packager:
             return
         self.gateway_ok = True
         self.metrics.ready.set(1)
-        wanted = live if self.only_spaces is None else live & self.only_spaces
-        for space in sorted(wanted - set(self.spaces)):
-            if SPACE_ID.match(space):
-                packager = SpacePackager(space, self.config, self._gateway, self.space_dir(space), self.metrics,
-                                         self.run_id, logger=self.log)
-                self.spaces[space] = packager
-                packager.start()
+        live = [str(space.get("id", "")) for space in listed]  # oldest first, as the gateway lists them
+        wanted = {space for space in live if is_space_id(space) and (self.only_spaces is None or space in self.only_spaces)}
         for space in sorted(set(self.spaces) - wanted):
             await self._stop_space(space)
         for space in [s for s, p in self.spaces.items() if p.ended]:
             await self._stop_space(space)
+        self._start_new([space for space in live if space in wanted and space not in self.spaces])
         self.metrics.spaces.set(len(self.spaces))
+
+    def _start_new(self, new: list[str]) -> None:
+        """Start packaging new spaces, oldest first, within `max_spaces` and `start_per_poll`."""
+        bounds = self.config.packager
+        room = max(0, min(bounds.start_per_poll, bounds.max_spaces - len(self.spaces)))
+        for space in new[:room]:
+            packager = SpacePackager(space, self.config, self._gateway, self.space_dir(space), self.metrics,
+                                     self.run_id, logger=self.log)
+            self.spaces[space] = packager
+            packager.start()
+        waiting = new[room:]
+        if waiting and len(waiting) != self._waiting:
+            log_event(self.log, "spaces_waiting", level=logging.WARNING, waiting=len(waiting),
+                      packaging=len(self.spaces), max_spaces=bounds.max_spaces)
+        self._waiting = len(waiting)
+        self.metrics.spaces_waiting.set(self._waiting)
 
     async def _stop_space(self, space: str) -> None:
         """Stop packaging a space (its files stay until the packager stops)."""

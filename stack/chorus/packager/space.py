@@ -13,7 +13,7 @@ When writing fails (the volume is full or unwritable), the clock does not die:
 it logs `hls_write_failed` (with the space and the error), counts
 `chorus_packager_write_errors_total`, drops the broken writer and its slots,
 and opens a fresh playlist again with jittered exponential backoff (at most
-`fanout.upstream_retry_max_s` apart) until that succeeds (`hls_write_recovered`).
+`packager.retry_max_s` apart) until that succeeds (`hls_write_recovered`).
 Meanwhile the playlist does not advance, so its age shows the outage.
 """
 
@@ -206,7 +206,7 @@ class SpacePackager:
                 log_event(self.log, "subscription_failed", level=logging.ERROR, space=self.space,
                           error=f"{exc.__class__.__name__}: {exc}")
             self._past_reconnects += self.listener.log.reconnects + 1
-            await asyncio.sleep(backoff_s(failures, 0.2, self.config.fanout.upstream_retry_max_s, self._rng))
+            await asyncio.sleep(backoff_s(failures, 0.2, self.config.packager.retry_max_s, self._rng))
             failures += 1
 
     def _on_frames(self, frames: list[Frame]) -> None:
@@ -264,7 +264,7 @@ class SpacePackager:
         self.write_error = error
         self.write_failures += 1
         self.metrics.write_errors.labels(space=self.space).inc()
-        delay = backoff_s(self._failure_streak, 0.2, self.config.fanout.upstream_retry_max_s, self._rng)
+        delay = backoff_s(self._failure_streak, 0.2, self.config.packager.retry_max_s, self._rng)
         self._failure_streak += 1
         self._retry_at = time.monotonic() + delay
         log_event(self.log, "hls_write_failed", level=logging.ERROR, space=self.space, during=during, error=error,

@@ -14,8 +14,9 @@ from typing import Any
 
 from handbook import sources
 from handbook.checks.registry import check
+from handbook.diagrams import legibility
 from handbook.diagrams.model import Graph
-from handbook.diagrams.render import RenderRun, render_all
+from handbook.diagrams.render import Rendered, RenderRun, render_all
 from handbook.problems import Problem
 from handbook.project import Project
 
@@ -90,6 +91,24 @@ def _containers_problems(
                 )
 
 
+def _legibility_problems(result: Rendered, path: Path) -> Iterator[Problem]:
+    """DG009 when the diagram's smallest label is under `MIN_LABEL_PX` in the content column."""
+    graph = result.graph
+    if result.image is None or graph is None or not graph.font_pt:
+        return
+    shown = legibility.measure(result.image, graph.font_pt, graph.dpi)
+    if not shown.legible:
+        yield Problem(
+            path,
+            graph.line,
+            1,
+            "DG009",
+            f"labels of {graph.font_pt:g} pt show at {shown.label_px:g} px on a page (the diagram is {shown.display[0]} px "
+            f"wide, the content column {legibility.CONTENT_WIDTH_PX} px), under {legibility.MIN_LABEL_PX:g} px: "
+            "split it into smaller views, lay it out top to bottom (direction='TB') or shorten its labels",
+        )
+
+
 def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator[Problem]:
     """Every DG problem of a tree.
 
@@ -98,7 +117,7 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
         run: Renderings to check (default: render the tree, from the cache when unchanged).
 
     Yields:
-        The problems, DG001-DG007.
+        The problems, DG001-DG009.
     """
     root = project.root
     if not (root / "diagrams").is_dir() or not (root / sources.CATALOG).is_file():
@@ -115,6 +134,7 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
             yield Problem(path, error.line, 1, error.code, error.message)
             continue
         assert result.graph is not None
+        yield from _legibility_problems(result, path)
         yield from _catalog_problems_in(result.graph, path, services)
         if result.source == CONTAINERS:
             yield from _containers_problems(result.graph, path, services, catalog)
@@ -137,8 +157,11 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
         "DG003": "the containers diagram does not draw a catalog service",
         "DG004": "the containers diagram draws an edge between services that is not a depends_on in the catalog",
         "DG005": "the containers diagram misses an edge for a depends_on in the catalog",
-        "DG006": "a diagram source raises (or Graphviz cannot render it); the other diagrams still render",
+        "DG006": "a diagram source raises, overruns its time or CPU limit, tries to write outside its temporary "
+        "folder or to use the network (or Graphviz cannot render it); the other diagrams still render",
         "DG007": "a diagram source draws no diagram, or more than one",
+        "DG008": "diagram sources cannot be sandboxed on this machine (bubblewrap missing or not allowed), so none ran",
+        "DG009": "a diagram's smallest label is under 11 px where it is shown (the content column): it is too wide",
     },
 )
 def diagrams_match_catalog(project: Project) -> Iterator[Problem]:

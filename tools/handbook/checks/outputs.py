@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import secrets
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +82,8 @@ def run_chorusctl(argv: list[str], root: Path) -> tuple[int, str]:
     try:
         for name in [n for n in os.environ if n.startswith("CHORUS")]:
             del os.environ[name]
-        os.environ[config.gateway.token.key_env] = "x" * max(64, config.gateway.token.min_key_bytes)
+        # a placeholder as random as a real key (the services refuse guessable ones), never printed
+        os.environ[config.gateway.token.key_env] = secrets.token_hex(max(32, config.gateway.token.min_key_bytes))
         with contextlib.chdir(root), contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             try:
                 code = cli.main(["--config", str(sources.CONFIG), *argv])

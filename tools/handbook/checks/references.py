@@ -85,45 +85,79 @@ def runbook_links(project: Project) -> Iterator[Problem]:
     books = runbooks(project)
     if not any(rb.page.links for rb in books):
         return
-    facts = facts_mod.for_project(project)
-    generated_anchors: dict[str, set[str]] = {}
-    for target in facts.targets:
-        page, _, anchor = target.partition("#")
-        generated_anchors.setdefault(page, set()).add(anchor)
-    from handbook.checks.registry import all_rules
-
-    for rule in all_rules():
-        page, _, anchor = anchors.rule(rule.code).partition("#")
-        generated_anchors.setdefault(page, set()).add(anchor)
-    scanned: dict[Path, MarkdownPage] = {}
+    resolver = LinkResolver(project)
     for rb in books:
         here = docs_path(project, rb.rel)
         for link in rb.page.links:
-            target = link.target
-            if not target or "://" in target or target.startswith(("mailto:", "tel:", "/")):
-                continue
-            page_part, _, anchor = target.partition("#")
-            page = here if not page_part else posixpath.normpath(posixpath.join(posixpath.dirname(here), page_part))
-            if page_part.endswith("/") or (page_part and not posixpath.splitext(page_part)[1]):
-                page = posixpath.join(page, "index.md")
-            if link.image or not page.endswith(".md"):
-                if source_of(project, page) is None and page not in published_diagrams(project):
-                    yield Problem(rb.rel, link.line, link.col, "RF003", f"link target {target} does not exist")
-                continue
-            source = source_of(project, page)
-            if source is None and page not in GENERATED_PAGES and page not in generated_anchors:
-                yield Problem(rb.rel, link.line, link.col, "RF003", f"link target {page_part} ({page}) is not a page of the site")
-                continue
-            if not anchor:
-                continue
-            if source is not None:
-                if source not in scanned:
-                    scanned[source] = MarkdownPage(project.read_text(source))
-                known = scanned[source].anchors
-            else:
-                known = generated_anchors.get(page, set())
-            if anchor not in known:
-                yield Problem(rb.rel, link.line, link.col, "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known))
+            broken = resolver.broken(here, link.target, image=link.image)
+            if broken is not None:
+                yield Problem(rb.rel, link.line, link.col, broken[0], broken[1])
+
+
+class LinkResolver:
+    """Resolves site-internal links the way the built site will: pages, generated pages, anchors, diagrams.
+
+    Args:
+        project: The project whose pages, runbooks and facts define what exists.
+    """
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._scanned: dict[Path, MarkdownPage] = {}
+        self._generated: dict[str, set[str]] | None = None
+
+    def generated_anchors(self) -> dict[str, set[str]]:
+        """Every generated page (docs-relative) to the anchors it defines."""
+        if self._generated is None:
+            facts = facts_mod.for_project(self.project)
+            generated: dict[str, set[str]] = {}
+            for target in facts.targets:
+                page, _, anchor = target.partition("#")
+                generated.setdefault(page, set()).add(anchor)
+            from handbook.checks.registry import all_rules
+
+            for rule in all_rules():
+                page, _, anchor = anchors.rule(rule.code).partition("#")
+                generated.setdefault(page, set()).add(anchor)
+            self._generated = generated
+        return self._generated
+
+    def broken(self, here: str, target: str, image: bool = False) -> tuple[str, str] | None:
+        """Why a link from page `here` (docs-relative) does not resolve, or `None` when it does.
+
+        Args:
+            here: The docs-relative path of the page holding the link, e.g. `runbooks/x.md`.
+            target: The link target as written, e.g. `../reference/config.md#gateway.port`.
+            image: Whether it is an image (a file, not a page).
+
+        Returns:
+            `("RF003", message)` for a missing page, `("RF004", message)` for a missing anchor, or `None`.
+        """
+        if not target or "://" in target or target.startswith(("mailto:", "tel:", "/")):
+            return None
+        page_part, _, anchor = target.partition("#")
+        page = here if not page_part else posixpath.normpath(posixpath.join(posixpath.dirname(here), page_part))
+        if page_part.endswith("/") or (page_part and not posixpath.splitext(page_part)[1]):
+            page = posixpath.join(page, "index.md")
+        if image or not page.endswith(".md"):
+            if source_of(self.project, page) is None and page not in published_diagrams(self.project):
+                return "RF003", f"link target {target} does not exist"
+            return None
+        source = source_of(self.project, page)
+        generated = self.generated_anchors()
+        if source is None and page not in GENERATED_PAGES and page not in generated:
+            return "RF003", f"link target {page_part} ({page}) is not a page of the site"
+        if not anchor:
+            return None
+        if source is not None:
+            if source not in self._scanned:
+                self._scanned[source] = MarkdownPage(self.project.read_text(source))
+            known = self._scanned[source].anchors
+        else:
+            known = generated.get(page, set())
+        if anchor not in known:
+            return "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known)
+        return None
 
 
 def _nearest(anchor: str, known: set[str]) -> str:

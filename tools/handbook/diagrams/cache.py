@@ -1,6 +1,8 @@
 """The render cache: an unchanged diagram is never rendered twice.
 
-A rendering is stored in `.cache/diagrams/<key>/` (`image.png`, `graph.json`).
+A rendering is stored in `.cache/diagrams/<key>/` (`image.png`, `graph.json`),
+and a source's failure as `error.json` (so a source that hangs costs its time
+limit once, not on every build).
 The key is a SHA-256 over everything that can change the picture:
 
 - the diagram source;
@@ -9,8 +11,8 @@ The key is a SHA-256 over everything that can change the picture:
   `diagrams` package version, Graphviz's version and Python's version.
 
 Entries are written to a temporary folder and renamed into place, so readers
-never see half an entry and concurrent builds cannot corrupt each other. Failed
-renders are not cached. The oldest entries beyond `KEEP` are pruned.
+never see half an entry and concurrent builds cannot corrupt each other. Failures
+of the machine rather than the source (no Graphviz, no sandbox) are not cached. The oldest entries beyond `KEEP` are pruned.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from handbook import sources
 CACHE_DIR = Path(".cache/diagrams")
 KEEP = 200
 STALE_WORKSPACE_SECONDS = 3600
-TOOL_MODULES = ("kit.py", "sandbox.py", "model.py", "workloads.py")
+TOOL_MODULES = ("kit.py", "sandbox.py", "model.py", "workloads.py", "isolation.py")
 IMAGE = "image.png"
 GRAPH = "graph.json"
+ERROR = "error.json"
 
 
 @lru_cache(maxsize=1)
@@ -76,18 +79,19 @@ def inputs_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def key_for(source_bytes: bytes, inputs: str) -> str:
+def key_for(source_bytes: bytes, inputs: str, limits: str = "") -> str:
     """The cache key of one diagram.
 
     Args:
         source_bytes: The diagram source.
         inputs: `inputs_digest` of its tree.
+        limits: The limits it runs under (`Limits.as_argument()`).
 
     Returns:
         A hex key naming the cache entry.
     """
     digest = hashlib.sha256()
-    for part in (source_bytes, inputs.encode(), tool_fingerprint().encode()):
+    for part in (source_bytes, inputs.encode(), tool_fingerprint().encode(), limits.encode()):
         digest.update(part + b"\0")
     return digest.hexdigest()[:32]
 
@@ -103,9 +107,9 @@ class Cache:
         self.folder = folder
 
     def lookup(self, key: str) -> Path | None:
-        """The entry for `key` if it is complete (and mark it used), else `None`."""
+        """The entry for `key` if it is complete, a drawing or a failure (and mark it used), else `None`."""
         entry = self.folder / key
-        if (entry / IMAGE).is_file() and (entry / GRAPH).is_file():
+        if ((entry / IMAGE).is_file() and (entry / GRAPH).is_file()) or (entry / ERROR).is_file():
             os.utime(entry)
             return entry
         return None

@@ -53,6 +53,8 @@ def cmd_render(args: argparse.Namespace) -> int:
             shown = args.out / f"{result.name}.png"
             shutil.copyfile(result.image, shown)
         print(f"{result.source}: {'cached' if result.cached else 'rendered'} -> {shown}")
+    if run.notice:
+        print(run.notice, file=sys.stderr)
     print(run.summary(), file=sys.stderr)
     return EXIT_PROBLEMS if run.failed else EXIT_OK
 

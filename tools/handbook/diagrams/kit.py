@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import diagrams
-from diagrams import Diagram, Node
+from diagrams import Cluster, Diagram, Node
 from diagrams.onprem.compute import Server
 
 from handbook import sources
@@ -40,8 +40,28 @@ ROOT_ENV = "HANDBOOK_ROOT"
 #: Node ids drawn by `service()`, mapped to the catalog service they stand for.
 SERVICE_NODES: dict[str, str] = {}
 
-#: Graph attributes every Chorus diagram shares (small padding, readable when zoomed).
-GRAPH_STYLE = {"pad": "0.4", "nodesep": "0.7", "ranksep": "1.1", "dpi": "110", "fontsize": "18", "splines": "spline"}
+#: The resolution diagrams render at: twice a screen's 96 dpi, published at half size (sharp when enlarged).
+RENDER_DPI = 192
+
+#: Graph attributes every Chorus diagram shares (small padding, compact, readable at the content width).
+GRAPH_STYLE = {
+    "pad": "0.5",
+    "nodesep": "0.9",
+    "ranksep": "1.0",
+    "dpi": str(RENDER_DPI),
+    "fontsize": "20",
+    "splines": "spline",
+}
+#: Node attributes: labels of 17 pt under icons of 0.9 in at the top of the node (the `diagrams` default is
+#: 13 pt under 1.4 in icons centred in the node). Labels may be wider than the node: `nodesep` (top-to-bottom)
+#: and `ranksep` (left-to-right) leave them room, and `pad` keeps the outermost ones inside the image.
+NODE_STYLE = {"fontsize": "17", "width": "0.9", "height": "0.9", "imagepos": "tc"}
+#: Edge attributes: labels of 17 pt (Graphviz's default is 14).
+EDGE_STYLE = {"fontsize": "17"}
+#: Height of an icon node: the icon plus its first label line (more lines add 0.4 in each).
+ICON_NODE_HEIGHT = 1.3
+#: Cluster attributes: titles of 17 pt (the `diagrams` default is 12).
+CLUSTER_STYLE = {"fontsize": "17", "margin": "12"}
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _LIBRARY_DIR = Path(diagrams.__file__).resolve().parent
@@ -161,6 +181,16 @@ def service(
     return icon("\n".join(lines), nodeid=node_id, **attrs)
 
 
+def _house_defaults() -> None:
+    """Set the `diagrams` package's per-node and per-edge defaults that graph attributes cannot override.
+
+    Every `Edge` writes its own `fontsize` (13) and every icon node its own height
+    (1.9 in, sized for 1.4 in icons); the house style's are `EDGE_STYLE` and `ICON_NODE_HEIGHT`.
+    """
+    diagrams.Edge._default_edge_attrs = {**diagrams.Edge._default_edge_attrs, **EDGE_STYLE}  # type: ignore[attr-defined]
+    diagrams.Node._height = ICON_NODE_HEIGHT  # type: ignore[attr-defined]
+
+
 def diagram(title: str, direction: str = "LR", **kwargs: Any) -> Diagram:
     """A `diagrams.Diagram` in the house style, never opening a viewer.
 
@@ -172,7 +202,24 @@ def diagram(title: str, direction: str = "LR", **kwargs: Any) -> Diagram:
     Returns:
         The diagram, to use as a context manager.
     """
+    _house_defaults()
     graph_attr = {**GRAPH_STYLE, **kwargs.pop("graph_attr", {})}
+    node_attr = {**NODE_STYLE, **kwargs.pop("node_attr", {})}
+    edge_attr = {**EDGE_STYLE, **kwargs.pop("edge_attr", {})}
     kwargs.setdefault("show", False)
     kwargs.setdefault("filename", Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "diagram")
-    return Diagram(title, direction=direction, graph_attr=graph_attr, **kwargs)
+    return Diagram(title, direction=direction, graph_attr=graph_attr, node_attr=node_attr, edge_attr=edge_attr, **kwargs)
+
+
+def cluster(label: str, direction: str = "LR", **graph_attr: str) -> Cluster:
+    """A `diagrams.Cluster` in the house style (legible title).
+
+    Args:
+        label: The cluster's title.
+        direction: `LR`, `TB`, `RL` or `BT` inside the cluster.
+        **graph_attr: Graphviz attributes over the house style.
+
+    Returns:
+        The cluster, to use as a context manager.
+    """
+    return Cluster(label, direction=direction, graph_attr={**CLUSTER_STYLE, **graph_attr})

@@ -80,6 +80,8 @@ class Graph:
         line: The line of the `Diagram(...)` statement.
         nodes: Nodes in drawing order.
         edges: Edges in drawing order.
+        font_pt: The smallest font size of any label it draws, points (0 when unknown).
+        dpi: The resolution its image was rendered at (0 when unknown).
     """
 
     title: str = ""
@@ -87,6 +89,8 @@ class Graph:
     line: int = 1
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    font_pt: float = 0.0
+    dpi: float = 0.0
 
     def node(self, node_id: str) -> Node | None:
         """The node with this id, or `None`."""
@@ -117,6 +121,8 @@ class Graph:
             line=int(data.get("line", 1)),
             nodes=[Node(**{**n, "cluster": tuple(n.get("cluster", ()))}) for n in data.get("nodes", [])],
             edges=[Edge(**e) for e in data.get("edges", [])],
+            font_pt=float(data.get("font_pt", 0.0)),
+            dpi=float(data.get("dpi", 0.0)),
         )
 
 
@@ -128,24 +134,34 @@ class SourceError:
         path: The diagram source, relative to the project root.
         line: The line at fault (1 when unknown).
         code: The check code: `DG001` unknown service, `DG006` the source raised,
-            `DG007` the source drew no diagram or more than one.
+            `DG007` the source drew no diagram or more than one, `DG008` sources
+            cannot be sandboxed here.
         message: What went wrong and what to do.
+        transient: True when the failure is the machine's (Graphviz missing, no
+            sandbox), not the source's: such a failure is not cached.
     """
 
     path: Path
     line: int
     code: str
     message: str
+    transient: bool = False
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
 
     def to_json(self) -> str:
         """Serialise to JSON text (the path is left to the reader)."""
-        return json.dumps({"line": self.line, "code": self.code, "message": self.message})
+        return json.dumps({"line": self.line, "code": self.code, "message": self.message, "transient": self.transient})
 
     @classmethod
     def from_json(cls, path: Path, text: str) -> "SourceError":
         """Read an error written by `to_json` for the source at `path`."""
         data = json.loads(text)
-        return cls(path, int(data.get("line", 1)), str(data.get("code", "DG006")), str(data.get("message", "")))
+        return cls(
+            path,
+            int(data.get("line", 1)),
+            str(data.get("code", "DG006")),
+            str(data.get("message", "")),
+            bool(data.get("transient", False)),
+        )

@@ -1,8 +1,10 @@
 """Render every diagram source of a tree, each in its own child process, from the cache when unchanged.
 
 Each source in `diagrams/*.py` (files starting with `_` are helpers, not
-diagrams) runs in `handbook.diagrams.sandbox`, with a temporary folder as its
-working directory and `python -P`, so the handbook's `diagrams/` folder can never
+diagrams) runs in `handbook.diagrams.sandbox`, confined by
+`handbook.diagrams.isolation` (bubblewrap: no network, no secrets, read-only
+tree, limits, every process it forks killed at the end), with a temporary
+folder as its working directory and `python -P`, so the handbook's `diagrams/` folder can never
 shadow the `diagrams` package and a source that raises or hangs only fails
 itself: the others still render. The site build, `handbook check`, `handbook
 diagrams render` and `handbook diagrams diff` all render through `render_all`.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handbook.diagrams import cache as cache_mod
+from handbook.diagrams.isolation import Isolation, Limits, bwrap_command, clean_environment, isolation
 from handbook.diagrams.model import Graph, SourceError
 
 DIAGRAMS_DIR = Path("diagrams")
-TIMEOUT_SECONDS = 120
+#: Exit codes of a child stopped by its CPU limit (SIGXCPU, SIGKILL at the hard limit), direct or via bwrap.
+CPU_KILLED = {-signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGXCPU, 128 + signal.SIGKILL}
 
 
 @dataclass
@@ -57,9 +62,11 @@ class RenderRun:
 
     Attributes:
         results: One outcome per source, in source order.
+        notice: One line to log when sources ran without a sandbox (or could not run), else `""`.
     """
 
     results: list[Rendered] = field(default_factory=list)
+    notice: str = ""
 
     @property
     def rendered(self) -> int:
@@ -95,37 +102,87 @@ def diagram_sources(root: Path) -> list[Path]:
     return sorted(p.relative_to(root) for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def _run_sandbox(root: Path, source: Path, workspace: Path) -> SourceError | None:
-    """Run one source in a child process writing into `workspace`; the error if it failed."""
-    env = {**os.environ, "HANDBOOK_ROOT": str(root)}
+def _child_command(root: Path, source: Path, workspace: Path, limits: Limits, sandboxed: bool) -> list[str]:
+    """The command that runs one source: the runner, inside `bwrap` when `sandboxed`."""
+    runner = [
+        sys.executable, "-P", "-m", "handbook.diagrams.sandbox",
+        "--limits", limits.as_argument(),
+        str(root / source), str(workspace),
+    ]  # fmt: skip
+    return bwrap_command(root, workspace, runner, limits) if sandboxed else runner
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the child's whole process group (whatever it forked too), then reap the child."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+def _run_sandbox(root: Path, source: Path, workspace: Path, limits: Limits, confinement: Isolation) -> SourceError | None:
+    """Run one source confined, writing into `workspace`; the error if it failed.
+
+    The child starts a new session, so its whole process group is killed when it
+    ends or overruns `limits.wall_seconds`; inside `bwrap` its own PID namespace
+    ends every process it forked as well.
+    """
+    if not confinement.runnable:
+        return SourceError(source, 1, "DG008", confinement.notice(), transient=True)
+    command = _child_command(root, source, workspace, limits, confinement.sandboxed)
     with tempfile.TemporaryDirectory(prefix="handbook-diagram-") as cwd:
-        try:
-            result = subprocess.run(
-                [sys.executable, "-P", "-m", "handbook.diagrams.sandbox", str(root / source), str(workspace)],
+        # A file, not a pipe: a process the source left behind cannot hold the render open.
+        with open(Path(cwd) / "stderr.txt", "w+", encoding="utf-8", errors="replace") as errors:
+            process = subprocess.Popen(
+                command,
                 cwd=cwd,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_SECONDS,
+                env=clean_environment(root),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return SourceError(source, 1, "DG006", f"diagram source ran for over {TIMEOUT_SECONDS} s and was stopped")
-    if (workspace / "error.json").is_file():
-        return SourceError.from_json(source, (workspace / "error.json").read_text(encoding="utf-8"))
-    if result.returncode != 0 or not (workspace / cache_mod.IMAGE).is_file():
-        last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-        return SourceError(source, 1, "DG006", f"diagram sandbox failed: {last}")
+            try:
+                process.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                return SourceError(source, 1, "DG006", f"diagram source ran for over {limits.wall_seconds:g} s and was stopped")
+            finally:
+                _kill_group(process)
+            errors.seek(0)
+            stderr = errors.read(64_000)
+    if (workspace / cache_mod.ERROR).is_file():
+        return SourceError.from_json(source, (workspace / cache_mod.ERROR).read_text(encoding="utf-8"))
+    if process.returncode in CPU_KILLED:
+        return SourceError(source, 1, "DG006", f"diagram source used over {limits.cpu_seconds} s of CPU and was stopped")
+    if process.returncode != 0 or not (workspace / cache_mod.IMAGE).is_file():
+        last = (stderr.strip().splitlines() or [f"exit code {process.returncode}"])[-1]
+        # `bwrap: ...` means the sandbox itself could not start: the machine's fault, not the source's
+        return SourceError(source, 1, "DG006", f"diagram sandbox failed: {last}", transient=last.startswith("bwrap:"))
     return None
 
 
-def render_one(root: Path, source: Path, cache: cache_mod.Cache, inputs: str) -> Rendered:
+def render_one(
+    root: Path,
+    source: Path,
+    cache: cache_mod.Cache,
+    inputs: str,
+    limits: Limits | None = None,
+    confinement: Isolation | None = None,
+) -> Rendered:
     """Render one source, or take it from the cache.
+
+    A failure of the source (it raised, overran its limits, drew nothing) is
+    cached like a drawing, so an endless source costs its time limit once; a
+    failure of the machine (`SourceError.transient`) is not.
 
     Args:
         root: The project root.
         source: The source, relative to the root.
         cache: The render cache.
         inputs: `cache.inputs_digest(root)`.
+        limits: What the source may use (default: `Limits()`).
+        confinement: The sandbox (default: `isolation()`).
 
     Returns:
         The outcome.
@@ -134,15 +191,22 @@ def render_one(root: Path, source: Path, cache: cache_mod.Cache, inputs: str) ->
         source_bytes = (root / source).read_bytes()
     except OSError as exc:
         return Rendered(source, error=SourceError(source, 1, "DG006", f"cannot read the diagram source: {exc.strerror}"))
-    key = cache_mod.key_for(source_bytes, inputs)
+    limits = limits or Limits()
+    key = cache_mod.key_for(source_bytes, inputs, limits.as_argument())
     entry = cache.lookup(key)
     if entry is not None:
+        if (entry / cache_mod.ERROR).is_file():
+            return Rendered(source, error=SourceError.from_json(source, (entry / cache_mod.ERROR).read_text()), cached=True)
         graph = Graph.from_json((entry / cache_mod.GRAPH).read_text(encoding="utf-8"))
         return Rendered(source, entry / cache_mod.IMAGE, graph, cached=True)
     workspace = cache.workspace()
-    error = _run_sandbox(root, source, workspace)
+    error = _run_sandbox(root, source, workspace, limits, confinement or isolation())
     if error is not None:
         shutil.rmtree(workspace, ignore_errors=True)
+        if not error.transient:
+            workspace.mkdir()
+            (workspace / cache_mod.ERROR).write_text(error.to_json(), encoding="utf-8")
+            cache.store(key, workspace)
         return Rendered(source, error=error)
     entry = cache.store(key, workspace)
     graph = Graph.from_json((entry / cache_mod.GRAPH).read_text(encoding="utf-8"))
@@ -154,6 +218,7 @@ def render_all(
     sources: Iterable[Path] | None = None,
     cache_dir: Path | None = None,
     jobs: int | None = None,
+    limits: Limits | None = None,
 ) -> RenderRun:
     """Render the diagram sources of a tree, in parallel, each isolated from the others.
 
@@ -162,6 +227,7 @@ def render_all(
         sources: Sources relative to the root (default: all of `diagram_sources(root)`).
         cache_dir: The cache folder (default: `ROOT/.cache/diagrams`).
         jobs: Parallel child processes (default: the number of CPUs).
+        limits: What each source may use (default: `Limits()`).
 
     Returns:
         The outcomes, in source order.
@@ -173,10 +239,12 @@ def render_all(
     chosen = list(diagram_sources(root) if sources is None else sources)
     cache = cache_mod.Cache(cache_dir or root / cache_mod.CACHE_DIR)
     inputs = cache_mod.inputs_digest(root)
+    confinement = isolation()
     with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 2)) as pool:
-        results = list(pool.map(lambda s: render_one(root, s, cache, inputs), chosen))
+        results = list(pool.map(lambda s: render_one(root, s, cache, inputs, limits, confinement), chosen))
     cache.prune()
-    return RenderRun(results)
+    rendered_now = any(not r.cached for r in results)
+    return RenderRun(results, notice=confinement.notice() if rendered_now else "")
 
 
 def failure_image(error: SourceError, folder: Path) -> Path:

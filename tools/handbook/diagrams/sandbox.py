@@ -1,8 +1,12 @@
 """Run one diagram source in this (child) process: record what it draws and render it to PNG.
 
-Usage (by `handbook.diagrams.render`, never by hand)::
+Usage (by `handbook.diagrams.render`, inside the `bwrap` sandbox of
+`handbook.diagrams.isolation`, never by hand)::
 
-    HANDBOOK_ROOT=ROOT python -P -m handbook.diagrams.sandbox SOURCE OUTDIR
+    HANDBOOK_ROOT=ROOT python -P -m handbook.diagrams.sandbox [--limits cpu=S,as=B,fsize=B,nofile=N] SOURCE OUTDIR
+
+The limits are set (soft and hard, so the source cannot raise them) before the
+source runs, and every process it starts inherits them.
 
 `-P` keeps the current folder off `sys.path`, and the renderer runs this from a
 temporary folder, so the top-level `diagrams/` folder of the handbook can never
@@ -20,8 +24,11 @@ isolates sources from each other: one that raises or hangs cannot break the rest
 
 from __future__ import annotations
 
+import errno
 import re
+import resource
 import runpy
+import socket
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +36,19 @@ from pathlib import Path
 from typing import Any
 
 RANDOM_ID = re.compile(r"^[0-9a-f]{32}$")
+FONTSIZE = re.compile(r'fontsize="?([0-9.]+)')
+#: Graphviz's font size for labels that set none.
+GRAPHVIZ_DEFAULT_PT = 14.0
+RLIMITS = {
+    "cpu": resource.RLIMIT_CPU,
+    "as": resource.RLIMIT_AS,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+}
+#: Extra CPU seconds between the soft limit (SIGXCPU) and the hard one (SIGKILL).
+CPU_GRACE_SECONDS = 2
+READ_ONLY_ERRORS = (errno.EROFS, errno.EACCES, errno.EPERM)
+NETWORK_ERRORS = (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL)
 
 
 @dataclass
@@ -180,6 +200,12 @@ def build_graph(raw: _RawDiagram, service_nodes: dict[str, str]) -> Any:
     return Graph(title=raw.title, direction=raw.direction, line=raw.line, nodes=nodes, edges=edges)
 
 
+def smallest_font(dot_source: str) -> float:
+    """The smallest font size any label of a Graphviz source can have, points."""
+    sizes = [float(size) for size in FONTSIZE.findall(dot_source)]
+    return min(sizes) if sizes else GRAPHVIZ_DEFAULT_PT
+
+
 def _error_line(source: Path, exc: BaseException) -> int:
     """The line of `source` closest to where `exc` was raised (1 if the source is not on the stack)."""
     if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename).resolve() == source:
@@ -192,6 +218,36 @@ def _error_line(source: Path, exc: BaseException) -> int:
         if Path(frame.filename).resolve() == source and frame.lineno:
             found = frame.lineno
     return found
+
+
+def apply_limits(spec: str) -> None:
+    """Set this process's resource limits, soft and hard, from `cpu=S,as=B,fsize=B,nofile=N`.
+
+    Raises:
+        ValueError: An unknown name or a value that is not an integer.
+    """
+    for part in filter(None, spec.split(",")):
+        name, _, value = part.partition("=")
+        limit = int(value)
+        hard = limit + CPU_GRACE_SECONDS if name == "cpu" else limit
+        resource.setrlimit(RLIMITS[name], (limit, hard))
+
+
+def _confinement_message(exc: BaseException, root: Path) -> str:
+    """What a source that hit the sandbox's walls tried to do, or `""` when it did not."""
+    if isinstance(exc, socket.gaierror) or (isinstance(exc, OSError) and exc.errno in NETWORK_ERRORS):
+        return "diagram source tried to use the network, and diagram sources have none; draw from the catalog instead"
+    if isinstance(exc, OSError) and exc.errno in READ_ONLY_ERRORS and exc.filename:
+        target = Path(str(exc.filename))
+        try:
+            target = target.resolve().relative_to(root)
+        except (OSError, ValueError):
+            pass
+        return (
+            f"diagram source tried to write {target}, outside its temporary folder; "
+            "diagram sources may write only to the current folder (a temporary one)"
+        )
+    return ""
 
 
 def run(source: Path, out: Path) -> int:
@@ -213,8 +269,9 @@ def run(source: Path, out: Path) -> int:
     except ValueError:
         rel = source
 
-    def fail(line: int, code: str, message: str) -> int:
-        (out / "error.json").write_text(SourceError(rel, line, code, message).to_json(), encoding="utf-8")
+    def fail(line: int, code: str, message: str, transient: bool = False) -> int:
+        error = SourceError(rel, line, code, message, transient)
+        (out / "error.json").write_text(error.to_json(), encoding="utf-8")
         return 1
 
     recorder = Recorder()
@@ -227,6 +284,9 @@ def run(source: Path, out: Path) -> int:
     except SyntaxError as exc:
         return fail(_error_line(source, exc), "DG006", f"diagram source has a syntax error: {exc.msg}")
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is reported, not raised
+        walls = _confinement_message(exc, root)
+        if walls:
+            return fail(_error_line(source, exc), "DG006", walls)
         detail = str(exc).splitlines()[0] if str(exc) else ""
         return fail(
             _error_line(source, exc),
@@ -244,24 +304,37 @@ def run(source: Path, out: Path) -> int:
         image = raw.obj.dot.pipe(format="png")
     except Exception as exc:  # noqa: BLE001 - Graphviz missing or rejecting the graph
         detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace").strip() or str(exc)
-        return fail(raw.line, "DG006", f"Graphviz could not render the diagram ({detail.splitlines()[0]}); is `dot` installed? run `make setup`")
+        missing = isinstance(exc, OSError) or "ExecutableNotFound" in type(exc).__name__
+        message = f"Graphviz could not render the diagram ({detail.splitlines()[0]}); is `dot` installed? run `make setup`"
+        return fail(raw.line, "DG006", message, transient=missing)
     (out / "image.png").write_bytes(image)
-    (out / "graph.json").write_text(build_graph(raw, kit.SERVICE_NODES).to_json(), encoding="utf-8")
+    graph = build_graph(raw, kit.SERVICE_NODES)
+    graph.font_pt = smallest_font(raw.obj.dot.source)
+    graph.dpi = float(raw.obj.dot.graph_attr.get("dpi", 96))
+    (out / "graph.json").write_text(graph.to_json(), encoding="utf-8")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: `python -P -m handbook.diagrams.sandbox SOURCE OUTDIR`.
+    """Entry point: `python -P -m handbook.diagrams.sandbox [--limits SPEC] SOURCE OUTDIR`.
 
     Args:
-        argv: `[SOURCE, OUTDIR]`; defaults to `sys.argv[1:]`.
+        argv: `[--limits SPEC] SOURCE OUTDIR`; defaults to `sys.argv[1:]`.
 
     Returns:
         The exit code: 0 drawn, 1 the source failed, 2 bad arguments.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    usage = "usage: python -P -m handbook.diagrams.sandbox [--limits cpu=S,as=B,fsize=B,nofile=N] SOURCE OUTDIR"
+    if args[:1] == ["--limits"] and len(args) >= 2:
+        try:
+            apply_limits(args[1])
+        except (KeyError, ValueError, OSError) as exc:
+            print(f"{usage}\nbad --limits {args[1]!r}: {exc}", file=sys.stderr)
+            return 2
+        args = args[2:]
     if len(args) != 2:
-        print("usage: python -P -m handbook.diagrams.sandbox SOURCE OUTDIR", file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     return run(Path(args[0]).resolve(), Path(args[1]))
 

@@ -196,7 +196,17 @@ def component_page(service: dict[str, Any], snap: Snapshot, narrative_text: str 
         f"Nobody has written {md.code(narrative_path(name).as_posix())} yet: what {md.text(name)} does, how it "
         "fails and what to look at first. `handbook check` reports this as CMP001.",
     )
-    return md.page(title, intro, header(service, snap), body, front_matter=meta)
+    return md.page(title, intro, header(service, snap), slo_section(name, snap), body, front_matter=meta)
+
+
+def slo_section(name: str, snap: Snapshot) -> str:
+    """The service's objectives from `stack/slo.yaml`, with the alerts (and runbooks) that protect them."""
+    from handbook import slo
+
+    slos, _ = slo.load(snap.root)
+    runbook_of = {a.name: a.runbook_stem for a in snap.get("alerts") if a.runbook_stem and (snap.root / "runbooks" / f"{a.runbook_stem}.md").is_file()}
+    return md.heading(2, "Service-level objectives", "service-level-objectives") + "\n\n" + slo.section_markdown(
+        slos, name, anchors.component(name), runbook_of)
 
 
 def index_table(snap: Snapshot) -> str:

@@ -219,9 +219,7 @@ def operation_entry(doc: dict[str, Any], method: str, path: str, op: dict[str, A
         parts.append(f"**{md.text(op['summary'])}**" + (" *(deprecated)*" if op.get("deprecated") else ""))
     if op.get("description"):
         parts.append(md.text(op["description"]))
-    if op.get("security"):
-        schemes = sorted({name for requirement in op["security"] for name in requirement})
-        parts.append("Authentication: " + ", ".join(md.code(s) for s in schemes))
+    parts.append("Credential: " + credential_text(op))
     if parameters:
         parts.append(parameters_table(doc, parameters))
     body = resolve(doc, op.get("requestBody"))
@@ -233,6 +231,34 @@ def operation_entry(doc: dict[str, Any], method: str, path: str, op: dict[str, A
             if isinstance(schema, dict) and "properties" in schema:
                 parts.append(properties_table(doc, schema))
     parts.append(responses_table(doc, op.get("responses") or {}))
+    return "\n\n".join(parts)
+
+
+def credential_text(op: dict[str, Any]) -> str:
+    """Who may call an operation: its security schemes, linked to their entries, or "none (open)"."""
+    schemes = sorted({name for requirement in op.get("security") or [] for name in requirement})
+    if not schemes:
+        return "none (open)"
+    return ", ".join(f"[{md.code(name)}]({md.link(PAGE, anchors.http_scheme(name))})" for name in schemes)
+
+
+def schemes_section(doc: dict[str, Any]) -> str:
+    """The security schemes of the document: name, how it is sent, what it is, which operations need it."""
+    schemes = (doc.get("components") or {}).get("securitySchemes") or {}
+    parts = [md.heading(2, "Credentials", "credentials"),
+             "Who may call what: each operation below names the credential it needs; operations without "
+             "one are open."]
+    for name in sorted(schemes):
+        scheme = schemes[name]
+        sent = (f"header {md.code(scheme.get('name', ''))}" if scheme.get("type") == "apiKey"
+                else f"{md.code('Authorization: ' + str(scheme.get('scheme', '')).capitalize())}")
+        users = [f"[{md.code(f'{m} {p}')}]({md.link(PAGE, anchors.http_operation(m, p))})" for m, p, op, _ in operations(doc)
+                 if any(name in requirement for requirement in op.get("security") or [])]
+        parts.append("\n\n".join([
+            md.heading(3, md.code(name), md.fragment(anchors.http_scheme(name))),
+            f"Sent as {sent}. " + md.text(scheme.get("description", "")),
+            "Needed by: " + (", ".join(users) or "no operation"),
+        ]))
     return "\n\n".join(parts)
 
 
@@ -257,10 +283,13 @@ def render_document(doc: dict[str, Any]) -> list[str]:
     """
     ops = operations(doc)
     rows = [
-        [f"[{md.code(f'{m} {p}')}]({md.link(PAGE, anchors.http_operation(m, p))})", md.text(op.get("summary", ""))]
+        [f"[{md.code(f'{m} {p}')}]({md.link(PAGE, anchors.http_operation(m, p))})", md.text(op.get("summary", "")),
+         credential_text(op)]
         for m, p, op, _ in ops
     ]
-    blocks = ["## All operations\n\n" + md.table(["operation", "summary"], rows)]
+    blocks = ["## All operations\n\n" + md.table(["operation", "summary", "credential"], rows)]
+    if (doc.get("components") or {}).get("securitySchemes"):
+        blocks.append(schemes_section(doc))
     tags: dict[str, list[tuple[str, str, dict[str, Any], list[Any]]]] = {}
     for entry in ops:
         tags.setdefault((entry[2].get("tags") or ["other"])[0], []).append(entry)
