@@ -18,7 +18,7 @@ import pytest
 
 from chorus.monitor import Monitor, MonitorClient, MonitorSettings, targets_from_gateway
 from chorus.audio import reference_signal, write_wav
-from chorus_support import real_stack, wait_until
+from chorus_support import operator_headers, real_stack, wait_until
 from conftest import BIN, ROOT
 from handbook.liveseries import AllowEntry, Query, findings, load_allowlist, queries
 from handbook.project import Project
@@ -35,7 +35,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MonitorClie
     with real_stack(nodes=1, edges=1, packager=True) as stack:
         packager = f"http://127.0.0.1:{stack.env['CHORUS__PACKAGER__PORT']}"
         settings = MonitorSettings(scrape_interval_s=1, evaluation_interval_s=1)
-        with Monitor(targets_from_gateway(stack.gateway_url, packager), settings) as monitor:
+        token = operator_headers()["Authorization"].split()[1]
+        with Monitor(targets_from_gateway(stack.gateway_url, packager, token=token), settings) as monitor:
             started = time.time()
             space = stack.chorusctl("spaces", "create", "--title", "live series").stdout.strip()
             speaker = subprocess.Popen(

@@ -534,7 +534,13 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     if packager is None:
         url = f"http://{config.packager.host}:{config.packager.port}"
         packager = url if config.packager.port and _http_ready(url) else ""
-    return run_monitor(_gateway_url(args), packager, settings)
+    from chorus.credentials import operator_token_for
+
+    try:
+        token = operator_token_for(config.gateway.token, _gateway_url(args))
+    except SigningKeyError as exc:
+        raise CommandError(f"signing key: {exc}", EXIT_USAGE) from None
+    return run_monitor(_gateway_url(args), packager, settings, token)
 
 
 def _monitor_client(args: argparse.Namespace) -> Any:

@@ -55,7 +55,7 @@ from chorus.monitor import Monitor, MonitorError, MonitorSettings
 from chorus.monitor.foreground import start_for_stack, stop_for_stack
 from chorus.credentials import remove_run_token, write_run_token
 from chorus.service import INSTANCE_ENV, INSTANCE_HEADER
-from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, resolve_signing_key
+from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, operator_token, resolve_signing_key
 
 START_TIMEOUT_S = 30.0
 """How long a service may take to answer its readiness check, at start-up and after a restart."""
@@ -404,7 +404,8 @@ class Supervisor:
             self._say(f"chorus up: {child.name} {child.url}{kind} pid {child.process.pid if child.process else '?'}")
         if self.monitor_settings is not None:
             try:
-                self.monitor = start_for_stack(self.config.gateway_url, self.packager_url, self.monitor_settings, self._say)
+                self.monitor = start_for_stack(self.config.gateway_url, self.packager_url, self.monitor_settings,
+                                               self._say, operator_token(self._key, "chorus-up"))
             except MonitorError as exc:
                 raise UpError(f"monitor: {exc}") from None
         self._say("chorus up: ready - try `chorusctl status`; Ctrl-C stops everything")

@@ -183,13 +183,15 @@ def _address(url: str) -> str:
     return f"{parts.hostname}:{parts.port}"
 
 
-def targets_from_gateway(gateway_url: str, packager_url: str = "", timeout_s: float = 5.0) -> list[Target]:
+def targets_from_gateway(gateway_url: str, packager_url: str = "", timeout_s: float = 5.0,
+                         token: str | None = None) -> list[Target]:
     """The targets of a running local stack: the gateway, every node it knows, and the packager if given.
 
     Args:
         gateway_url: The gateway's URL, e.g. `http://127.0.0.1:8080`.
         packager_url: The packager's URL, or `""` when it does not run.
         timeout_s: How long to wait for the gateway's answer.
+        token: An operator token: the gateway lists its nodes to operators only (`chorus.operator`).
 
     Returns:
         The targets, gateway first.
@@ -198,7 +200,8 @@ def targets_from_gateway(gateway_url: str, packager_url: str = "", timeout_s: fl
         MonitorError: The gateway cannot be asked for its nodes.
     """
     try:
-        response = httpx.get(f"{gateway_url.rstrip('/')}/v1/nodes", timeout=timeout_s)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.get(f"{gateway_url.rstrip('/')}/v1/nodes", timeout=timeout_s, headers=headers)
         response.raise_for_status()
         nodes = response.json()
     except (httpx.HTTPError, ValueError) as exc:

@@ -18,7 +18,7 @@ from chorus.monitor.state import MonitorState, remove_state, write_state
 
 
 def start_for_stack(gateway_url: str, packager_url: str, settings: MonitorSettings,
-                    say: Callable[[str], None]) -> Monitor:
+                    say: Callable[[str], None], token: str | None = None) -> Monitor:
     """Start a monitor over a running stack, wait for its first scrape, publish its state, print its URLs.
 
     Args:
@@ -26,6 +26,7 @@ def start_for_stack(gateway_url: str, packager_url: str, settings: MonitorSettin
         packager_url: Its packager, or `""`.
         settings: Ports, intervals, rules.
         say: Where the progress lines go.
+        token: An operator token, to list the gateway's nodes.
 
     Returns:
         The started monitor (stop it with `stop_for_stack`).
@@ -33,7 +34,7 @@ def start_for_stack(gateway_url: str, packager_url: str, settings: MonitorSettin
     Raises:
         MonitorError: It could not start; nothing is left running.
     """
-    monitor = Monitor(targets_from_gateway(gateway_url, packager_url), settings)
+    monitor = Monitor(targets_from_gateway(gateway_url, packager_url, token=token), settings)
     monitor.start()
     try:
         monitor.wait_for_targets(timeout_s=max(30.0, 4 * settings.scrape_interval_s))
@@ -58,13 +59,14 @@ def stop_for_stack(monitor: Monitor, gateway_url: str) -> None:
     monitor.stop()
 
 
-def run_monitor(gateway_url: str, packager_url: str, settings: MonitorSettings) -> int:
+def run_monitor(gateway_url: str, packager_url: str, settings: MonitorSettings, token: str | None = None) -> int:
     """Run a monitor beside a running stack, in the foreground until Ctrl-C or SIGTERM.
 
     Args:
         gateway_url: The stack's gateway.
         packager_url: Its packager, or `""`.
         settings: Ports, intervals, rules.
+        token: An operator token, to list the gateway's nodes.
 
     Returns:
         0 after a clean stop, 1 if it failed to start or Prometheus/Alertmanager died.
@@ -78,7 +80,8 @@ def run_monitor(gateway_url: str, packager_url: str, settings: MonitorSettings) 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     monitor: Monitor | None = None
     try:
-        monitor = start_for_stack(gateway_url, packager_url, settings, lambda line: print(line, file=sys.stderr, flush=True))
+        monitor = start_for_stack(gateway_url, packager_url, settings,
+                                  lambda line: print(line, file=sys.stderr, flush=True), token)
         while not stop:
             monitor.check_alive()
             time.sleep(0.2)
