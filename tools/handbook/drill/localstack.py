@@ -126,10 +126,17 @@ class LocalStack:
         overrides.update(config)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHORUS")}
         env["CHORUS_SIGNING_KEY"] = secrets.token_urlsafe(48)
+        env["CHORUS_STATE_DIR"] = str(folder / "state")  # chorusctl's host secrets and run token, this drill's own
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         for key, value in overrides.items():
             env[env_name(key)] = str(value).lower() if isinstance(value, bool) else str(value)
         return cls(folder=folder, env=env, overrides=overrides)
+
+    def operator_token(self) -> str:
+        """An operator token for this stack (the gateway lists its nodes to operators only)."""
+        from chorus.tokens import operator_token
+
+        return operator_token(self.env["CHORUS_SIGNING_KEY"].encode(), "handbook-drill")
 
     @property
     def gateway_url(self) -> str:

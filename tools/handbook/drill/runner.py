@@ -298,10 +298,10 @@ class Drill:
         settings = MonitorSettings(scrape_interval_s=1, evaluation_interval_s=1, time_scale=opts.speed,
                                    workdir=stack.folder / "monitor", keep_workdir=True)
         packager_url = f"http://127.0.0.1:{stack.overrides['packager.port']}" if spec.stack.packager else ""
-        monitor = Monitor(targets_from_gateway(stack.gateway_url, packager_url), settings)
+        monitor = Monitor(targets_from_gateway(stack.gateway_url, packager_url, token=stack.operator_token()), settings)
         self._monitor = monitor
         monitor.start()
-        monitor.wait_for_scrape()
+        monitor.wait_for_targets()
         self._row("start Prometheus and Alertmanager", 0, f"every target scraped, rules {opts.speed:g}x faster",
                   monitor.prometheus_url, True, started)
 
