@@ -79,7 +79,7 @@ def test_wrong_output_destructive_skip_and_uncleared_alert_fail_the_drill(tmp_pa
     rows = {row.name.split(" (line")[0]: row for row in result.rows}
     assert result.status == "fail", "\n".join(lines)
     assert rows["ChorusFanoutNodeDown fires"].status == "pass", "\n".join(lines)
-    status_line = runbook.read_text().splitlines().index("$ chorusctl status") + 1
+    status_line = runbook.read_text().splitlines().index("```console") + 1  # the step is its block
     status_row = next(r for r in result.rows if r.name.startswith("Diagnose"))
     assert status_row.status == "fail" and status_row.line == status_line and "no match for /this text is not printed/" in status_row.got
     drain_row = next(r for r in result.rows if r.name.startswith("Mitigate"))
