@@ -10,7 +10,7 @@ HOST    ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
 
-.PHONY: help setup serve build offline print check test lock clean
+.PHONY: help setup serve build offline print check test drill lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ check: setup ## run `handbook check` over the tree
 test: setup ## run the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	@tools/bootstrap/chromium.sh
 	$(BIN)/python -m pytest
+
+drill: setup ## rehearse every runbook that declares a drill on a local Chorus + Prometheus
+	$(BIN)/handbook drill --allow-destructive --jobs 2
 
 lock: ## re-pin the transitive dependencies into constraints.txt
 	$(BIN)/python -m pip freeze --exclude-editable --exclude chorus-handbook > constraints.txt

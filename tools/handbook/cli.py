@@ -12,6 +12,7 @@ from pathlib import Path
 from handbook import __version__
 from handbook.checks.registry import all_rules
 from handbook.diagrams.commands import build_diagrams_parser
+from handbook.drill.commands import build_drill_parser
 from handbook.errors import HandbookError
 from handbook.knowledge.commands import build_knowledge_parsers
 from handbook.project import Project
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     runbook.set_defaults(handler=_cmd_new_runbook)
     build_diagrams_parser(commands, _Parser)
     build_knowledge_parsers(commands, _Parser)
+    build_drill_parser(commands, _Parser)
     return parser
 
 

@@ -35,6 +35,7 @@ from handbook.diagrams import embed
 from handbook.diagrams.cache import CACHE_DIR
 from handbook.diagrams.legibility import CSS_PX_PER_PT, display_size, png_size
 from handbook.diagrams.render import failure_image, render_all
+from handbook.drill import page as drill_page
 from handbook.errors import HandbookError
 from handbook.knowledge import pages as knowledge_pages
 from handbook.project import Project
@@ -198,6 +199,15 @@ class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
         return self._facts
 
     def on_page_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        """Render live values and expand markers (`_render_markdown`), then show a runbook's drill."""
+        rendered = self._render_markdown(markdown, page=page, config=config, files=files)
+        uri = page.file.src_uri
+        if uri.startswith("runbooks/") and page.file.abs_src_path and not uri.endswith("index.md"):
+            source = Path(page.file.abs_src_path).read_text(encoding="utf-8")
+            rendered = drill_page.annotate(rendered, source, Path(uri).stem, self._root(config))
+        return rendered
+
+    def _render_markdown(self, markdown: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
         """Render live values `{@NAME}`, expand the page's markers, append the glossary's tooltips, rank the page.
 
         The page gets its search weight from `handbook.search` unless its front matter sets one.

@@ -52,6 +52,7 @@ class RunbookMeta(BaseModel):
         last_reviewed: The date someone last checked it end to end.
         review_interval: How often it must be reviewed, e.g. `90d` or `12w`.
         search: Material search settings, e.g. `{boost: 3}`.
+        drill: How the runbook's condition is induced locally, or why it cannot be (`handbook.drill.spec.DrillSpec`).
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -67,6 +68,10 @@ class RunbookMeta(BaseModel):
         description="How often to review: days or weeks, e.g. 90d, 12w; default: the runbooks section's interval.",
     )
     search: SearchSettings | None = Field(default=None, description="Material search settings (e.g. boost).")
+    drill: dict[str, Any] | None = Field(
+        default=None,
+        description="How the runbook is rehearsed on a local stack (`handbook drill`); its keys are checked by DR002.",
+    )
 
     @field_validator("last_reviewed")
     @classmethod

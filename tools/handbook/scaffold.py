@@ -90,6 +90,7 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
         "OWNER": "TODO",
         "TODAY": today.isoformat(),
         "BOOST": "1",
+        "DRILL": "",
         "WHAT": "TODO: what the reader is looking at, in one or two sentences.",
         "DIAGNOSE": "TODO: commands to run, each followed by the output to expect.",
         "ESCALATE": "TODO: who to call, when, and with what evidence.",
@@ -118,7 +119,8 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
         namespace, kind = located
         ns = f"{{@k8s.{kind.lower()}.{workload}.namespace}}" if namespace else ""
         workload_line = (
-            "\n\nThe workload:\n\n```bash\n"
+            "\n\nThe workload:\n\n"
+            '<!-- drill: production reason="kubectl reaches production only" -->\n```bash\n'
             f"kubectl {'-n ' + ns + ' ' if ns else ''}get {kind.lower()}/{{@service.{service}.workload}} -o wide\n```"
         )
     facts = facts_mod.build(root)
@@ -135,6 +137,12 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
             "SEVERITY": rule.severity if rule.severity in SEVERITIES else "warning",
             "OWNER": team,
             "BOOST": "3",
+            "DRILL": (
+                "drill:  # how `handbook drill` brings the condition about locally (see Writing a runbook)\n"
+                f"  alert: {alert}\n"
+                "  induce:\n    - run: \"TODO: a command that makes the alert fire on a local stack, "
+                "or replace induce with not_drillable: the reason\"\n"
+            ),
             "WHAT": (
                 f"{{@alert.{alert}}} fires when this query has held{for_clause} ({', '.join(details)}):\n\n"
                 f"```promql\n{{@alert.{alert}.expr}}\n```\n\n"

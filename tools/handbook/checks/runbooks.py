@@ -39,12 +39,20 @@ def runbook_format(project: Project) -> Iterator[Problem]:
 
 def _todos(rb: Runbook) -> Iterator[Problem]:
     fm = rb.page.front_matter
-    for key, value in fm.data.items():
-        values = value if isinstance(value, list) else [value]
-        for index, item in enumerate(values):
-            if isinstance(item, str) and item.strip().startswith("TODO"):
-                line, col = fm.position(key, index) if isinstance(value, list) else fm.position(key)
-                yield Problem(rb.rel, line, col, "RB006", f"{key}: replace the template's TODO")
+
+    def walk(value: object, path: tuple[str | int, ...]) -> Iterator[Problem]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield from walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from walk(item, (*path, index))
+        elif isinstance(value, str) and value.strip().startswith("TODO"):
+            line, col = fm.position(*path)
+            name = ".".join(str(p) for p in path if isinstance(p, str))
+            yield Problem(rb.rel, line, col, "RB006", f"{name}: replace the template's TODO")
+
+    yield from walk(fm.data, ())
     for pl in rb.page.prose:
         at = pl.text.find("TODO")
         if at >= 0 and not pl.in_code_span(at):
