@@ -271,10 +271,12 @@ class Drill:
                 return
             self.options.progress("  tearing down")
             with _ignoring_sigint():
-                if monitor is not None:
-                    monitor.stop()
-                if stack is not None:
-                    stack.stop()
+                try:
+                    if monitor is not None:
+                        monitor.stop()
+                finally:  # the stack is stopped even when the monitor's stop fails
+                    if stack is not None:
+                        stack.stop()
 
     def _execute(self, spec: DrillSpec, stack: LocalStack) -> None:
         from chorus.monitor import Monitor, MonitorSettings, targets_from_gateway
