@@ -12,9 +12,9 @@ from conftest import BIN, FIXTURES
 
 EXPECTED = [
     "diagrams/containers.py:5:1: DG003 the containers diagram does not draw catalog service 'packager' "
-    "(stack/catalog.yaml:9): add service('packager')",
+    "(stack/catalog.yaml:25): add service('packager')",
     "diagrams/containers.py:5:1: DG005 the containers diagram misses the dependency fanout -> gateway "
-    "(stack/catalog.yaml:7): draw service('fanout') >> service('gateway')",
+    "(stack/catalog.yaml:22): draw service('fanout') >> service('gateway')",
     "diagrams/containers.py:8:1: DG004 edge gateway -> fanout is not a dependency in stack/catalog.yaml "
     "(gateway.depends_on does not list 'fanout'): remove the edge, turn it round, or add the dependency to the catalog",
     "diagrams/draws-nothing.py:1:1: DG007 a diagram source must draw exactly one diagram (`with diagram(...)`), "

@@ -25,17 +25,38 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
 }
 
-CATALOG_1 = """services:
+TEAMS = """teams:
+  - name: media
+    description: Owns everything in this fixture.
+    oncall: fixture-primary
+    chat: "#fixture"
+    people:
+      - name: Ada Example
+        role: engineer
+"""
+CATALOG_1 = TEAMS + """services:
   - name: gateway
+    purpose: Admits joins.
+    team: media
+    tier: 1
     depends_on: []
     ports: {http: 8080}
+    workload: chorus-gateway
   - name: fanout
+    purpose: Relays audio.
+    team: media
+    tier: 1
     depends_on: [gateway]
     ports: {ws: 8090}
+    workload: chorus-fanout
 """
 CATALOG_2 = CATALOG_1 + """  - name: packager
+    purpose: Writes HLS.
+    team: media
+    tier: 2
     depends_on: []
     ports: {http: 8070}
+    workload: chorus-packager
 """
 CONTAINERS_1 = """from diagrams import Edge
 from diagrams.generic.device import Mobile

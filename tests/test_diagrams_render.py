@@ -190,6 +190,9 @@ def test_build_reports_a_failing_diagram_by_line_and_renders_the_rest(tmp_path: 
     tree = small_tree(tmp_path)
     shutil.copytree(ROOT / "docs", tree / "docs")
     shutil.copytree(ROOT / "runbooks", tree / "runbooks")
+    # The pages quote the whole stack (config, rules, scenarios, SLOs) and the glossary.
+    shutil.copytree(ROOT / "stack", tree / "stack", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "includes", tree / "includes")
     broken = tree / "diagrams" / "media-path.py"
     broken.write_text(broken.read_text().replace('service("packager"', 'service("hls-packager"'))
     result = subprocess.run(

@@ -25,6 +25,7 @@ build says so.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -151,10 +152,14 @@ def clean_environment(root: Path) -> dict[str, str]:
 
 
 def _read_only_paths(root: Path) -> list[str]:
-    """Host paths to show read-only: the system's, Python's (also when under /root), this package, the tree."""
+    """Host paths to show read-only: the system's, Python's (also when under /root), this package and the
+    stack's, the tree."""
     package = str(Path(__file__).resolve().parents[1])  # the `handbook` package, wherever it is installed
+    # The handbook reads YAML through the stack's one bounded loader (`chorus.yamllines`): show that package too.
+    stack_spec = importlib.util.find_spec("chorus")
+    stack = str(Path(stack_spec.origin).resolve().parent) if stack_spec and stack_spec.origin else package
     interpreter = str(Path(sys.executable).resolve().parent)
-    wanted = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, interpreter, package, str(root)]
+    wanted = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, interpreter, package, stack, str(root)]
     seen: list[str] = []
     for path in wanted:
         if path not in seen and os.path.lexists(path):
