@@ -117,7 +117,7 @@ def test_at007_unusable_test_files(tmp_path: Path) -> None:
         "stack/deploy/prometheus/tests/other_test.yaml": "rule_files: [elsewhere.yaml]\ntests: []\n",
     })
     assert found(check(root, "AT")) == [
-        ("stack/deploy/prometheus/tests/broken_test.yaml", 2, "AT007"),
+        ("stack/deploy/prometheus/tests/broken_test.yaml", 1, "AT007"),  # the last line: the file ends inside [
         ("stack/deploy/prometheus/tests/other_test.yaml", 1, "AT007"),
     ]
 

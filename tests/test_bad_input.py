@@ -38,11 +38,11 @@ DEEP = "x: " + "[" * 5000 + "]" * 5000 + "\n"
 def real_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What the checks read of the real tree, copied once."""
     base = tmp_path_factory.mktemp("real")
-    for name in ("mkdocs.yml", "docs", "runbooks", "diagrams"):
+    for name in ("mkdocs.yml", "docs", "runbooks", "diagrams", "includes"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, base / name)
     (base / "stack").mkdir()
-    for name in ("catalog.yaml", "config", "deploy"):
+    for name in ("catalog.yaml", "config", "deploy", "scenarios.yaml", "slo.yaml"):
         source = ROOT / "stack" / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, base / "stack" / name)
     return base
@@ -181,7 +181,7 @@ def test_an_unclosed_live_value_is_found(real_copy: Path, tmp_path: Path) -> Non
 
 
 def test_a_live_value_in_a_title_is_blamed_on_its_page(real_copy: Path, tmp_path: Path) -> None:
-    root = broken(real_copy, tmp_path, RUNBOOK, 'a fan-out node is at its listener cap"', 'node at {@config.fanout.listener_cap}"')
+    root = broken(real_copy, tmp_path, RUNBOOK, 'a fan-out node is near its listener cap"', 'node at {@config.fanout.listener_cap}"')
     assert only(problems(root, "RF"), "RF006") == [(RUNBOOK, 2)]
 
 

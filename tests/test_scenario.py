@@ -40,7 +40,8 @@ def test_launch_night_is_bounded_by_todays_caps() -> None:
     assert v["admitted"] <= v["session_cap"] <= v["edge_capacity"]
     assert v["admitted"] + v["never_admitted"] == v["websocket_listeners"]
     assert v["hls_listeners"] + v["websocket_listeners"] == v["listeners"]
-    assert v["t_shed_rate_s"] <= v["t_session_cap_s"] < v["t_alert_shedding_s"]
+    assert v["t_shed_rate_s"] <= v["t_session_cap_s"]
+    assert v["t_shed_rate_s"] < v["t_alert_shedding_s"]  # the shedding alert pages while the crowd arrives
 
 
 def test_alerts_fire_their_for_duration_after_the_condition_starts() -> None:

@@ -162,15 +162,21 @@ def _scale_up_limit(spec: dict[str, Any], current: int) -> tuple[int, float]:
 
 def _alert(facts: facts_mod.Facts, name: str) -> tuple[list[float], float, float]:
     """An alert's compared numbers (in order), its `for:` and its (first) range window, in seconds."""
-    from chorus.deploy.promql import analyse
+    from chorus.deploy.promql import PromQLError, analyse
 
     expr = facts.get(f"alert.{name}.expr")
     duration = facts.get(f"alert.{name}.for")
-    if expr is None or duration is None:
+    if expr is None:
         raise sources.SourceUnavailable(f"alert {name} is not in the rules")
+    if duration is None:
+        raise sources.SourceUnavailable(f"alert {name} has no 'for:' ({expr.source})")
     window = RANGE.search(str(expr.value))
     seconds = facts_mod.duration_seconds(window.group(1)) if window else None
-    return list(analyse(str(expr.value), {}).thresholds), float(duration.seconds or 0), float(seconds or 60)
+    try:
+        thresholds = list(analyse(str(expr.value), {}).thresholds)
+    except PromQLError as exc:  # AR001 reports the expression at the rules file's line
+        raise sources.SourceUnavailable(f"alert {name}'s expression does not parse ({expr.source}: {exc})") from None
+    return thresholds, float(duration.seconds or 0), float(seconds or 60)
 
 
 def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
