@@ -309,6 +309,10 @@ class Drill:
 
         if alert is not None:
             started = time.monotonic()
+            try:  # an absent() alert may fire before the first scrape lands: let it settle first
+                monitor.wait_for_resolved(alert, timeout_s=30)
+            except Exception:  # still active after 30 s on a healthy stack: reported just below
+                pass
             states = {a["state"] for a in monitor.alerts(alert)}
             firing = "firing" if "firing" in states else ("pending" if states else "")
             self._row(f"{alert} quiet before", 0, "not firing", firing or "inactive", firing != "firing", started)
