@@ -21,7 +21,7 @@ from chorus.config import load_config
 from chorus.tokens import operator_token
 from chorus.deploy.workloads import fanout_origin_replicas, fanout_replica_bounds
 from conftest import ROOT
-from deploy_support import (copy_tree, free_port, line_of, manifest_problems, mutate, rule_problems, service_env,
+from deploy_support import (SIGNING_KEY, copy_tree, free_port, line_of, manifest_problems, mutate, rule_problems, service_env,
                             wait_for)
 from handbook import facts, sources
 from handbook.diagrams.workloads import workloads
