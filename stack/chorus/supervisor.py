@@ -151,18 +151,22 @@ def edge_ids(count: int) -> list[str]:
     return [f"edge-{i}" for i in range(1, count + 1)]
 
 
-def free_port(host: str) -> int:
-    """A TCP port that is free on `host` now (for a service configured with port 0).
+def free_port(host: str, taken: set[int] | None = None) -> int:
+    """A TCP port that is free on `host` now (for a service configured with port 0) and not in `taken`.
 
     Args:
         host: The address.
+        taken: Ports already handed out (or about to be bound), never returned.
 
     Returns:
         The port.
     """
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    while True:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if port not in (taken or set()):
+            return port
 
 
 def describe_exit(code: int) -> str:
@@ -294,15 +298,17 @@ class Supervisor:
         children = [Child("gateway", ["-m", "chorus.gateway"], f"{gateway_url}/readyz", gateway_url)]
         fanout = self.config.fanout
         named = [(node, "origin") for node in node_ids(self.nodes)] + [(node, "edge") for node in edge_ids(self.edges)]
+        taken = {self.config.gateway.port}  # free a moment ago is not enough: never hand out a port twice
         for index, (node, role) in enumerate(named):
-            port = fanout.port + index if fanout.port else free_port(fanout.host)
+            port = fanout.port + index if fanout.port else free_port(fanout.host, taken)
+            taken.add(port)
             args = ["-m", "chorus.fanout", "--node-id", node, "--port", str(port), "--gateway", gateway_url]
             if role == "edge":
                 args[2:2] = ["--role", "edge"]
             children.append(Child(node, args, f"http://{fanout.host}:{port}/readyz", f"ws://{fanout.host}:{port}"))
         if self.packager:
             packager = self.config.packager
-            port = packager.port or free_port(packager.host)
+            port = packager.port or free_port(packager.host, taken)
             self.packager_url = f"http://{packager.host}:{port}"
             children.append(Child("packager", ["-m", "chorus.packager", "--port", str(port), "--gateway", gateway_url],
                                   f"{self.packager_url}/readyz", self.packager_url))
