@@ -33,7 +33,7 @@ REFERENCE: dict[str, Any] = {"boost": 2}
 """A generated reference page (metrics, alerts, command line, HTTP API, deployment, check rules):
 below the runbooks (3), so an alert's name finds its runbook before its catalogue entry."""
 
-CONFIG_REFERENCE: dict[str, Any] = {"boost": 5}
+CONFIG_REFERENCE: dict[str, Any] = {"boost": 4}
 """The configuration reference: a key typed by its last segment (`nodes`) finds its entry in the top 3."""
 
 CHORUS_API: dict[str, Any] = {"boost": 0.5}
