@@ -13,15 +13,11 @@ from __future__ import annotations
 import re
 import shlex
 
-import pytest
-
 from chorus_support import real_stack
 from conftest import ROOT
 from handbook.checks.outputs import transcript
 from handbook.mdscan import MarkdownPage
 from handbook.shellcmd import CONSOLE_LANGS
-
-pytest.importorskip("chorus.cli")
 
 LIVE_COMMANDS = {("status",), ("spaces", "list")}
 HEADER = re.compile(r"^[A-Z][A-Z_]+(\s{2,}[A-Z][A-Z_]+)+\s*$")
