@@ -130,6 +130,8 @@ class LoadPlan:
         duration_s: How long the run lasts (the speaker speaks and listeners listen this long).
         space: The space to join; `None` creates one with a speaker for the run and ends it after.
         slow_share: For `slow-listeners`, the share of listeners that stop reading.
+        slow_rejoin: For `slow-listeners`, whether a dropped slow listener rejoins (and stalls again),
+            as a phone on a bad network does: the node keeps dropping for as long as the run lasts.
     """
 
     scenario: str
@@ -138,6 +140,7 @@ class LoadPlan:
     duration_s: float
     space: str | None = None
     slow_share: float = 0.5
+    slow_rejoin: bool = False
 
     def check(self) -> None:
         """Enforce the hard bounds.
@@ -533,7 +536,7 @@ class LoadRun:
                 await asyncio.sleep(backoff_s(0, 0.5, 8.0, self._rng))
                 continue
             if outcome in ("dropped", "reconnect"):
-                if not patient or stats.slow:
+                if not patient or (stats.slow and not plan.slow_rejoin):
                     return
                 reconnect = "drain" if outcome == "reconnect" else "network"
                 await asyncio.sleep(backoff_s(failures, 0.5, 8.0, self._rng))
