@@ -162,8 +162,14 @@ def test_status_and_spaces_commands_show_the_running_stack(stack: RealStack) -> 
     assert "fanout-1" in status.stdout and "fanout-2" in status.stdout and "ready" in status.stdout
     data = _json(stack.chorusctl("status", "--json"))
     assert data["gateway"]["ready"] is True and len(data["nodes"]) == 2
-    listing = stack.chorusctl("spaces", "list", "--all")
-    assert listing.returncode == 0 and "e2e" in listing.stdout
+    # the test's own space, so it passes alone and in any order (not another test's leftovers)
+    space = _json(stack.chorusctl("spaces", "create", "--title", "status-check", "--host", "stella", "--json"))["id"]
+    listing = stack.chorusctl("spaces", "list")
+    assert listing.returncode == 0 and space in listing.stdout and "status-check" in listing.stdout, listing.stdout
+    assert stack.chorusctl("spaces", "end", space).returncode == 0
+    assert space not in stack.chorusctl("spaces", "list").stdout
+    ended = [s for s in _json(stack.chorusctl("spaces", "list", "--all", "--json")) if s["id"] == space]
+    assert [s["live"] for s in ended] == [False]
     missing = stack.chorusctl("spaces", "show", "sp-00000000")
     assert missing.returncode == 1 and "no space" in missing.stderr
 

@@ -28,7 +28,7 @@ from chorus.audio import Timeline, reference_packets, reference_signal, similari
 from chorus.client import GatewayClient, Listener, media_url
 from chorus.config import AudioConfig, load_config
 from chorus.packager.hls import parse_playlist
-from chorus.protocol import Frame, control, pack_frames
+from chorus.protocol import EndOfStream, Frame, encode_control, pack_frames
 from chorus_support import CONFIG_FILE, RealStack, async_wait_until, metric_sum, operator_headers, real_stack
 
 MATCH_THRESHOLD = 0.8
@@ -87,7 +87,7 @@ class StallingSpeaker:
             for seq, packet in enumerate(self.packets):
                 await asyncio.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
                 await socket_.send(pack_frames([Frame(7, seq, time.time_ns() // 1000, packet)]))
-            await socket_.send(control("eos"))
+            await socket_.send(encode_control(EndOfStream()))
             self.sent.set()
             await self.release.wait()
 

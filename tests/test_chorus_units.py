@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import random
 import subprocess
@@ -22,7 +23,22 @@ from chorus.gateway.placement import Placement
 from chorus.gateway.sessions import Session, SessionTable
 from chorus.gateway.spaces import Space
 from chorus.metrics import service_registries
-from chorus.protocol import Frame, ProtocolError, pack_frames, split_records, unpack_frames
+from chorus.protocol import (
+    End,
+    EndOfStream,
+    Frame,
+    ProtocolError,
+    Reconnect,
+    UnknownControl,
+    Welcome,
+    encode_control,
+    join_request,
+    pack_frames,
+    parse_control,
+    read_until_instructed,
+    split_records,
+    unpack_frames,
+)
 from chorus.tokens import TokenError, TokenIssuer, node_token, verify_join_token, verify_node_token
 from chorus_support import CONFIG_FILE, KEY, clean_env, config_with, operator_headers
 from conftest import BIN, ROOT
@@ -116,6 +132,47 @@ def test_media_messages_round_trip_and_malformed_ones_are_refused() -> None:
     for broken in (message[:-1], message + b"x", b"XX" + message[2:], message[:3]):
         with pytest.raises(ProtocolError):
             split_records(broken)
+
+
+def test_control_messages_keep_their_wire_shape_and_read_leniently() -> None:
+    assert json.loads(encode_control(Reconnect(reason="drain", node="fanout-1"))) == {
+        "type": "reconnect", "reason": "drain", "node": "fanout-1"}  # no ticket key at all, as before
+    for message in (Welcome("fanout-1", "sp-1", "listener", 4), Reconnect("drain", "fanout-1", "t"), End("sp-1"),
+                    EndOfStream()):
+        assert parse_control(encode_control(message)) == message
+    assert parse_control('{"type": "reconnect", "ticket": 5, "extra": 1}') == Reconnect()
+    assert parse_control('{"type": "welcome", "frames_per_message": true}') == Welcome()
+    assert parse_control('{"type": "hello"}') == UnknownControl("hello")
+    for broken in ("[]", "{}", '{"type": 1}', "not json", "{" * 10_000):
+        with pytest.raises(ProtocolError):
+            parse_control(broken)
+
+
+def test_the_receive_loop_stops_at_an_instruction_and_skips_what_it_cannot_read() -> None:
+    async def node(*messages: str | bytes):  # what a node's connection yields, in order
+        for message in messages:
+            yield message
+
+    frames = pack_frames([Frame(1, 0, 0, b"x")])
+    received: list[bytes] = []
+    welcomed: list[Welcome] = []
+
+    def media(message: bytes) -> None:
+        unpack_frames(message)  # raises on the broken one, which is skipped
+        received.append(message)
+
+    told = asyncio.run(read_until_instructed(
+        node(encode_control(Welcome(node="n")), frames, b"broken", "{not json", '{"type": "hello"}', frames,
+             encode_control(Reconnect("drain", "n", "ticket")), frames),
+        media, welcomed.append))
+    assert told == Reconnect("drain", "n", "ticket") and received == [frames, frames] and welcomed == [Welcome(node="n")]
+    assert asyncio.run(read_until_instructed(node(frames, encode_control(End("sp"))))) == End("sp")
+    assert asyncio.run(read_until_instructed(node(frames))) is None
+
+
+def test_the_join_request_leaves_out_what_a_first_join_does_not_say() -> None:
+    assert join_request("ann", "listener") == {"user": "ann", "role": "listener"}
+    assert join_request("ann", "host", "drain", "t") == {"user": "ann", "role": "host", "reconnect": "drain", "ticket": "t"}
 
 
 # ----------------------------------------------------------------------------- placement

@@ -18,7 +18,6 @@ from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runner import run_checks
 
-pytest.importorskip("chorus.config")
 
 FAMILIES = ["CL", "AD", "IN", "GL", "SL"]
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from conftest import BIN, ROOT
 from handbook.checks.outputs import is_pure
 from handbook.project import Project
 from handbook.runner import run_checks
 from test_runbook_checks import FRONT, SECTIONS, make_tree
-
-pytest.importorskip("chorus.cli", reason="the stack's chorusctl is not in this tree yet")
 
 
 def capacity_output(config: Path, listeners: int) -> str:

@@ -19,10 +19,6 @@ from handbook.project import Project
 from handbook.runner import run_checks
 from test_runbook_checks import FRONT, SECTIONS, make_tree
 
-pytest.importorskip("chorus.cli", reason="the stack's chorusctl is not in this tree yet")
-pytest.importorskip("chorus.metrics", reason="the stack's metrics are not in this tree yet")
-pytest.importorskip("chorus.gateway.app", reason="the stack's gateway is not in this tree yet")
-
 
 def stack_tree(tmp_path: Path, diagnose: str) -> Path:
     """The fixture tree with the real configuration and one task runbook whose Diagnose is `diagnose`."""

@@ -13,15 +13,11 @@ from __future__ import annotations
 import re
 import shlex
 
-import pytest
-
 from chorus_support import real_stack
 from conftest import ROOT
 from handbook.checks.outputs import transcript
 from handbook.mdscan import MarkdownPage
 from handbook.shellcmd import CONSOLE_LANGS
-
-pytest.importorskip("chorus.cli")
 
 LIVE_COMMANDS = {("status",), ("spaces", "list")}
 HEADER = re.compile(r"^[A-Z][A-Z_]+(\s{2,}[A-Z][A-Z_]+)+\s*$")
@@ -55,9 +51,13 @@ def test_live_transcripts_have_todays_columns() -> None:
     wrong = []
     with real_stack(nodes=2) as stack:
         stack.chorusctl("spaces", "create", "--title", "transcript check")
+        printed_by: dict[tuple[str, ...], list[str]] = {}  # most runbooks show the same command: run each once
         for name, line, argv, headers in cases:
-            result = stack.chorusctl(*argv)
-            printed = [" ".join(text.split()) for text in result.stdout.splitlines() if HEADER.match(text.strip())]
+            if tuple(argv) not in printed_by:
+                result = stack.chorusctl(*argv)
+                printed_by[tuple(argv)] = [" ".join(text.split()) for text in result.stdout.splitlines()
+                                           if HEADER.match(text.strip())]
+            printed = printed_by[tuple(argv)]
             for header in headers:
                 if header not in printed:
                     wrong.append(f"runbooks/{name}:{line}: `chorusctl {' '.join(argv)}` prints {printed}, the runbook shows {header!r}")

@@ -12,8 +12,6 @@ from handbook import facts as facts_mod
 from handbook import scenario
 from handbook.errors import HandbookError
 
-pytest.importorskip("chorus.capacity")
-
 
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "tree"

@@ -5,14 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from chorus.audio import load_pcm, similarity
 from chorus_support import BIN, real_stack
 from conftest import ROOT
 from handbook.mdscan import MarkdownPage
-
-pytest.importorskip("chorus.audio")
-from chorus.audio import load_pcm, similarity  # noqa: E402
 
 TUTORIAL = ROOT / "docs/start/first-space.md"
 

@@ -27,7 +27,20 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chorus.fanout.upstream import backoff_s
-from chorus.protocol import CLOSE_ENDED, Frame, ProtocolError, control, pack_frames, parse_control, unpack_frames
+from chorus.protocol import (
+    CLOSE_ENDED,
+    End,
+    EndOfStream,
+    Frame,
+    Reconnect,
+    ReconnectReason,
+    Role,
+    encode_control,
+    join_request,
+    pack_frames,
+    read_until_instructed,
+    unpack_frames,
+)
 from chorus.tokens import service_token
 
 HOST_SECRET_HEADER = "X-Chorus-Host-Secret"
@@ -271,7 +284,12 @@ class GatewayClient:
                                   headers=self._as_host(space_id))
 
     async def join(
-        self, space_id: str, user: str, role: str = "listener", reconnect: str | None = None, ticket: str | None = None
+        self,
+        space_id: str,
+        user: str,
+        role: Role = "listener",
+        reconnect: ReconnectReason | None = None,
+        ticket: str | None = None,
     ) -> dict[str, Any]:
         """Ask to join once.
 
@@ -290,23 +308,19 @@ class GatewayClient:
             JoinShed: Shed; retry after `retry_after_s`.
             GatewayError: Rejected or unreachable.
         """
-        body: dict[str, Any] = {"user": user, "role": role}
-        if reconnect is not None:
-            body["reconnect"] = reconnect
-        if ticket is not None:
-            body["ticket"] = ticket
         headers = self._as_host(space_id) if role == "host" else {}
         if self._service is not None and self._key is not None:
             headers["Authorization"] = f"Bearer {service_token(self._key, self._service)}"
-        return await self.request("POST", f"/v1/spaces/{space_id}/join", json=body, headers=headers)
+        return await self.request("POST", f"/v1/spaces/{space_id}/join", json=join_request(user, role, reconnect, ticket),
+                                  headers=headers)
 
     async def join_patiently(
         self,
         space_id: str,
         user: str,
-        role: str = "listener",
+        role: Role = "listener",
         max_wait_s: float = 60.0,
-        reconnect: str | None = None,
+        reconnect: ReconnectReason | None = None,
         ticket: str | None = None,
     ) -> dict[str, Any]:
         """Join, waiting out `503`s as the gateway asks, for at most `max_wait_s`.
@@ -425,7 +439,7 @@ class Listener:
         user: str,
         on_frames: Callable[[list[Frame]], None],
         max_join_wait_s: float = 60.0,
-        role: str = "listener",
+        role: Role = "listener",
     ) -> None:
         self.gateway = gateway
         self.role = role
@@ -436,7 +450,7 @@ class Listener:
         self.log = SessionLog()
         self.connected = asyncio.Event()
         self._backoff = ReconnectBackoff()
-        self._reconnect_reason: str | None = None
+        self._reconnect_reason: ReconnectReason | None = None
         self._ticket: str | None = None
 
     async def run(self, seconds: float | None = None) -> SessionLog:
@@ -495,26 +509,19 @@ class Listener:
 
     async def _receive(self, socket: ClientConnection) -> bool:
         """Receive until the node says reconnect or end, or the connection closes; return whether told to reconnect."""
-        async for message in socket:
-            if isinstance(message, bytes):
-                frames = unpack_frames(message)
-                self.log.frames += len(frames)
-                self.log.messages += 1
-                self.on_frames(frames)
-                continue
-            try:
-                instruction = parse_control(message)
-            except ProtocolError:
-                continue
-            kind = instruction["type"]
-            if kind == "welcome":
-                self.connected.set()
-            elif kind == "reconnect":
-                self._ticket = instruction.get("ticket") if isinstance(instruction.get("ticket"), str) else None
-                return True
-            elif kind == "end":
-                self.log.ended = True
-                return False
+
+        def media(message: bytes) -> None:
+            frames = unpack_frames(message)
+            self.log.frames += len(frames)
+            self.log.messages += 1
+            self.on_frames(frames)
+
+        instruction = await read_until_instructed(socket, media, on_welcome=lambda _welcome: self.connected.set())
+        if isinstance(instruction, Reconnect):
+            self._ticket = instruction.ticket
+            return True
+        if isinstance(instruction, End):
+            self.log.ended = True
         return False
 
 
@@ -541,7 +548,7 @@ class Speaker:
         gateway: GatewayClient,
         space: str,
         user: str,
-        role: str = "host",
+        role: Role = "host",
         frame_ms: int = 20,
         source: int | None = None,
         max_join_wait_s: float = 60.0,
@@ -556,7 +563,7 @@ class Speaker:
         self.log = SessionLog()
         self._socket: ClientConnection | None = None
         self._reconnect = asyncio.Event()
-        self._reconnect_reason: str | None = None
+        self._reconnect_reason: ReconnectReason | None = None
         self._ticket: str | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -599,7 +606,7 @@ class Speaker:
                     self._socket = None
             if self._socket is not None:
                 with contextlib.suppress(ConnectionClosed):
-                    await self._socket.send(control("eos"))
+                    await self._socket.send(encode_control(EndOfStream()))
         finally:
             for task in self._tasks:
                 task.cancel()
@@ -645,19 +652,12 @@ class Speaker:
         """Read control messages; flag a reconnect when told to or when the connection drops."""
         opened_at = time.monotonic()
         try:
-            async for message in socket:
-                if isinstance(message, str):
-                    with contextlib.suppress(ProtocolError):
-                        instruction = parse_control(message)
-                        kind = instruction["type"]
-                        if kind == "reconnect":
-                            self._reconnect_reason = "drain"
-                            ticket = instruction.get("ticket")
-                            self._ticket = ticket if isinstance(ticket, str) else None
-                            break
-                        if kind == "end":
-                            self.log.ended = True
-                            break
+            instruction = await read_until_instructed(socket)
+            if isinstance(instruction, Reconnect):
+                self._reconnect_reason = "drain"
+                self._ticket = instruction.ticket
+            elif isinstance(instruction, End):
+                self.log.ended = True
         except ConnectionClosed as exc:
             if exc.rcvd is not None and exc.rcvd.code == CLOSE_ENDED:
                 self.log.ended = True

@@ -65,7 +65,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from chorus.client import GatewayClient, Speaker, media_url
 from chorus.config import ChorusConfig
 from chorus.fanout.upstream import backoff_s
-from chorus.protocol import ProtocolError, parse_control, unpack_frames
+from chorus.protocol import End, JoinBody, Reconnect, ReconnectReason, join_request, read_until_instructed, unpack_frames
 
 SCENARIOS = ("join-storm", "listeners", "reconnect-storm", "slow-listeners")
 """The scenarios `chorusctl loadgen` runs."""
@@ -130,6 +130,8 @@ class LoadPlan:
         duration_s: How long the run lasts (the speaker speaks and listeners listen this long).
         space: The space to join; `None` creates one with a speaker for the run and ends it after.
         slow_share: For `slow-listeners`, the share of listeners that stop reading.
+        slow_rejoin: For `slow-listeners`, whether a dropped slow listener rejoins (and stalls again),
+            as a phone on a bad network does: the node keeps dropping for as long as the run lasts.
     """
 
     scenario: str
@@ -138,6 +140,7 @@ class LoadPlan:
     duration_s: float
     space: str | None = None
     slow_share: float = 0.5
+    slow_rejoin: bool = False
 
     def check(self) -> None:
         """Enforce the hard bounds.
@@ -508,7 +511,7 @@ class LoadRun:
             return
         patient = plan.scenario != "join-storm"
         stats.slow = plan.scenario == "slow-listeners" and stats.index < round(plan.clients * plan.slow_share)
-        reconnect: str | None = None
+        reconnect: ReconnectReason | None = None
         storm_at: float | None = None
         failures = 0
         while not self._stop.is_set():
@@ -533,20 +536,17 @@ class LoadRun:
                 await asyncio.sleep(backoff_s(0, 0.5, 8.0, self._rng))
                 continue
             if outcome in ("dropped", "reconnect"):
-                if not patient or stats.slow:
+                if not patient or (stats.slow and not plan.slow_rejoin):
                     return
                 reconnect = "drain" if outcome == "reconnect" else "network"
                 await asyncio.sleep(backoff_s(failures, 0.5, 8.0, self._rng))
                 failures += 1
 
-    async def _join(self, stats: ClientStats, space: str, reconnect: str | None) -> tuple[dict[str, Any] | None, float | None]:
+    async def _join(self, stats: ClientStats, space: str,
+                    reconnect: ReconnectReason | None) -> tuple[dict[str, Any] | None, float | None]:
         """Send one join; return the grant, or `None` and the Retry-After (None when not retryable)."""
         assert self._http is not None
-        body: dict[str, Any] = {"user": f"loadgen-{stats.index}", "role": "listener"}
-        if reconnect:
-            body["reconnect"] = reconnect
-        if stats.ticket:
-            body["ticket"] = stats.ticket
+        body = join_request(f"loadgen-{stats.index}", "listener", reconnect or None, stats.ticket or None)
         async with self._slots:
             if self._stop.is_set():
                 return None, None
@@ -555,7 +555,7 @@ class LoadRun:
                 stats.sent_s = time.monotonic() - self._start
             return await self._send_join(stats, space, body)
 
-    async def _send_join(self, stats: ClientStats, space: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None, float | None]:
+    async def _send_join(self, stats: ClientStats, space: str, body: JoinBody) -> tuple[dict[str, Any] | None, float | None]:
         """Send one join request (holding one of the in-flight slots) and sort its answer."""
         assert self._http is not None
         stats.attempts += 1
@@ -647,21 +647,17 @@ class LoadRun:
                         break
                     await ws.ping()
             else:
-                async for message in ws:
-                    if isinstance(message, bytes):
-                        with contextlib.suppress(ProtocolError):
-                            stats.frames += len(unpack_frames(message))
-                            stats.last_frame_at = time.monotonic()
-                        continue
-                    with contextlib.suppress(ProtocolError):
-                        instruction = parse_control(message)
-                        kind = instruction["type"]
-                        if kind == "reconnect":
-                            ticket = instruction.get("ticket")
-                            stats.ticket = ticket if isinstance(ticket, str) else None
-                            return "reconnect"
-                        if kind == "end":
-                            return "stop"
+
+                def count(message: bytes) -> None:
+                    stats.frames += len(unpack_frames(message))
+                    stats.last_frame_at = time.monotonic()
+
+                instruction = await read_until_instructed(ws, count)
+                if isinstance(instruction, Reconnect):
+                    stats.ticket = instruction.ticket
+                    return "reconnect"
+                if isinstance(instruction, End):
+                    return "stop"
         except ConnectionClosed:
             pass
         finally:

@@ -12,17 +12,44 @@ Control travels in text WebSocket messages holding one JSON object with a
 `type`: `welcome` (node to client after connecting), `reconnect` (the node is
 draining: join again through the gateway, passing on the `ticket` it carries so
 the gateway admits the rejoin ahead of new joins), `end` (the space ended), `eos` (a
-speaker finished sending).
+speaker finished sending). Each is a dataclass here (`Welcome`, `Reconnect`,
+`End`, `EndOfStream`), written with `encode_control` and read with
+`parse_control`; every client of a node reads its messages with one loop,
+`read_until_instructed`.
 
-The path is `/v1/media?token=JOIN_TOKEN` on every fan-out node.
+The path is `/v1/media?token=JOIN_TOKEN` on every fan-out node. Clients get the
+token by joining through the gateway: `join_request` is that request's body, and
+`Role` and `ReconnectReason` the values it takes.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal, TypeAlias, TypedDict, get_args
+
+Role: TypeAlias = Literal["host", "speaker", "listener", "packager"]
+"""The roles a client asks to join a space in: `host` (the space's host, with its host secret),
+`speaker` (a promoted user), `listener`, and `packager` (the HLS packager's own role, granted only
+with its service credential)."""
+
+JoinRole: TypeAlias = Literal["host", "speaker", "listener", "edge", "packager"]
+"""The roles a join token may grant: a client's `Role`, and `edge` (an edge node's subscription to a
+space on its origin, granted to edge nodes only)."""
+
+ReconnectReason: TypeAlias = Literal["drain", "network", "unknown"]
+"""Why a client joins again: `drain` (its node told it to reconnect), `network` (the connection
+dropped), `unknown`."""
+
+NodeRole: TypeAlias = Literal["origin", "edge"]
+"""A fan-out node's role: an `origin` takes a space's speakers, an `edge` subscribes to origins and
+takes listeners."""
+
+ROLES: tuple[Role, ...] = get_args(Role)
+"""Every `Role`, in order."""
+
 
 MAGIC = b"CH"
 VERSION = 1
@@ -149,17 +176,128 @@ def unpack_frames(message: bytes) -> list[Frame]:
     return frames
 
 
-def control(kind: str, **fields: Any) -> str:
-    """Encode a control message.
+class JoinBody(TypedDict, total=False):
+    """The body of `POST /v1/spaces/{id}/join` (the gateway validates it as `chorus.gateway.models.JoinRequest`).
+
+    Attributes:
+        user: Who joins.
+        role: The role asked for.
+        reconnect: Why, for a join after a lost connection (absent on a first join).
+        ticket: The rejoin ticket a draining node handed out, if any.
+    """
+
+    user: str
+    role: Role
+    reconnect: ReconnectReason
+    ticket: str
+
+
+def join_request(user: str, role: Role, reconnect: ReconnectReason | None = None,
+                 ticket: str | None = None) -> JoinBody:
+    """The body of a join: the one place a client writes it.
 
     Args:
-        kind: `welcome`, `reconnect`, `end` or `eos`.
-        **fields: Extra fields.
+        user: Who joins.
+        role: The role asked for.
+        reconnect: For a join after a lost connection, why; `None` on a first join (left out).
+        ticket: The rejoin ticket a draining node handed out; `None` leaves it out.
+
+    Returns:
+        The JSON body.
+    """
+    body: JoinBody = {"user": user, "role": role}
+    if reconnect is not None:
+        body["reconnect"] = reconnect
+    if ticket is not None:
+        body["ticket"] = ticket
+    return body
+
+
+# --------------------------------------------------------------------------- control messages
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """Node to client, once connected: the node accepted the join token.
+
+    Attributes:
+        node: The node's id.
+        space: The space.
+        role: The role the token granted.
+        frames_per_message: How many frames the node packs into one media message at most.
+    """
+
+    type: ClassVar[str] = "welcome"
+    node: str = ""
+    space: str = ""
+    role: str = ""
+    frames_per_message: int = 0
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """Node to client: the node is draining; join again through the gateway.
+
+    Attributes:
+        reason: Why (`drain`).
+        node: The node's id.
+        ticket: The rejoin ticket to pass on with the next join (none for edge subscriptions).
+    """
+
+    type: ClassVar[str] = "reconnect"
+    reason: str = ""
+    node: str = ""
+    ticket: str | None = None
+
+
+@dataclass(frozen=True)
+class End:
+    """Node to client: the space ended.
+
+    Attributes:
+        space: The space.
+    """
+
+    type: ClassVar[str] = "end"
+    space: str = ""
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    """Speaker to node: the speaker finished sending (the node flushes what it holds)."""
+
+    type: ClassVar[str] = "eos"
+
+
+@dataclass(frozen=True)
+class UnknownControl:
+    """A control message of a type this version does not know (ignored by every reader).
+
+    Attributes:
+        type: Its `type`.
+    """
+
+    type: str
+
+
+Control: TypeAlias = Welcome | Reconnect | End | EndOfStream
+"""A control message this version knows."""
+
+CONTROL_TYPES: dict[str, type[Control]] = {kind.type: kind for kind in (Welcome, Reconnect, End, EndOfStream)}
+"""Each known control message by its `type`."""
+
+
+def encode_control(message: Control) -> str:
+    """Encode a control message: its `type` and its fields, those that are `None` left out.
+
+    Args:
+        message: The message.
 
     Returns:
         The JSON text.
     """
-    return json.dumps({"type": kind, **fields})
+    body = {f.name: getattr(message, f.name) for f in fields(message)}
+    return json.dumps({"type": message.type, **{k: v for k, v in body.items() if v is not None}})
 
 
 MAX_CONTROL_CHARS = 8192
@@ -167,17 +305,21 @@ MAX_CONTROL_CHARS = 8192
 a ticket of a few hundred bytes); a longer one is refused before it is parsed."""
 
 
-def parse_control(text: str) -> dict[str, Any]:
+def parse_control(text: str) -> Control | UnknownControl:
     """Decode a control message.
+
+    Fields are read leniently, so a message from a newer node still parses: a field that is missing
+    or of the wrong type reads as its default (e.g. a `reconnect` whose `ticket` is not a string has
+    none), and fields this version does not know are ignored.
 
     Args:
         text: The JSON text.
 
     Returns:
-        The object; it always has a string `type`.
+        The message; `UnknownControl` for a `type` this version does not know.
 
     Raises:
-        ProtocolError: Not a JSON object with a `type`.
+        ProtocolError: Too long, not JSON, or not an object with a string `type`.
     """
     if len(text) > MAX_CONTROL_CHARS:
         raise ProtocolError(f"control message longer than {MAX_CONTROL_CHARS} characters")
@@ -189,4 +331,59 @@ def parse_control(text: str) -> dict[str, Any]:
         raise ProtocolError("control message nested too deeply") from None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ProtocolError("control message without a type")
-    return value
+    kind = CONTROL_TYPES.get(value["type"])
+    if kind is None:
+        return UnknownControl(value["type"])
+    known: dict[str, Any] = {}
+    for f in fields(kind):
+        expected = str if f.default is None else type(f.default)  # every field is a string, or an int
+        field_value = value.get(f.name)
+        if type(field_value) is expected:  # not `isinstance`: JSON's true is no frames_per_message
+            known[f.name] = field_value
+    return kind(**known)
+
+
+Instruction: TypeAlias = Reconnect | End
+"""What ends a client's connection on a node's word: rejoin through the gateway, or stop."""
+
+
+async def read_until_instructed(
+    messages: AsyncIterable[str | bytes],
+    on_media: Callable[[bytes], None] | None = None,
+    on_welcome: Callable[[Welcome], None] | None = None,
+) -> Instruction | None:
+    """Read a node's messages until it says `reconnect` or `end`, or the connection closes.
+
+    The receive loop of every client of a fan-out node (`chorus.client.Listener` and `Speaker`,
+    `chorus.loadgen`, an edge's `chorus.fanout.upstream.Upstream`). Media messages go to `on_media`;
+    one it cannot decode (it raises `ProtocolError`) is skipped, as is a malformed or unknown control
+    message.
+
+    Args:
+        messages: The connection (a `websockets` connection iterates its messages).
+        on_media: Called with each binary message; `None` ignores media (a speaker's connection).
+        on_welcome: Called with the node's `welcome`.
+
+    Returns:
+        The `Reconnect` or `End` the node sent, or `None` when the connection closed normally.
+
+    Raises:
+        websockets.exceptions.ConnectionClosedError: The connection broke (raised by the iteration).
+    """
+    async for message in messages:
+        if isinstance(message, bytes):
+            if on_media is not None:
+                try:
+                    on_media(message)
+                except ProtocolError:
+                    pass
+            continue
+        try:
+            instruction = parse_control(message)
+        except ProtocolError:
+            continue
+        if isinstance(instruction, (Reconnect, End)):
+            return instruction
+        if isinstance(instruction, Welcome) and on_welcome is not None:
+            on_welcome(instruction)
+    return None

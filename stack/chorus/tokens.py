@@ -26,15 +26,16 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
 
 from chorus.config import TokenConfig
+from chorus.protocol import JoinRole
 
-JOIN_ROLES = ("host", "speaker", "listener", "edge", "packager")
+JOIN_ROLES: tuple[JoinRole, ...] = get_args(JoinRole)
 """Roles a join token may grant. `edge` is an edge node's subscription to a space on its origin
 (granted by the gateway to edge nodes only): it receives audio like a listener. `packager` is the
 HLS packager's subscription (granted only against its service credential, see `service_token`):
@@ -251,7 +252,7 @@ class TokenIssuer:
         jitter = self._config.ttl_jitter_s
         return max(1.0, self._config.ttl_s + self._rng.uniform(-jitter, jitter))
 
-    def issue(self, *, user: str, space: str, role: str, node: str, session: str, now: float | None = None) -> tuple[str, float]:
+    def issue(self, *, user: str, space: str, role: JoinRole, node: str, session: str, now: float | None = None) -> tuple[str, float]:
         """Sign a join token.
 
         Args:

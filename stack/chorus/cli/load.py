@@ -89,6 +89,9 @@ def add_loadgen(commands: Commands, shared: SharedOptions) -> None:
     loadgen.add_argument("--space", default=None, type=space_id, metavar="ID", help="load this space (default: create one with a speaker)")
     loadgen.add_argument("--slow-share", type=float, default=0.5, metavar="F",
                          help="slow-listeners: share of listeners that stop reading (default: 0.5)")
+    loadgen.add_argument("--slow-rejoin", action="store_true",
+                         help="slow-listeners: a dropped slow listener rejoins and stalls again, as a phone on a bad "
+                         "network does, so the node keeps dropping for the whole run (default: it leaves)")
     loadgen.set_defaults(handler=loadgen_command)
 
 
@@ -125,7 +128,7 @@ def loadgen_command(args: argparse.Namespace) -> int:
     config = config_of(args)
     configured = config.gateway.join_rate_per_s
     rate = args.rate if args.rate is not None else (10 * configured if args.scenario == "join-storm" else configured)
-    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share)
+    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share, args.slow_rejoin)
     try:
         run = LoadRun(plan, config, gateway_url(args))
     except LoadgenError as exc:

@@ -51,8 +51,13 @@ from chorus.protocol import (
     CLOSE_ENDED,
     CLOSE_RECONNECT,
     MEDIA_PATH,
+    NodeRole,
+    End,
+    EndOfStream,
     ProtocolError,
-    control,
+    Reconnect,
+    Welcome,
+    encode_control,
     parse_control,
     split_records,
 )
@@ -114,7 +119,7 @@ class FanoutNode:
         *,
         host: str | None = None,
         port: int | None = None,
-        role: str = "origin",
+        role: NodeRole = "origin",
         registry: CollectorRegistry | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -368,8 +373,8 @@ class FanoutNode:
         self.metrics.connections.labels(node=self.node_id, role=role).inc()
         log_event(self.log, f"{role}_connected", node=self.node_id, space=claims.space, user=claims.user, session=claims.session)
         try:
-            await connection.send(control("welcome", node=self.node_id, space=claims.space, role=claims.role,
-                                          frames_per_message=self.config.fanout.frames_per_message))
+            await connection.send(encode_control(Welcome(node=self.node_id, space=claims.space, role=claims.role,
+                                                         frames_per_message=self.config.fanout.frames_per_message)))
             if claims.publishes:
                 await self._receive_audio(connection, room, claims)
             else:
@@ -397,13 +402,13 @@ class FanoutNode:
         async for message in connection:
             if isinstance(message, str):
                 try:
-                    kind = parse_control(message)["type"]
+                    instruction = parse_control(message)
                 except ProtocolError as exc:
                     log_event(self.log, "bad_message", level=logging.WARNING, node=self.node_id, space=claims.space,
                               error=str(exc))
                     await connection.close(CLOSE_BAD_MESSAGE, "malformed control message")
                     return
-                if kind == "eos":
+                if isinstance(instruction, EndOfStream):
                     room.flush()
                 continue
             try:
@@ -502,8 +507,9 @@ class FanoutNode:
         """
         claims = self._served.get(connection)
         if claims is None or claims.role == "edge":
-            return control("reconnect", reason="drain", node=self.node_id)
-        return control("reconnect", reason="drain", node=self.node_id, ticket=rejoin_ticket(self._key, self.node_id, claims))
+            return encode_control(Reconnect(reason="drain", node=self.node_id))
+        return encode_control(Reconnect(reason="drain", node=self.node_id,
+                                        ticket=rejoin_ticket(self._key, self.node_id, claims)))
 
     def _send_reconnects(self, connections: list[ServerConnection]) -> None:
         """Send each connection its own `reconnect` instruction, without waiting for any of them."""
@@ -541,7 +547,7 @@ class FanoutNode:
             return
         room.flush()
         connections = room.connections()
-        broadcast(connections, control("end", space=space))
+        broadcast(connections, encode_control(End(space=space)))
         asyncio.create_task(_close_all(connections, CLOSE_ENDED, "space ended"))
         log_event(self.log, "space_ended", node=self.node_id, space=space, connections=len(connections))
 

@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from chorus.fanout.room import Room
 from chorus.logs import log_event
-from chorus.protocol import CLOSE_ENDED, ProtocolError, parse_control, split_records
+from chorus.protocol import CLOSE_ENDED, End, Reconnect, read_until_instructed, split_records
 
 
 class UpstreamEnded(Exception):
@@ -138,24 +138,16 @@ class Upstream:
 
     async def _relay(self, socket: ClientConnection) -> bool:
         """Feed the origin's messages into the room; return whether the origin said reconnect."""
-        async for message in socket:
-            if isinstance(message, bytes):
-                try:
-                    records = split_records(message)
-                except ProtocolError:
-                    continue
-                self.frames += len(records)
-                self.room.ingest(records)
-                continue
-            try:
-                kind = parse_control(message)["type"]
-            except ProtocolError:
-                continue
-            if kind == "reconnect":
-                return True
-            if kind == "end":
-                raise UpstreamEnded(self.space)
-        return False
+
+        def relay(message: bytes) -> None:
+            records = split_records(message)
+            self.frames += len(records)
+            self.room.ingest(records)
+
+        instruction = await read_until_instructed(socket, relay)
+        if isinstance(instruction, End):
+            raise UpstreamEnded(self.space)
+        return isinstance(instruction, Reconnect)
 
     def _end(self) -> None:
         """The space ended upstream: tell the edge."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chorus.config import GatewayConfig
+from chorus.protocol import Role
 
 PRIORITY_ROLES = frozenset({"host", "speaker", "packager"})
 """Roles admitted ahead of listeners: hosts and speakers (without them there is nothing to hear)
@@ -99,7 +100,7 @@ class Admission:
         self.listener_session_cap = math.floor(config.max_sessions * (1 - config.priority_share))
         self._rng = rng or random.Random()
 
-    def decide(self, role: str, sessions: int) -> Decision:
+    def decide(self, role: Role, sessions: int) -> Decision:
         """Admit or shed one join.
 
         Args:

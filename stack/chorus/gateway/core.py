@@ -26,7 +26,7 @@ from chorus.gateway.sessions import Session, SessionTable
 from chorus.gateway.spaces import NOT_THE_HOST, Space, SpaceError, SpaceStore
 from chorus.logs import log_event
 from chorus.metrics import NODE_STATES, RECONNECT_REASONS, GatewayMetrics
-from chorus.protocol import MEDIA_PATH
+from chorus.protocol import MEDIA_PATH, NodeRole, ReconnectReason, Role
 from chorus.tokens import SERVICE_ROLES, RejoinTicket, TokenError, TokenIssuer, verify_rejoin_ticket
 
 
@@ -168,8 +168,8 @@ class Gateway:
         self,
         space_id: str,
         user: str,
-        role: str,
-        reconnect: str | None = None,
+        role: Role,
+        reconnect: ReconnectReason | None = None,
         service: str | None = None,
         ticket: str | None = None,
         host_secret: str | None = None,
@@ -206,7 +206,7 @@ class Gateway:
                       reason=outcome.reason or outcome.detail, retry_after_s=round(outcome.retry_after_s, 2))
         return outcome
 
-    def rejoin(self, ticket: str, space_id: str, user: str, role: str) -> RejoinTicket | None:
+    def rejoin(self, ticket: str, space_id: str, user: str, role: Role) -> RejoinTicket | None:
         """Accept a rejoin ticket for this join, or not (the join then goes through admission as usual).
 
         A ticket is accepted when its signature is the shared key's (only the gateway and the
@@ -242,7 +242,7 @@ class Gateway:
         return claims
 
     def _join(
-        self, space_id: str, user: str, role: str, service: str | None, rejoin: RejoinTicket | None = None,
+        self, space_id: str, user: str, role: Role, service: str | None, rejoin: RejoinTicket | None = None,
         host_secret: str | None = None,
     ) -> Grant | Refusal:
         """The join decision itself."""
@@ -328,7 +328,7 @@ class Gateway:
 
     # ----------------------------------------------------------------- nodes
 
-    def register_node(self, node_id: str, role: str, url: str, listener_cap: int) -> Node:
+    def register_node(self, node_id: str, role: NodeRole, url: str, listener_cap: int) -> Node:
         """Register a fan-out node.
 
         Args:

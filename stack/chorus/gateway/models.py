@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chorus.protocol import NodeRole, ReconnectReason, Role
 from chorus.text import NO_CONTROL_PATTERN
 
-Role = Literal["host", "speaker", "listener", "packager"]
 UserName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="A user name.")
 
 
@@ -86,8 +86,6 @@ class SpaceCreated(SpaceOut):
     )
 
 
-ReconnectReason = Literal["drain", "network", "unknown"]
-
 
 class JoinRequest(BaseModel):
     """A request to join a space."""
@@ -132,7 +130,7 @@ class NodeRegistration(BaseModel):
     """A fan-out node announcing itself."""
 
     node: str = Field(min_length=1, max_length=64, description="The node's id.")
-    role: Literal["origin", "edge"] = Field("origin", description="The node's role.")
+    role: NodeRole = Field("origin", description="The node's role.")
     url: str = Field(min_length=1, description="Its WebSocket base URL.")
     listener_cap: int = Field(ge=1, description="Its listener cap.")
 

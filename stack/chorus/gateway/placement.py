@@ -28,6 +28,7 @@ from typing import Any
 
 from chorus.gateway.sessions import SessionTable
 from chorus.gateway.spaces import Space
+from chorus.protocol import NodeRole, Role
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Node:
     """
 
     id: str
-    role: str
+    role: NodeRole
     url: str
     listener_cap: int
     registered_at: float
@@ -97,7 +98,7 @@ class Placement:
         self._expiry = node_expiry_s
         self._clock = clock
 
-    def register(self, node_id: str, role: str, url: str, listener_cap: int) -> Node:
+    def register(self, node_id: str, role: NodeRole, url: str, listener_cap: int) -> Node:
         """Register a node, or update it if it registers again (keeping its drain flag).
 
         Args:
@@ -196,7 +197,7 @@ class Placement:
             return []
         return self.edges() or [origin]
 
-    def place(self, space: Space, role: str) -> Node | None:
+    def place(self, space: Space, role: Role) -> Node | None:
         """Choose the node for a joining client.
 
         Hosts and speakers go to the space's origin. Listeners go to the candidate with the

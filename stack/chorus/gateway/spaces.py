@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from chorus.ids import is_space_id
+from chorus.protocol import Role
 
 HOST_SECRET_HEADER = "X-Chorus-Host-Secret"
 """The request header carrying a space's host secret."""
@@ -84,7 +85,7 @@ class Space:
         """Whether the space has not ended."""
         return self.ended_at is None
 
-    def may_join_as(self, user: str, role: str) -> bool:
+    def may_join_as(self, user: str, role: Role) -> bool:
         """Whether `user` may join in `role`: host only the host, speaker the host or a promoted user.
 
         Args:
