@@ -10,7 +10,7 @@ HOST    ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
 
-.PHONY: help setup serve build offline print check test drill lock clean
+.PHONY: help setup serve build offline print check typecheck test drill lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,7 +44,10 @@ print: offline ## the printable handbook: print/handbook.html (self-contained) a
 check: setup ## run `handbook check` over the tree
 	$(BIN)/handbook check
 
-test: setup ## run the whole test suite (installs Debian's Chromium for the browser tests when missing)
+typecheck: setup ## type-check both packages (chorus and handbook) with mypy and its pydantic plugin
+	$(BIN)/python -m mypy
+
+test: setup typecheck ## type-check, then run the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	@tools/bootstrap/chromium.sh
 	$(BIN)/python -m pytest
 
