@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from chorus import __version__
-from chorus.audio import AudioError
 from chorus.cli import configuration, load, media, monitoring, operations, spaces, supervision
 from chorus.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError, Parser, SharedOptions
 from chorus.client import GatewayError
@@ -17,6 +16,7 @@ from chorus.text import printable
 
 COMMANDS = (
     supervision.add_up,
+    supervision.add_restart,
     monitoring.add_monitor,
     monitoring.add_alerts,
     monitoring.add_query,
@@ -88,15 +88,20 @@ def main(argv: list[str] | None = None) -> int:
     except GatewayError as exc:
         print(f"error: {printable(str(exc))}{_gateway_hint(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except AudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader closed the pipe (`chorusctl ... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:
+        # chorus.audio (numpy, PyAV) is imported only by the commands that use it: if it was never
+        # imported, the exception cannot be one of its errors.
+        audio = sys.modules.get("chorus.audio")
+        if audio is None or not isinstance(exc, audio.AudioError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _gateway_hint(exc: GatewayError) -> str:

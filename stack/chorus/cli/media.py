@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from chorus.audio import OpusEncoder, Timeline, frames_of, load_pcm, reference_signal, write_wav
 from chorus.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -108,6 +107,8 @@ def speak_command(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
+    from chorus.audio import OpusEncoder, frames_of, load_pcm  # numpy and PyAV load only for the commands that use them
+
     config = config_of(args)
     samples = load_pcm(args.file, config.audio.sample_rate)
     if len(samples) == 0:
@@ -140,6 +141,8 @@ def listen_command(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
+    from chorus.audio import Timeline, write_wav  # numpy and PyAV load only for the commands that use them
+
     config = config_of(args)
     timeline = Timeline(config.audio)
     user = args.user or f"listener-{os.getpid()}"
@@ -216,6 +219,8 @@ def tone_command(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
+    from chorus.audio import reference_signal, write_wav  # numpy and PyAV load only for the commands that use them
+
     rate = config_of(args).audio.sample_rate
     if not 0 < args.seconds <= 3600:
         raise CommandError("--seconds must be above 0 and at most 3600", EXIT_USAGE)

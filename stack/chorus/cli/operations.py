@@ -27,6 +27,9 @@ from chorus.credentials import operator_token_for
 from chorus.tokens import SigningKeyError
 
 
+UNDO_SETTLE_S = 10.0
+"""How long `chorusctl drain --undo` waits for the node to report that it accepts again."""
+
 def add_status(commands: Commands, shared: SharedOptions) -> None:
     """Add `chorusctl status`.
 
@@ -155,7 +158,13 @@ def drain_command(args: argparse.Namespace) -> int:
 
     async def drain(gateway: GatewayClient) -> dict[str, Any]:
         node = await (gateway.resume(args.node) if args.undo else gateway.drain(args.node))
-        if args.wait and not args.undo:
+        if args.undo:
+            # The gateway answers at once; the node leaves drain mode at its next report. Say what it then reports.
+            deadline = time.monotonic() + min(args.timeout, UNDO_SETTLE_S)
+            while node["state"] == "draining" and time.monotonic() < deadline:
+                await asyncio.sleep(0.25)
+                node = await gateway.node(args.node)
+        elif args.wait:
             deadline = time.monotonic() + args.timeout
             while node["listeners"] > 0 or node["speakers"] > 0 or node["state"] != "draining":
                 if time.monotonic() > deadline:
@@ -167,6 +176,9 @@ def drain_command(args: argparse.Namespace) -> int:
     node = with_gateway(args, drain)
     if args.undo:
         text = f"{node['id']} resumed: it accepts clients again (state {node['state']})"
+        if node["state"] == "draining":
+            text = (f"{node['id']} resume requested, but it still reports draining after {UNDO_SETTLE_S:.0f} s: "
+                    "follow with `chorusctl status`")
     elif args.wait:
         text = f"{node['id']} drained: no listeners left"
     else:

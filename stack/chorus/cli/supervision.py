@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from pathlib import Path
 
-from chorus.cli.common import EXIT_USAGE, Commands, CommandError, SharedOptions, config_of
+from chorus.cli.common import EXIT_OK, EXIT_USAGE, Commands, CommandError, SharedOptions, config_of, gateway_url
 from chorus.cli.monitoring import monitor_settings
 from chorus.config import default_config_path
 
@@ -65,3 +67,76 @@ def up_command(args: argparse.Namespace) -> int:
     settings = monitor_settings(args) if args.monitor else None
     return run_up(config, args.config or default_config_path(), args.nodes, args.edges, not args.no_packager,
                   args.state_file, settings)
+
+
+def add_restart(commands: Commands, shared: SharedOptions) -> None:
+    """Add `chorusctl restart`.
+
+    Args:
+        commands: The subcommands of `chorusctl`.
+        shared: The shared parent parsers.
+    """
+    restart = commands.add_parser(
+        "restart", parents=[shared.client], help="ask a running `chorusctl up` to restart services of its stack, one after the other",
+        description="Ask the `chorusctl up` running on this machine (as this user) for the gateway to restart the "
+        "named services one after the other: each is stopped (SIGTERM, then SIGKILL after "
+        "supervisor.stop_timeout_s), started again with the configuration file as it is now, and waited for "
+        "until it answers its readiness check, before the next. Progress is printed as it happens and in the "
+        "`chorusctl up` terminal. A fan-out node's listeners are cut when it stops: drain it first "
+        "(`chorusctl drain NODE --wait`). The gateway keeps spaces in memory: restarting it ends them. "
+        "`all` restarts every service (gateway, origins, edges, packager); with --rotate-key they all start "
+        "with the signing key set in this shell (gateway.token.key_env), and this run's operator token is "
+        "written again with it. Only a local `up` is controlled; production services restart through the "
+        "deployment (see the runbooks).",
+        epilog="Exit codes: 0 every service restarted and ready; 1 no `up` runs for this gateway, or a service did "
+        "not become ready (the ones after it were left as they were); 2 bad usage. Example: "
+        "chorusctl drain fanout-1 --wait && chorusctl restart fanout-1 && chorusctl drain fanout-1 --undo",
+    )
+    restart.add_argument("services", nargs="+", metavar="SERVICE",
+                         help="gateway, fanout-N, edge-N, packager (as `chorusctl status` and `up` name them), or all")
+    restart.add_argument("--rotate-key", action="store_true",
+                         help="with `all`: start every service with the new signing key this shell sets "
+                         "(gateway.token.key_env), instead of the run's")
+    restart.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                         help="give up waiting for `up` after this long (default: 300)")
+    restart.set_defaults(handler=restart_command)
+
+
+def restart_command(args: argparse.Namespace) -> int:
+    """Run `chorusctl restart`.
+
+    Args:
+        args: The parsed arguments.
+
+    Returns:
+        The exit code.
+    """
+    from chorus.tokens import SigningKeyError, resolve_signing_key
+    from chorus.upcontrol import ControlError, RestartRequest, request_restart
+
+    config = config_of(args)
+    key = None
+    if args.rotate_key:
+        if args.services != ["all"]:
+            raise CommandError("--rotate-key restarts every service together: name `all` (the gateway and the nodes "
+                               "must hold the same key)", EXIT_USAGE)
+        variable = config.gateway.token.key_env
+        if not os.environ.get(variable):
+            raise CommandError(f"--rotate-key takes the new key from {variable}: set it first "
+                               f"(e.g. export {variable}=\"$(openssl rand -hex 32)\")", EXIT_USAGE)
+        try:
+            resolve_signing_key(config.gateway.token, dict(os.environ))
+        except SigningKeyError as exc:
+            raise CommandError(f"the new key in {variable} is unusable: {exc}", EXIT_USAGE) from None
+        key = os.environ[variable]
+    try:
+        request = RestartRequest.parse(json.dumps({"restart": args.services, "key": key}).encode())
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    url = gateway_url(args)
+    try:
+        for line in request_restart(url, request, args.timeout):
+            print(line, flush=True)
+    except ControlError as exc:
+        raise CommandError(str(exc)) from None
+    return EXIT_OK
