@@ -10,7 +10,7 @@ HOST    ?= 127.0.0.1:8000
 export NO_MKDOCS_2_WARNING := 1
 export DISABLE_MKDOCS_2_WARNING := true
 
-.PHONY: help setup serve build offline print check test drill lock clean
+.PHONY: help setup serve build offline print check typecheck test drill lock clean
 
 # Containers often set PYTHONDONTWRITEBYTECODE: then every process the tests and drills start (each
 # service, each chorusctl) compiles the stack's modules again, about 0.8 s of CPU each. Keep the
@@ -50,7 +50,10 @@ print: offline ## the printable handbook: print/handbook.html (self-contained) a
 check: setup ## run `handbook check` over the tree
 	$(BIN)/handbook check
 
-test: setup ## run the whole test suite (installs Debian's Chromium for the browser tests when missing)
+typecheck: setup ## type-check both packages (chorus and handbook) with mypy and its pydantic plugin
+	$(BIN)/python -m mypy
+
+test: setup typecheck ## type-check, then run the whole test suite (installs Debian's Chromium for the browser tests when missing)
 	@tools/bootstrap/chromium.sh
 	$(BIN)/python -m pytest
 

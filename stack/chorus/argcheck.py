@@ -49,8 +49,8 @@ def quiet(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         raise _Exit(status)
 
     for each in _parsers(parser):
-        each.error = error  # type: ignore[method-assign]
-        each.exit = leave  # type: ignore[method-assign]
+        each.error = error  # type: ignore[method-assign, assignment]
+        each.exit = leave  # type: ignore[method-assign, assignment]
     return parser
 
 

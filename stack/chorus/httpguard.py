@@ -123,6 +123,8 @@ class TimelyH11Protocol(H11Protocol):
     long as it needs; once the connection is upgraded to a WebSocket the timer does nothing.
     """
 
+    _request_timer: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Start the clock for the first request."""
         super().connection_made(transport)

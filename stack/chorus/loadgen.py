@@ -110,7 +110,7 @@ def require_loopback(url: str) -> None:
     """
     host = urlsplit(url).hostname or ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except OSError:
         raise LoadgenError(f"cannot resolve {host!r} in {url}; loadgen targets 127.0.0.1 only") from None
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)

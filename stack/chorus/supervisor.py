@@ -662,7 +662,7 @@ def run_up(
     """
     supervisor = Supervisor(config, config_path, nodes, edges=edges, packager=packager, state_file=state_file,
                             monitor=monitor)
-    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], object] | int | None] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, supervisor.request_stop)
     code = 0

@@ -305,8 +305,10 @@ def _refuse_deep_events(path: Path, text: str, line_offset: int) -> None:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH + 1:
+                    mark = event.start_mark
+                    line, column = (mark.line, mark.column) if mark is not None else (0, 0)
                     raise SourceError(f"nested more than {MAX_DEPTH} levels deep; flatten the structure", path,
-                                      event.start_mark.line + 1 + line_offset, column=event.start_mark.column + 1)
+                                      line + 1 + line_offset, column=column + 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as exc:

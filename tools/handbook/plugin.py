@@ -53,7 +53,7 @@ ONLINE_ONLY_FEATURES = ("navigation.instant",)
 log = logging.getLogger("mkdocs.plugins.handbook")
 
 
-class HandbookPlugin(BasePlugin):  # type: ignore[type-arg]
+class HandbookPlugin(BasePlugin):
     """MkDocs plugin wiring the handbook's non-`docs/` sources and generated pages into the site."""
 
     serving = False

@@ -106,11 +106,12 @@ def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
     """HB001 for a source that cannot be read, else HB002 at the frame of the check that raised."""
     if isinstance(exc, (HandbookError, SourceError)):
         path = relative(Path(exc.path), root) if exc.path is not None else Path("mkdocs.yml")
-        message = f"{exc.key}: {exc.message}" if getattr(exc, "key", "") else exc.message
+        key = getattr(exc, "key", "")
+        message = f"{key}: {exc.message}" if key else exc.message
         return Problem(path, exc.line or 1, 1, "HB001", f"{message} (check {chk.name} could not run)")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name not in ("runner.py", "registry.py")]
     own = [f for f in frames if f.filename == chk.func.__code__.co_filename]
-    frame = (own or frames or [None])[-1]
+    frame = (own or frames)[-1] if own or frames else None
     path = relative(Path(frame.filename), root) if frame else Path(chk.func.__code__.co_filename)
     detail = str(exc).splitlines()[0] if str(exc) else ""
     return Problem(

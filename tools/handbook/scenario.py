@@ -211,7 +211,7 @@ def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
     v = out.values
     first: dict[str, float] = {}
     tokens, sessions, arrived_carry = float(gw.join_burst), 0, 0.0
-    ready_edges, pending = min_edges, deque()  # pending: (ready_at, count)
+    ready_edges, pending = min_edges, deque[tuple[float, int]]()  # pending: (ready_at, count)
     asked_edges, last_scale = min_edges, -1e9
     retries: dict[int, list[tuple[int, int]]] = {}  # second -> [(first_attempt, count)]
     window: deque[tuple[int, int]] = deque()  # (shed, attempts) per second, over the alert's rate window

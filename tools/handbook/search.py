@@ -14,6 +14,7 @@ so the ranking the browser tests check is decided in one place:
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from handbook import anchors
@@ -66,7 +67,7 @@ def settings_for(uri: str) -> dict[str, Any] | None:
     return dict(chosen) if chosen is not None else None
 
 
-def apply(uri: str, meta: dict[str, Any]) -> None:
+def apply(uri: str, meta: MutableMapping[str, Any]) -> None:
     """Give a page its search settings, unless its front matter already has a `search` key.
 
     Args:

@@ -343,7 +343,7 @@ def _where(exc: BaseException) -> tuple[Path | None, int | None]:
         return Path(exc.filename), exc.lineno
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if f"{STACK_PACKAGE}" in f.filename.replace("\\", "/")]
-    frame = (ours or frames or [None])[-1]
+    frame = (ours or frames)[-1] if ours or frames else None
     return (Path(frame.filename), frame.lineno) if frame is not None else (None, None)
 
 
@@ -584,7 +584,7 @@ def config_keys(root: Path, schema: type | None = None, env_prefix: str | None =
                     default=default.value if isinstance(default, enum.Enum) else default,
                     bounds=_bounds(info.metadata),
                     value=value,
-                    env=env_prefix + "__".join(p.upper() for p in parts),  # type: ignore[operator]
+                    env=env_prefix + "__".join(p.upper() for p in parts),
                     description=(info.description or "").strip(),
                     path=CONFIG,
                     line=doc.line_of(*parts) if value is not UNSET else None,
@@ -632,7 +632,7 @@ class MetricInfo:
 
 def _families(registry: Any) -> list[tuple[Any, Any]]:
     """`(collector, family)` for every metric family a registry holds, in registration order."""
-    found = []
+    found: list[tuple[Any, Any]] = []
     collectors = list(getattr(registry, "_collector_to_names", {}))  # prometheus_client keeps no public list
     for collector in collectors:
         describe = getattr(collector, "describe", None)
@@ -964,8 +964,9 @@ def stack_metrics(root: Path) -> list["MetricInfo"]:
     def build() -> list[dict[str, Any]]:
         return [dict(m.__dict__) for m in metrics()]
 
-    return [MetricInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()})
-            for m in cached_from_stack(root, "metrics", build)]
+    fields: list[dict[str, Any]] = [{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()}
+                                    for m in cached_from_stack(root, "metrics", build)]
+    return [MetricInfo(**m) for m in fields]
 
 
 class Stack:
@@ -1031,7 +1032,7 @@ class Stack:
                 found.append((str(path), line, finding.code, finding.message))
             return found
 
-        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]  # type: ignore[misc]
+        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]
 
     def rule_problems(self) -> list[tuple[str, int, str, str]]:
         """Every AR finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
@@ -1040,7 +1041,7 @@ class Stack:
             return [(str(f.path), f.line_of(*finding.keys), finding.code, finding.message)
                     for f in self.rule_files for finding in self.rule_findings(f)]
 
-        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]  # type: ignore[misc]
+        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]
 
     @functools.cached_property
     def rule_files(self) -> list[yamlio.Located]:

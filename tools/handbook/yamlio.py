@@ -28,7 +28,7 @@ class Located(LocatedDocument):
         lines: Key path (e.g. `("services", 0, "ports")`) to the line of its key.
     """
 
-    def line_of(self, *keys: Any) -> int:  # type: ignore[override]
+    def line_of(self, *keys: Any) -> int:
         """The line of the value at `keys`, or of its nearest located parent (1 if none)."""
         return super().line_of(tuple(keys))
 

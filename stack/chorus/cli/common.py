@@ -80,9 +80,9 @@ class SharedOptions:
             `up --monitor` and `monitor`.
     """
 
-    client: argparse.ArgumentParser
-    output: argparse.ArgumentParser
-    watch: argparse.ArgumentParser
+    client: Parser
+    output: Parser
+    watch: Parser
 
     @classmethod
     def build(cls) -> SharedOptions:
@@ -91,14 +91,14 @@ class SharedOptions:
         Returns:
             The shared options.
         """
-        client = argparse.ArgumentParser(add_help=False)
+        client = Parser(add_help=False)
         client.add_argument("--gateway", metavar="URL", default=None,
                             help="the gateway's URL (default: http://gateway.host:gateway.port from the configuration)")
-        output = argparse.ArgumentParser(add_help=False)
+        output = Parser(add_help=False)
         for shared in (client, output):
             shared.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
-        watch = argparse.ArgumentParser(add_help=False)
+        watch = Parser(add_help=False)
         watch.add_argument("--prometheus-port", type=int, default=0, metavar="PORT",
                            help="Prometheus's port on 127.0.0.1 (default: a free one, printed)")
         watch.add_argument("--alertmanager-port", type=int, default=0, metavar="PORT",
@@ -215,7 +215,7 @@ def with_gateway(args: argparse.Namespace, action: Callable[[GatewayClient], Awa
         async with GatewayClient(url, operator_token=operator_token(args)) as gateway:
             space = getattr(args, "space", None)
             known = secrets.get(space) if isinstance(space, str) else None
-            if known:
+            if isinstance(space, str) and known:
                 gateway.host_secrets[space] = known
             try:
                 return await action(gateway)

@@ -68,6 +68,7 @@ def config_check_command(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     disagreements = port_disagreements(catalog, config)
+    compared = compared_services(catalog, config)
     key_problem: str | None = None
     try:
         resolve_signing_key(config.gateway.token)
@@ -81,13 +82,13 @@ def config_check_command(args: argparse.Namespace) -> int:
         "config": str(path),
         "valid": True,
         "catalog_agrees": not disagreements,
-        "compared": compared_services(catalog, config),
+        "compared": compared,
         "disagreements": [str(d) for d in disagreements],
         "signing_key": key,
         "signing_key_usable": key_problem is None,
     }
     lines = [f"{path}: valid"]
-    lines += [f"{path}: {d}" for d in disagreements] or [f"ports agree with the catalog ({', '.join(result['compared'])})"]
+    lines += [f"{path}: {d}" for d in disagreements] or [f"ports agree with the catalog ({', '.join(compared)})"]
     lines.append(f"signing key: {key}")
     emit(args, result, "\n".join(lines))
     if key_problem is not None:

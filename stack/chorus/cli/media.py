@@ -22,7 +22,7 @@ from chorus.cli.common import (
     with_gateway,
 )
 from chorus.client import GatewayClient, Listener, Speaker
-from chorus.protocol import Frame
+from chorus.protocol import Frame, Role
 
 
 def add_speak(commands: Commands, shared: SharedOptions) -> None:
@@ -120,7 +120,7 @@ def speak_command(args: argparse.Namespace) -> int:
     async def speak(gateway: GatewayClient) -> dict[str, Any]:
         space = await gateway.space(args.space)
         user = args.user or space["host"]
-        role = "host" if user == space["host"] else "speaker"
+        role: Role = "host" if user == space["host"] else "speaker"
         log = await Speaker(gateway, args.space, user, role, config.audio.frame_ms).run(packets)
         return {"space": args.space, "user": user, "role": role, "frames_sent": log.frames, "frames": len(packets),
                 "seconds": round(len(packets) * config.audio.frame_ms / 1000, 2), "nodes": log.nodes,

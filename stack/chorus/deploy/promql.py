@@ -233,8 +233,8 @@ def _call_labels(node: Any, series: Mapping[str, frozenset[str]]) -> frozenset[s
         inner = _labels(args[0], series) or frozenset()
         return inner | {node.args[1].val}
     if name == "histogram_quantile":
-        inner = _labels(args[1], series) if len(args) > 1 else frozenset()
-        return (inner or frozenset()) - {"le"}
+        quantiled = _labels(args[1], series) if len(args) > 1 else frozenset()
+        return (quantiled or frozenset()) - {"le"}
     if name == "vector" or name in _SCALAR_FUNCTIONS and not args:
         return None if name != "vector" else frozenset()
     if name == "scalar":

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -148,7 +149,7 @@ class FanoutNode:
         self._key = key
         self._claims: dict[ServerConnection, JoinClaims] = {}
         self._admitted = AdmittedTokens()
-        self._served: dict[ServerConnection, JoinClaims] = {}
+        self._served: dict[Connection, JoinClaims] = {}
         self._pending: set[ServerConnection] = set()
         self._connected: list[str] = []
         self._disconnected: list[str] = []
@@ -457,7 +458,7 @@ class FanoutNode:
             except OSError as exc:
                 log_event(self.log, "send_buffer_not_set", level=logging.WARNING, node=self.node_id, error=str(exc))
 
-    def _drop_slow(self, space: str, connection: ServerConnection) -> None:
+    def _drop_slow(self, space: str, connection: Connection) -> None:
         """Disconnect a listener whose send queue passed the limit, and count it."""
         self.metrics.slow_listener_drops.labels(node=self.node_id).inc()
         log_event(self.log, "listener_dropped", level=logging.WARNING, node=self.node_id, space=space,
@@ -497,7 +498,7 @@ class FanoutNode:
             self._drain_task = None
         log_event(self.log, "drain_cancelled", node=self.node_id)
 
-    def _reconnect_message(self, connection: ServerConnection) -> str:
+    def _reconnect_message(self, connection: Connection) -> str:
         """The `reconnect` instruction for one client, with its rejoin ticket.
 
         The ticket (signed with the shared key, for this client's user, space, role and session)
@@ -511,7 +512,7 @@ class FanoutNode:
         return encode_control(Reconnect(reason="drain", node=self.node_id,
                                         ticket=rejoin_ticket(self._key, self.node_id, claims)))
 
-    def _send_reconnects(self, connections: list[ServerConnection]) -> None:
+    def _send_reconnects(self, connections: list[Connection]) -> None:
         """Send each connection its own `reconnect` instruction, without waiting for any of them."""
         for connection in connections:
             broadcast([connection], self._reconnect_message(connection))
@@ -581,6 +582,6 @@ class FanoutNode:
                 self._pending.discard(connection)
 
 
-async def _close_all(connections: Iterable[ServerConnection], code: int, reason: str) -> None:
+async def _close_all(connections: Iterable[Connection], code: int, reason: str) -> None:
     """Close connections concurrently, each within its close timeout."""
     await asyncio.gather(*(c.close(code, reason) for c in connections), return_exceptions=True)

@@ -52,7 +52,8 @@ def refusal_response(refusal: Refusal) -> JSONResponse:
         The response (`Shed` for a 503, `Problem` otherwise).
     """
     if refusal.shed:
-        shed = Shed(detail=refusal.detail, reason=refusal.reason, retry_after_s=round(refusal.retry_after_s, 3))
+        shed = Shed.model_validate({"detail": refusal.detail, "reason": refusal.reason,
+                                    "retry_after_s": round(refusal.retry_after_s, 3)})
         return JSONResponse(shed.model_dump(), status_code=503,
                             headers={"Retry-After": str(max(1, math.ceil(refusal.retry_after_s)))})
     return JSONResponse({"detail": refusal.detail}, status_code=refusal.status)

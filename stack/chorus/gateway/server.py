@@ -45,4 +45,5 @@ class GatewayServer(UvicornServer):
     @property
     def gateway(self) -> Gateway:
         """The gateway's state."""
-        return self.app.state.gateway
+        gateway: Gateway = getattr(self.app, "state").gateway  # the FastAPI app create_app built
+        return gateway

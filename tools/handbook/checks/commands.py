@@ -246,14 +246,14 @@ def _named_objects(positionals: list[str]) -> list[tuple[str, str]]:
     if verb == "rollout" and rest and rest[0] in ROLLOUT_SUBCOMMANDS:
         verb, rest = "rollout", rest[1:]
     elif verb not in NAMED_VERBS:
-        return [(k, n) for k, n in found]  # type: ignore[misc]
+        return [(k, n) for k, n in found]
     if verb == "set" and rest:
         rest = rest[1:]
     if rest and "/" not in rest[0]:
         kinds = rest[0].split(",")
         if len(kinds) == 1 and kinds[0].lower() not in UNNAMED_KINDS:
             found += [(kinds[0], name) for name in rest[1:] if "/" not in name and "=" not in name]
-    return [(k, n) for k, n in found]  # type: ignore[misc]
+    return [(k, n) for k, n in found]
 
 
 # --- curl ----------------------------------------------------------------------------------------

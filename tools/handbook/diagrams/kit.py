@@ -187,8 +187,8 @@ def _house_defaults() -> None:
     Every `Edge` writes its own `fontsize` (13) and every icon node its own height
     (1.9 in, sized for 1.4 in icons); the house style's are `EDGE_STYLE` and `ICON_NODE_HEIGHT`.
     """
-    diagrams.Edge._default_edge_attrs = {**diagrams.Edge._default_edge_attrs, **EDGE_STYLE}  # type: ignore[attr-defined]
-    diagrams.Node._height = ICON_NODE_HEIGHT  # type: ignore[attr-defined]
+    diagrams.Edge._default_edge_attrs = {**diagrams.Edge._default_edge_attrs, **EDGE_STYLE}
+    diagrams.Node._height = ICON_NODE_HEIGHT
 
 
 def diagram(title: str, direction: str = "LR", **kwargs: Any) -> Diagram:

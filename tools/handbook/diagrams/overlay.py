@@ -14,7 +14,7 @@ from pathlib import Path
 import graphviz
 
 from handbook.diagrams.diff import pair_edges
-from handbook.diagrams.model import Graph, Node
+from handbook.diagrams.model import Edge, Graph, Node
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def overlay_graph(before: Graph | None, after: Graph | None) -> graphviz.Digraph
     add_cluster(dot, (), 0)
 
     pairing = pair_edges(before.edges if before else [], after.edges if after else [])
-    drawn = [(o, n, *_label(o.label, n.label)) for o, n in pairing.matched]
+    drawn: list[tuple[Edge | None, Edge | None, str, str]] = [(o, n, *_label(o.label, n.label)) for o, n in pairing.matched]
     drawn += [(None, e, e.label, "added") for e in pairing.added]
     drawn += [(e, None, e.label, "removed") for e in pairing.removed]
     for old_edge, new_edge, label, status in drawn:

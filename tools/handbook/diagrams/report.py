@@ -55,7 +55,8 @@ def summary_markdown(review: Review) -> str:
         for side, error in item.errors:
             lines.append(f"- {side}: `{error}`")
         if item.status in ("added", "removed"):
-            graph = (item.after or item.before).graph if (item.after or item.before) else None
+            rendered = item.after or item.before
+            graph = rendered.graph if rendered is not None else None
             if graph is not None:
                 lines.append(f"- {len(graph.nodes)} nodes, {len(graph.edges)} edges (listed in index.html)")
             if item.images:

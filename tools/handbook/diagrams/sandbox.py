@@ -145,11 +145,11 @@ class Recorder:
             diagrams.setdiagram(None)
             return False
 
-        diagrams.Diagram.__init__ = init  # type: ignore[method-assign]
-        diagrams.Diagram.node = node  # type: ignore[method-assign]
-        diagrams.Cluster.node = cluster_node  # type: ignore[method-assign]
-        diagrams.Diagram.connect = connect  # type: ignore[method-assign]
-        diagrams.Diagram.__exit__ = exit_  # type: ignore[method-assign]
+        diagrams.Diagram.__init__ = init
+        diagrams.Diagram.node = node
+        diagrams.Cluster.node = cluster_node
+        diagrams.Diagram.connect = connect
+        diagrams.Diagram.__exit__ = exit_
 
 
 def build_graph(raw: _RawDiagram, service_nodes: dict[str, str]) -> Any:

@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -205,7 +206,7 @@ class LocalStack:
         for proc, log in zip(self.background, self.background_logs):
             if proc.poll() not in (None, 0):
                 lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-                return f"`{proc.args[-1]}` exited {proc.returncode}: {lines[-1] if lines else '(no output)'}"
+                return f"`{_last_arg(proc.args)}` exited {proc.returncode}: {lines[-1] if lines else '(no output)'}"
         return ""
 
     @property
@@ -227,7 +228,7 @@ class LocalStack:
         or `speaker`: the drill's own speaking client)."""
         if name == "speaker":
             return _descendants(self.speaker.pid) if self.speaker is not None else []
-        return [int(s["pid"]) for s in self.services() if s.get("name") == name and s.get("pid")]  # type: ignore[arg-type]
+        return [pid for s in self.services() if s.get("name") == name and isinstance(pid := s.get("pid"), int) and pid]
 
     def signal_service(self, name: str, signum: int) -> None:
         """Send `signum` to the process serving `name`.
@@ -353,12 +354,17 @@ class LocalStack:
         if self.process is not None:
             _stop_group(self.process, signal.SIGINT, 20)
         for service in services:  # each service has its own process group; `up` stops them, this is the backstop
-            pid = service.get("pid")
-            if isinstance(pid, int):
+            group = service.get("pid")
+            if isinstance(group, int):
                 try:
-                    os.killpg(pid, signal.SIGKILL)
+                    os.killpg(group, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+
+def _last_arg(args: Any) -> str:
+    """The last word of a command as `subprocess` keeps it (a list of words, or one string)."""
+    return str(args[-1] if isinstance(args, (list, tuple)) else args)
 
 
 def _stop_group(proc: subprocess.Popen[bytes], signum: int, grace_s: float) -> None:

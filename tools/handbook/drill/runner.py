@@ -138,6 +138,14 @@ def _check_output(step: Step, code: int, output: str, facts: Facts) -> list[str]
     return wrong
 
 
+def _fact(facts: Facts, name: str) -> Fact:
+    """A fact every tree has (a configuration key); a `KeyError` naming it if it is gone."""
+    fact = facts.get(name)
+    if fact is None:
+        raise KeyError(f"no fact {name}")
+    return fact
+
+
 def _describe(step: Step) -> str:
     return f"{step.section}: {step.heading}" if step.heading != step.section else step.section
 
@@ -370,7 +378,7 @@ class Drill:
         self._row("audio reaches a listener", 0, "non-silent audio", got, ok, started)
         if spec.stack.packager:
             started = time.monotonic()
-            ok, got = stack.playlist_advances(wait_s=float(facts.get("config.packager.segment_s").value) * 4)
+            ok, got = stack.playlist_advances(wait_s=float(_fact(facts, "config.packager.segment_s").value) * 4)
             self._row("HLS playlist advances", 0, "a new segment", got, ok, started)
 
     def _recover(self, spec: DrillSpec, stack: LocalStack, facts: Facts) -> None:
@@ -524,8 +532,8 @@ class Drill:
         missing = [f"no match for /{substitute(p, facts)}/" for p in step.marker.expect
                    if not re.search(substitute(p, facts), combined, re.MULTILINE)]
         if missing and outcomes:
-            code, text, wrong = outcomes[-1]
-            outcomes[-1] = (code, text, wrong + missing)
+            last_code, text, wrong = outcomes[-1]
+            outcomes[-1] = (last_code, text, wrong + missing)
         return outcomes
 
 

@@ -85,7 +85,7 @@ class Index:
 
     def command(self, words: list[str]) -> str | None:
         """The longest known `chorusctl` command the words start with, as a subject key."""
-        path = ("chorusctl",)
+        path: tuple[str, ...] = ("chorusctl",)
         best = None
         for word in words:
             if word.startswith("-"):

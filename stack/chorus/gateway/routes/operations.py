@@ -5,6 +5,8 @@ The whole router needs an operator token (`OperatorOnly`, security scheme `Opera
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from chorus.gateway.dependencies import GatewayDep, node_or_404
@@ -14,7 +16,7 @@ from chorus.operator import OPERATOR_RESPONSES, OperatorOnly
 router = APIRouter(dependencies=[OperatorOnly], responses=OPERATOR_RESPONSES)
 """The operations routes (operators only)."""
 
-_NO_SUCH_NODE = {404: {"model": Problem, "description": "No such node."}}
+_NO_SUCH_NODE: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such node."}}
 
 
 @router.get("/v1/nodes", response_model=list[NodeOut], tags=["nodes"], summary="List fan-out nodes")
