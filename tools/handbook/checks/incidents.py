@@ -68,7 +68,6 @@ def incident_actions(project: Project, today: dt.date | None = None) -> Iterator
 def _teams(project: Project) -> set[str]:
     """The catalog's team names (empty when the tree has no catalog)."""
     try:
-        data = sources.catalog(project.root).data or {}
+        return {team.name for team in sources.catalog_model(project.root).teams}
     except HandbookError:
         return set()
-    return {str(t.get("name")) for t in data.get("teams") or []}

@@ -32,7 +32,7 @@ def slos(project: Project) -> Iterator[Problem]:
         return
     facts = facts_mod.for_project(project)
     try:
-        services = {str(s.get("name")) for s in (sources.catalog(project.root).data or {}).get("services") or []}
+        services = {service.name for service in sources.catalog_model(project.root).services}
     except HandbookError:
         services = set()
     exported = _exported()
@@ -60,7 +60,7 @@ def _exported() -> set[str] | None:
 
 def _promql_problem(expr: str, exported: set[str] | None) -> str | None:
     """Why an expression is not usable: it does not parse, or it names an unknown series."""
-    from chorus.deploy.promql import PromQLError, analyse
+    from handbook.promql import PromQLError, analyse
 
     try:
         analysis = analyse(expr)
