@@ -22,7 +22,7 @@ from handbook.project import Project
 from handbook.runbook import RUNBOOKS_DIR, is_runbook
 
 if TYPE_CHECKING:  # the runner starts stacks and monitors: imported only when a drill runs
-    from handbook.drill.runner import Drill, DrillResult
+    from handbook.drill.runner import DrillResult
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -134,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
                                                      say(path.stem)))  # type: ignore[arg-type]
               for path in paths]
 
-    def one(drill: Drill) -> DrillResult:
+    def one(drill: "Drill") -> "DrillResult":
         say(drill.path.stem)(f"drilling runbooks/{drill.path.name}")  # type: ignore[operator]
         return drill.run()
 
