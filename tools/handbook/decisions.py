@@ -101,7 +101,7 @@ def records(project: Any) -> list[Record]:
         for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
             match = RECORD_NAME.match(path.name)
             if match:
-                found.append(Record(path.relative_to(project.root), match["number"], MarkdownPage(project.read_text(path))))
+                found.append(Record(path.relative_to(project.root), match["number"], project.page(path)))
         cache["_decisions"] = found
     return cache["_decisions"]
 

@@ -161,6 +161,14 @@ class Facts:
         kinds = sorted({n.split(".", 1)[0] for n in self.by_name})
         return f"no such fact (names start with one of: {', '.join(kinds)})"
 
+    @property
+    def digest(self) -> str:
+        """A digest of every fact's name, value, source and kind: what per-page results cached against facts key on."""
+        import hashlib
+
+        rows = sorted((f.name, format_value(f.value), f.source, f.drift, f.unit, f.literal) for f in self.by_name.values())
+        return hashlib.blake2b(json.dumps(rows).encode(), digest_size=16).hexdigest()
+
     def __iter__(self) -> Iterator[Fact]:
         return iter(self.by_name.values())
 

@@ -11,7 +11,6 @@ from handbook.actions import INCIDENTS_DIR, Evaluator, parse
 from handbook.checks.references import LinkResolver, docs_path
 from handbook.checks.registry import check
 from handbook.errors import HandbookError
-from handbook.mdscan import MarkdownPage
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import runbooks
@@ -41,7 +40,7 @@ def incident_actions(project: Project, today: dt.date | None = None) -> Iterator
     resolver = LinkResolver(project)
     for path in pages:
         rel = path.relative_to(project.root)
-        page = MarkdownPage(project.read_text(path))
+        page = project.page(path)
         if page.front_matter.error is not None:
             continue
         actions, errors = parse(page)
