@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chorus.catalog import CatalogError, load_catalog
+from chorus.catalog import CatalogError, Service, load_catalog
 from chorus.config import load_config
 from chorus.tokens import operator_token
 from chorus.deploy.workloads import fanout_origin_replicas, fanout_replica_bounds
@@ -163,5 +163,5 @@ def test_the_handbook_sees_the_edge_workload_everywhere() -> None:
     assert f"- **Workload, role edge:** [`Deployment/{EDGE}`]" in header
 
 
-def load_service(name: str) -> dict:
-    return next(s for s in (sources.catalog(ROOT).data or {})["services"] if s["name"] == name)
+def load_service(name: str) -> Service:
+    return sources.catalog_model(ROOT).service(name)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from conftest import ROOT
+from handbook.errors import HandbookError
 from handbook import anchors, sources
 from handbook.reference import alerts, api, cli, components, config, deployment, http, metrics
 from handbook.reference.snapshot import Snapshot
@@ -124,7 +125,7 @@ def test_config_page_follows_the_schema(project: Path) -> None:
 
 def test_config_value_out_of_bounds_is_one_line_at_the_key(project: Path) -> None:
     write(project / sources.CONFIG, "gateway:\n  port: 9000\n  secret: s\nfanout:\n  listener_cap: 0\n")
-    with pytest.raises(sources.HandbookError) as info:
+    with pytest.raises(HandbookError) as info:
         sources.config_keys(project, schema=FixtureConfig, env_prefix="CHORUS__")
     assert str(info.value).startswith("stack/config/chorus.yaml:5: fanout.listener_cap: Input should be greater than or equal to 1")
     assert "\n" not in str(info.value)
@@ -132,24 +133,16 @@ def test_config_value_out_of_bounds_is_one_line_at_the_key(project: Path) -> Non
 
 def test_config_yaml_syntax_error_names_file_and_line(project: Path) -> None:
     write(project / sources.CONFIG, "gateway:\n  port: 9000\n  secret: [unclosed\nfanout: {}\n")
-    with pytest.raises(sources.HandbookError) as info:
+    with pytest.raises(HandbookError) as info:
         sources.config_keys(project, schema=FixtureConfig, env_prefix="CHORUS__")
     assert str(info.value).startswith("stack/config/chorus.yaml:4: YAML syntax error")
 
 
-def test_tree_without_a_configuration_file_has_no_configuration_page(project: Path) -> None:
-    with pytest.raises(sources.SourceUnavailable, match="stack/config/chorus.yaml"):
+def test_tree_without_a_configuration_file_is_a_missing_source(project: Path) -> None:
+    (project / sources.CONFIG).unlink(missing_ok=True)
+    with pytest.raises(sources.SourceMissing) as info:
         sources.config_keys(project, schema=FixtureConfig, env_prefix="CHORUS__")
-    page = config.render(config_snapshot(project))
-    assert "Not generated yet" in page and "`stack/config/chorus.yaml` does not exist in this tree" in page
-
-
-def test_config_page_says_when_the_schema_does_not_exist(project: Path) -> None:
-    def missing() -> None:
-        raise sources.SourceUnavailable("`chorus.config` does not exist in this tree yet")
-
-    page = config.render(Snapshot(project, config=missing))
-    assert "Not generated yet" in page and "`chorus.config` does not exist" in page
+    assert str(info.value).startswith("stack/config/chorus.yaml")
 
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -180,7 +173,7 @@ def test_metrics_loader_reads_names_types_labels_help_service() -> None:
 def test_metrics_declared_differently_by_two_services_fail() -> None:
     regs = registries()
     prometheus_client.Gauge("chorus_listeners", "Something else.", registry=regs["gateway"])
-    with pytest.raises(sources.HandbookError, match="chorus_listeners is declared differently"):
+    with pytest.raises(HandbookError, match="chorus_listeners is declared differently"):
         sources.metrics(regs)
 
 
@@ -243,7 +236,7 @@ def test_alert_catalogue_follows_the_rules_file(project: Path) -> None:
 
 def test_alert_file_that_does_not_parse_names_file_and_line(project: Path) -> None:
     write(project / sources.ALERTS_DIR / "alerts.yaml", "groups:\n  - name: x\n    rules: [\n")
-    with pytest.raises(sources.HandbookError) as info:
+    with pytest.raises(HandbookError) as info:
         alerts.render(Snapshot(project))
     assert str(info.value).startswith("stack/deploy/prometheus/alerts.yaml:3: YAML syntax error")
 

@@ -58,7 +58,7 @@ def test_cli_page_carries_every_handbook_command(built_site: Path) -> None:
 
 def test_component_pages_exist_for_every_catalog_service(built_site: Path) -> None:
     for service in Snapshot(ROOT).services:
-        html = built(built_site, anchors.component(service["name"]))
+        html = built(built_site, anchors.component(service.name))
         text = re.sub(r"<[^>]+>", "", html)  # glossary terms are wrapped in <abbr> tooltips
         assert "at a glance" in text
         assert service["purpose"].split(" - ")[0] in text
@@ -66,7 +66,7 @@ def test_component_pages_exist_for_every_catalog_service(built_site: Path) -> No
 
 def test_generated_pages_are_not_committed() -> None:
     tracked = subprocess.run(["git", "ls-files", "docs"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    hand_written = {"components/index.md", *(anchors.component(s["name"]) for s in Snapshot(ROOT).services)}
+    hand_written = {"components/index.md", *(anchors.component(s.name) for s in Snapshot(ROOT).services)}
     generated = set(reference.generate(ROOT)) - hand_written
     assert not generated & {t.removeprefix("docs/") for t in tracked}
 
@@ -210,6 +210,6 @@ def test_deployment_page_carries_every_real_object(built_site: Path) -> None:
 def test_component_pages_list_each_services_real_metrics(built_site: Path) -> None:
     found = sources.metrics()
     for service in Snapshot(ROOT).services:
-        page = built(built_site, anchors.component(service["name"]))
-        for metric in (m for m in found if service["name"] in m.services):
-            assert f'#{anchors.slug(metric.name)}"' in page, (service["name"], metric.name)
+        page = built(built_site, anchors.component(service.name))
+        for metric in (m for m in found if service.name in m.services):
+            assert f'#{anchors.slug(metric.name)}"' in page, (service.name, metric.name)

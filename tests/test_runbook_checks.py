@@ -376,3 +376,55 @@ def test_broken_alert_rules_exit_2_naming_the_file(tmp_path: Path, bad: str) -> 
     assert result.returncode == 2
     assert "stack/deploy/prometheus/alerts.yaml:1:1: HB001 " in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+PAGE = "---\ntitle: Fan-out pages at 90% after 5m\nowner: media\nlast_reviewed: 2026-11-01\n---\n\n# Fan-out\n\n{prose}\n"
+
+
+def page_problems(tmp_path: Path, files: dict[str, str]) -> list[tuple[str, int, str]]:
+    return [(str(p.path), p.line, p.message.split("'")[1]) for p in check(make_tree(tmp_path, files), "HV")]
+
+
+def test_hv_covers_every_docs_page_and_its_title(tmp_path: Path) -> None:
+    prose = "A node pages above 90% for 5 minutes; we run 12 replicas of `chorus-fanout`."
+    found_on = page_problems(tmp_path, {"docs/architecture/fanout.md": PAGE.format(prose=prose)})
+    assert found_on == [
+        ("docs/architecture/fanout.md", 2, "90%"),  # the title quotes the alert's threshold...
+        ("docs/architecture/fanout.md", 2, "5m"),  # ...and its for:, which go stale with the rule
+        ("docs/architecture/fanout.md", 9, "90%"),
+        ("docs/architecture/fanout.md", 9, "5 minutes"),
+        ("docs/architecture/fanout.md", 9, "12"),
+        ("docs/architecture/fanout.md", 9, "chorus-fanout"),
+    ]
+
+
+def test_hv_dated_records_keep_the_values_of_their_date(tmp_path: Path) -> None:
+    prose = "A node paged above 90% for 5 minutes; we ran 12 replicas."
+    files = {
+        "docs/decisions/0042-a-choice.md": PAGE.format(prose=prose),
+        "docs/incidents/a-bad-night.md": PAGE.format(prose=prose),
+        "docs/incidents/index.md": PAGE.format(prose=prose),  # the index is not a record: checked
+    }
+    assert sorted({path for path, _, _ in page_problems(tmp_path, files)}) == ["docs/incidents/index.md"]
+
+
+def test_hv_a_command_line_option_argument_is_not_a_fact(tmp_path: Path) -> None:
+    prose = "Run `chorusctl up --time-scale 12 --wait=5m` for 12 replicas."
+    assert page_problems(tmp_path, {"docs/start/x.md": PAGE.format(prose=prose).replace("title: Fan-out pages at 90% after 5m", "title: X")}) == [
+        ("docs/start/x.md", 9, "12"),
+    ]
+
+
+def test_hv_results_are_cached_per_page_against_the_facts(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"docs/start/x.md": PAGE.format(prose="We run 12 replicas.").replace("Fan-out pages at 90% after 5m", "X")})
+
+    def messages() -> list[str]:
+        return [p.message for p in run_checks(Project(root), ["HV"]).problems if p.path.name == "x.md"]
+
+    first = messages()
+    assert len(first) == 1 and "k8s.deployment.chorus-fanout.replicas" in first[0]
+    assert (root / ".cache/handbook/hand-typed.json").is_file()
+    assert messages() == first
+    manifest = next((root / "stack/deploy/kubernetes").glob("*.yaml"))
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("replicas: 12", "replicas: 14"), encoding="utf-8")
+    assert not any("k8s.deployment.chorus-fanout.replicas" in m for m in messages())  # the fact moved on: not a stale hit

@@ -13,7 +13,8 @@ import pytest
 from conftest import BIN, FIXTURES, ROOT, mkdocs_env
 from handbook import facts as facts_mod
 from handbook import livevalues, runbook_index, scaffold, sources
-from handbook.facts import alert_threshold, duration_seconds
+from handbook.facts import duration_seconds
+from handbook.promql import threshold as alert_threshold
 from handbook.project import Project
 from handbook.runbook import runbooks
 from handbook.runner import run_checks

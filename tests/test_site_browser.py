@@ -152,7 +152,7 @@ listed so the test still fails for any other key, and for these if they sink fur
 
 @pytest.mark.timeout(900)  # one search per name, on a loaded machine
 def test_every_service_finds_its_component_page_first(searching: WebDriver, root: Path) -> None:
-    services = [str(s["name"]) for s in Snapshot(root).services]
+    services = [s.name for s in Snapshot(root).services]
     assert services
     misses = []
     for name in services:

@@ -141,7 +141,7 @@ def promtool_tested(root: Path) -> dict[str, str]:
         if "rule_files" not in text or "alert_rule_test" not in text:
             continue
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 20x faster
         except yaml.YAMLError:
             continue
         for test in (data or {}).get("tests") or [] if isinstance(data, dict) else []:

@@ -101,7 +101,7 @@ def records(project: Any) -> list[Record]:
         for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
             match = RECORD_NAME.match(path.name)
             if match:
-                found.append(Record(path.relative_to(project.root), match["number"], MarkdownPage(project.read_text(path))))
+                found.append(Record(path.relative_to(project.root), match["number"], project.page(path)))
         cache["_decisions"] = found
     return cache["_decisions"]
 
@@ -126,22 +126,48 @@ def code_object(root: Path, dotted: str) -> tuple[Path, int] | None:
                 rest = parts[cut:]
                 if not rest:
                     return candidate, 1
-                line = _defined(ast.parse((root / candidate).read_text(encoding="utf-8")), rest)
+                line = _definitions(root, candidate).get(".".join(rest))
                 return (candidate, line) if line else None
     return None
 
 
-def _defined(tree: ast.AST, names: list[str]) -> int | None:
-    """The line where `names` (a chain such as `Class.method`) is defined in a module, or `None`."""
-    body = getattr(tree, "body", [])
-    for node in body:
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == names[0]:
-            return node.lineno if len(names) == 1 else _defined(node, names[1:])
-        if len(names) == 1 and isinstance(node, (ast.Assign, ast.AnnAssign)):
+def _definitions(root: Path, module: Path) -> dict[str, int]:
+    """Every class, function, method and assignment a module defines (`Class.method` to its line).
+
+    Parsed once per content: cached in `.cache/handbook/code-objects.json` by the file's text,
+    so an unchanged module is not parsed again on the next run.
+    """
+    from handbook.resultcache import ResultCache
+
+    text = (root / module).read_text(encoding="utf-8")
+    cache = _CODE_OBJECTS.get(root)
+    if cache is None:
+        cache = _CODE_OBJECTS[root] = ResultCache(root, "code-objects")
+    found = cache.get(text)
+    if found is None:
+        found = {}
+        _collect(ast.parse(text), (), found)
+        cache.put(text, found)
+        cache.used.update(cache.entries)  # saved before the run ends: keep what later lookups will hit
+        cache.save()
+    return found
+
+
+_CODE_OBJECTS: dict[Path, Any] = {}
+"""One code-objects cache per project root for this process."""
+
+
+def _collect(tree: ast.AST, prefix: tuple[str, ...], found: dict[str, int]) -> None:
+    """Record the names defined in a module or class body, the first definition of each winning."""
+    for node in getattr(tree, "body", []):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.setdefault(".".join((*prefix, node.name)), node.lineno)
+            _collect(node, (*prefix, node.name), found)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == names[0] for t in targets):
-                return node.lineno
-    return None
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(".".join((*prefix, target.id)), node.lineno)
 
 
 def api_link(dotted: str) -> str:

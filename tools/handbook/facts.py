@@ -34,8 +34,6 @@ from typing import Any
 from handbook import anchors, sources
 from handbook.errors import HandbookError
 
-COMPARISONS = {">", "<", ">=", "<=", "==", "!="}
-MISSING = "source of truth is missing"  # the message of `sources.read_yaml` for an absent file
 DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
@@ -163,6 +161,14 @@ class Facts:
         kinds = sorted({n.split(".", 1)[0] for n in self.by_name})
         return f"no such fact (names start with one of: {', '.join(kinds)})"
 
+    @property
+    def digest(self) -> str:
+        """A digest of every fact's name, value, source and kind: what per-page results cached against facts key on."""
+        import hashlib
+
+        rows = sorted((f.name, format_value(f.value), f.source, f.drift, f.unit, f.literal) for f in self.by_name.values())
+        return hashlib.blake2b(json.dumps(rows).encode(), digest_size=16).hexdigest()
+
     def __iter__(self) -> Iterator[Fact]:
         return iter(self.by_name.values())
 
@@ -192,37 +198,6 @@ def _config(root: Path, facts: Facts) -> None:
         facts.add(Fact(f"env.{key.key}", key.env, anchor, where, literal=True, drift="name"))
 
 
-def alert_threshold(expr: str) -> float | None:
-    """The number an alert's expression compares against (the first comparison with a literal).
-
-    Args:
-        expr: The PromQL expression.
-
-    Returns:
-        The threshold, or `None` when the expression has no comparison with a number.
-    """
-    import promql_parser
-
-    try:
-        tree = promql_parser.parse(expr)
-    except ValueError:
-        return None
-    found: list[float] = []
-
-    def visit(node: Any) -> None:
-        """Record the first comparison with a number literal."""
-        if found or not isinstance(node, promql_parser.BinaryExpr):
-            return
-        if str(node.op) in COMPARISONS:
-            for side in (node.rhs, node.lhs):
-                if isinstance(side, promql_parser.NumberLiteral):
-                    found.append(side.val)
-                    return
-
-    promql_parser.walk(tree, visit)
-    return found[0] if found else None
-
-
 def _alerts(root: Path, facts: Facts) -> None:
     for rule in sources.alert_rules(root):
         where = _where(rule.path, rule.line)
@@ -235,7 +210,7 @@ def _alerts(root: Path, facts: Facts) -> None:
             facts.add(Fact(f"{base}.for", rule.for_, anchor, where, drift="duration"))
         else:
             facts.absent[f"{base}.for"] = f"alert {rule.name} has no 'for:' ({where}): add it there (AR008)"
-        threshold = alert_threshold(rule.expr)
+        threshold = rule.threshold
         if threshold is not None:
             facts.add(Fact(f"{base}.threshold", threshold, anchor, where, drift="number"))
         else:
@@ -260,38 +235,30 @@ def _metrics(root: Path, facts: Facts) -> None:
 
 
 def _catalog(root: Path, facts: Facts) -> None:
+    catalog = sources.catalog_model(root)
     doc = sources.catalog(root)
-    data = doc.data or {}
-    for t, team in enumerate(data.get("teams") or []):
-        name = str(team.get("name", ""))
-        where = _where(doc.path, doc.line_of("teams", t))
-        facts.add(Fact(f"team.{name}", name, None, where, literal=True))
-        for key in ("oncall", "chat"):
-            if team.get(key):
-                facts.add(Fact(f"team.{name}.{key}", team[key], None, _where(doc.path, doc.line_of("teams", t, key)), literal=True, drift="name"))
-    for s, service in enumerate(data.get("services") or []):
-        name = str(service.get("name", ""))
-        anchor = anchors.component(name)
-        base = f"service.{name}"
-        facts.add(Fact(base, name, anchor, _where(doc.path, doc.line_of("services", s)), literal=True))
-        for key in ("team", "tier", "workload", "purpose", "depends_on"):
-            if key in service:
-                drift = {"workload": "name"}.get(key, "")
-                literal = key in ("team", "workload", "depends_on")
-                facts.add(Fact(f"{base}.{key}", service[key], anchor, _where(doc.path, doc.line_of("services", s, key)), literal=literal, drift=drift))
-        for port, number in (service.get("ports") or {}).items():
-            facts.add(Fact(f"{base}.port.{port}", number, anchor, _where(doc.path, doc.line_of("services", s, "ports", port)), drift="number"))
-        for w, extra in enumerate(service.get("additional_workloads") or []):
-            if isinstance(extra, dict) and extra.get("role") and extra.get("name"):
-                where = _where(doc.path, doc.line_of("services", s, "additional_workloads", w, "name"))
-                facts.add(Fact(f"{base}.workload.{extra['role']}", extra["name"], anchor, where, literal=True, drift="name"))
 
+    def where(*keys: str | int) -> str:
+        return _where(doc.path, doc.line_of(*keys))
 
-def _containers(body: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = body.get("spec") or {}
-    template = (spec.get("jobTemplate") or {}).get("spec", spec).get("template") or {}
-    pod = template.get("spec") or (spec if body.get("kind") == "Pod" else {})
-    return [c for c in (pod.get("containers") or []) + (pod.get("initContainers") or []) if isinstance(c, dict)]
+    for t, team in enumerate(catalog.teams):
+        facts.add(Fact(f"team.{team.name}", team.name, None, where("teams", t), literal=True))
+        facts.add(Fact(f"team.{team.name}.oncall", team.oncall, None, where("teams", t, "oncall"), literal=True, drift="name"))
+        facts.add(Fact(f"team.{team.name}.chat", team.chat, None, where("teams", t, "chat"), literal=True, drift="name"))
+    for s, service in enumerate(catalog.services):
+        anchor = anchors.component(service.name)
+        base = f"service.{service.name}"
+        facts.add(Fact(base, service.name, anchor, where("services", s), literal=True))
+        facts.add(Fact(f"{base}.team", service.team, anchor, where("services", s, "team"), literal=True))
+        facts.add(Fact(f"{base}.tier", service.tier, anchor, where("services", s, "tier")))
+        facts.add(Fact(f"{base}.workload", service.workload, anchor, where("services", s, "workload"), literal=True, drift="name"))
+        facts.add(Fact(f"{base}.purpose", service.purpose, anchor, where("services", s, "purpose")))
+        facts.add(Fact(f"{base}.depends_on", service.depends_on, anchor, where("services", s, "depends_on"), literal=True))
+        for port, number in service.ports.items():
+            facts.add(Fact(f"{base}.port.{port}", number, anchor, where("services", s, "ports", port), drift="number"))
+        for w, extra in enumerate(service.additional_workloads):
+            facts.add(Fact(f"{base}.workload.{extra.role}", extra.name, anchor,
+                           where("services", s, "additional_workloads", w, "name"), literal=True, drift="name"))
 
 
 def _k8s(root: Path, facts: Facts) -> None:
@@ -324,18 +291,15 @@ def _k8s(root: Path, facts: Facts) -> None:
         for port in spec.get("ports") or [] if kind == "service" else []:
             if isinstance(port, dict) and "port" in port:
                 add(f".port.{port.get('name', port['port'])}", port["port"], "spec", "ports", drift="number")
-        for container in _containers(obj.body):
-            cname = str(container.get("name", ""))
-            cbase = f".container.{cname}"
-            add(cbase, cname, literal=True)
-            if container.get("image"):
-                add(f"{cbase}.image", container["image"], literal=True)
-            for port in container.get("ports") or []:
-                if isinstance(port, dict) and "containerPort" in port:
-                    add(f"{cbase}.port.{port.get('name', port['containerPort'])}", port["containerPort"], drift="number")
-            resources = container.get("resources") or {}
-            for bound in ("requests", "limits"):
-                for res, amount in (resources.get(bound) or {}).items():
+        for container in obj.containers:
+            cbase = f".container.{container.name}"
+            add(cbase, container.name, literal=True)
+            if container.image:
+                add(f"{cbase}.image", container.image, literal=True)
+            for port, number in container.ports.items():
+                add(f"{cbase}.port.{port}", number, drift="number")
+            for bound, amounts in container.resources.items():
+                for res, amount in amounts.items():
                     add(f"{cbase}.{bound}.{res}", amount, literal=True)
 
 
@@ -398,12 +362,10 @@ def build(root: Path, skip: Iterable[str] = ()) -> Facts:
             continue
         try:
             load(root, facts)
+        except sources.SourceMissing as exc:
+            facts.unavailable[kind] = f"{exc.path} is missing"
         except sources.SourceUnavailable as exc:
             facts.unavailable[kind] = str(exc)
-        except HandbookError as exc:
-            if exc.message != MISSING:
-                raise
-            facts.unavailable[kind] = f"{exc.path} is missing"
     for kind, alias in (("service", "team"), ("config", "env")):
         if kind in facts.unavailable:
             facts.unavailable[alias] = facts.unavailable[kind]
@@ -412,7 +374,7 @@ def build(root: Path, skip: Iterable[str] = ()) -> Facts:
 
 def is_missing(exc: HandbookError) -> bool:
     """Whether an error only says a source-of-truth file is absent from this tree."""
-    return isinstance(exc, sources.SourceUnavailable) or exc.message == MISSING
+    return isinstance(exc, (sources.SourceMissing, sources.SourceUnavailable))
 
 
 def for_project(project: Any) -> Facts:

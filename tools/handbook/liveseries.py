@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import promql_parser
-
 from handbook import facts as facts_mod
-from handbook import sources
+from handbook import promql, sources
 from handbook.errors import HandbookError
 from handbook.project import Project
 from handbook.runbook import runbooks
@@ -46,14 +44,7 @@ class Query:
     @property
     def selectors(self) -> list[str]:
         """Every series selector in the query, as text (e.g. `up{job="chorus-gateway"}`), in order."""
-        found: list[str] = []
-
-        def visit(node: object) -> None:
-            if isinstance(node, promql_parser.VectorSelector):
-                found.append(str(node).removesuffix("{}"))
-
-        promql_parser.walk(promql_parser.parse(self.text), visit)
-        return list(dict.fromkeys(found))
+        return promql.selector_texts(self.text)
 
 
 @dataclass(frozen=True)

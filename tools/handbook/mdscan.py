@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 
@@ -142,6 +142,7 @@ class FrontMatterBlock:
         return self.positions.get((), (1, 1))
 
 
+@lru_cache(maxsize=4096)
 def slugify(text: str) -> str:
     """The anchor Python-Markdown's `toc` extension gives a heading (its default slugify).
 

@@ -18,7 +18,6 @@ from handbook.reference import markdown as md
 TEAMS_MARKER = "<!-- handbook:oncall-teams -->"
 ACCESS_MARKER = "<!-- handbook:oncall-access -->"
 ESCALATION_MARKER = "<!-- handbook:oncall-escalation -->"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 def teams_markdown(root: Path, page_uri: str) -> str:
@@ -31,17 +30,16 @@ def teams_markdown(root: Path, page_uri: str) -> str:
     Returns:
         A Markdown table.
     """
-    data = sources.catalog(root).data or {}
+    catalog = sources.catalog_model(root)
     rules = sources.alert_rules(root)
     rows = ["| team | pager | chat | people | owns | alerts that page it |", "|---|---|---|---|---|---|"]
-    for team in data.get("teams") or []:
-        name = str(team.get("name"))
-        people = ", ".join(f"{p.get('name')} ({p.get('role')})" if p.get("role") else str(p.get("name")) for p in team.get("people") or [])
-        owns = ", ".join(f"[{s['name']}]({md.link(page_uri, anchors.component(str(s['name'])))})"
-                         for s in data.get("services") or [] if s.get("team") == name)
-        severities = Counter(r.severity for r in rules if r.labels.get("team") == name)
+    for team in catalog.teams:
+        people = ", ".join(f"{p.name} ({p.role})" for p in team.people)
+        owns = ", ".join(f"[{s.name}]({md.link(page_uri, anchors.component(s.name))})"
+                         for s in catalog.services if s.team == team.name)
+        severities = Counter(r.severity for r in rules if r.labels.get("team") == team.name)
         alerts = ", ".join(f"{count} {severity}" for severity, count in sorted(severities.items())) or "none"
-        rows.append(f"| `{name}` | `{team.get('oncall', '-')}` | `{team.get('chat', '-')}` | {people} | {owns} | {alerts} |")
+        rows.append(f"| `{team.name}` | `{team.oncall}` | `{team.chat}` | {people} | {owns} | {alerts} |")
     return "\n".join(rows)
 
 
@@ -59,12 +57,10 @@ def access_markdown(root: Path, page_uri: str) -> str:
     namespaces = sorted({o.name for o in objects if o.kind == "Namespace" and o.name} | {o.namespace for o in objects if o.namespace})
     rows = ["| namespace | workload | team | pods selected by |", "|---|---|---|---|"]
     for obj in objects:
-        if obj.kind not in WORKLOAD_KINDS or not obj.name:
+        if obj.kind not in sources.WORKLOAD_KINDS or not obj.name:
             continue
-        meta = obj.body.get("metadata") or {}
-        team = (meta.get("labels") or {}).get("chorus.dev/team", "-")
-        match = (((obj.body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-        selector = ",".join(f"{k}={v}" for k, v in match.items())
+        team = obj.labels.get("chorus.dev/team", "-")
+        selector = ",".join(f"{k}={v}" for k, v in obj.match_labels.items())
         link = f"[`{obj.kind.lower()}/{obj.name}`]({md.link(page_uri, anchors.workload(obj.kind, obj.name))})"
         rows.append(f"| `{obj.namespace or '-'}` | {link} | `{team}` | `{selector}` |")
     listing = ", ".join(f"`{n}`" for n in namespaces) or "none"

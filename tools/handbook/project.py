@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from handbook.mdscan import MarkdownPage
 
 MARKDOWN_DIRS = ("docs", "runbooks")
 
@@ -51,6 +55,26 @@ class Project:
             if folder.is_dir():
                 files.extend(sorted(folder.rglob("*.md")))
         return files
+
+    def page(self, path: Path) -> MarkdownPage:
+        """A Markdown file of the project, scanned once per run: every check shares one scan of each page.
+
+        Args:
+            path: The file (absolute, or relative to the root).
+
+        Returns:
+            The scanned page.
+
+        Raises:
+            HandbookError: A byte is not UTF-8 (names the file and line; the run exits 2).
+        """
+        from handbook.mdscan import MarkdownPage
+
+        path = path if path.is_absolute() else self.root / path
+        cache = self.__dict__.setdefault("_page_cache", {})
+        if path not in cache:
+            cache[path] = MarkdownPage(self.read_text(path))
+        return cache[path]
 
     def read_text(self, path: Path) -> str:
         """Read a project file as UTF-8 text, a leading BOM dropped (cached for the run).

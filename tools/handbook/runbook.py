@@ -119,10 +119,10 @@ class Runbook:
         text: The file's text.
     """
 
-    def __init__(self, path: Path, rel: Path, text: str) -> None:
+    def __init__(self, path: Path, rel: Path, text: str | MarkdownPage) -> None:
         self.path = path
         self.rel = rel
-        self.page = MarkdownPage(text)
+        self.page = text if isinstance(text, MarkdownPage) else MarkdownPage(text)
 
     @property
     def name(self) -> str:
@@ -180,7 +180,7 @@ def runbooks(project: Any) -> list[Runbook]:
         for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
             rel = path.relative_to(project.root)
             if is_runbook(rel):
-                found.append(Runbook(path, rel, project.read_text(path)))
+                found.append(Runbook(path, rel, project.page(path)))
         cache["_runbooks"] = found
     return cache["_runbooks"]
 

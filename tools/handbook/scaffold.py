@@ -18,11 +18,15 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from handbook import facts as facts_mod
 from handbook import sources
 from handbook.errors import HandbookError
 from handbook.runbook import RUNBOOKS_DIR, SEVERITIES
+
+if TYPE_CHECKING:
+    from chorus.catalog import Team
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 TEMPLATE = "runbook.md"
@@ -42,15 +46,13 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def _catalog(root: Path) -> tuple[dict[str, str], dict[str, dict]]:
+def _catalog(root: Path) -> tuple[dict[str, str], dict[str, Team]]:
     """Service name to team, and team name to its catalog entry."""
     try:
-        data = sources.catalog(root).data or {}
+        catalog = sources.catalog_model(root)
     except HandbookError:
         return {}, {}
-    services = {str(s.get("name")): str(s.get("team")) for s in data.get("services") or []}
-    teams = {str(t.get("name")): t for t in data.get("teams") or []}
-    return services, teams
+    return {s.name: s.team for s in catalog.services}, {t.name: t for t in catalog.teams}
 
 
 def _namespace_and_workload(root: Path, workload: str) -> tuple[str, str] | None:
@@ -112,8 +114,7 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
     workload_line = ""
     workload = None
     if service in services:
-        data = sources.catalog(root).data or {}
-        workload = next((str(s.get("workload")) for s in data.get("services") or [] if s.get("name") == service), None)
+        workload = sources.catalog_model(root).service(service).workload
     located = _namespace_and_workload(root, workload) if workload else None
     if located is not None:
         namespace, kind = located
@@ -162,7 +163,7 @@ def render(root: Path, name: str, alert: str | None = None, today: dt.date | Non
             ),
             "ESCALATE": (
                 f"Page {{@team.{team}.oncall}} and post in {{@team.{team}.chat}} with what you saw in Diagnose."
-                if team in teams and teams[team].get("oncall") and teams[team].get("chat")
+                if team in teams
                 else "TODO: who to call, when, and with what evidence."
             ),
         }

@@ -18,8 +18,6 @@ listeners spread evenly over ready edges, and nobody leaves during the horizon.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 import re
 from collections import deque
@@ -32,7 +30,8 @@ from handbook import sources
 from handbook.errors import HandbookError
 
 SCENARIOS = Path("stack/scenarios.yaml")
-EDGE_HPA = ("horizontalpodautoscaler", "chorus-fanout-edge")
+EDGE_WORKLOAD = "chorus-fanout-edge"
+"""The workload whose autoscaler the launch scenarios follow."""
 SHEDDING_ALERT = "ChorusJoinShedding"
 NEAR_CAP_ALERT = "ChorusFanoutNearCap"
 ASSUMPTIONS = ("hpa_sync_s", "edge_ready_s", "listener_patience_s")
@@ -122,22 +121,13 @@ def load(root: Path) -> list[Scenario]:
     return found
 
 
-def _config(root: Path) -> Any:
-    """Today's Chorus configuration, as the services load it (without the builder's environment)."""
-    module = sources.chorus_module("chorus.config")
-    sources.config_keys(root)
-    load_config = module.load_config
-    if "env" in inspect.signature(load_config).parameters:
-        load_config = functools.partial(load_config, env={})
-    return sources.chorus_call("chorus.config.load_config()", load_config, root / sources.CONFIG)
-
-
 def _hpa(root: Path) -> dict[str, Any]:
     """The edges' autoscaler spec."""
-    for obj in sources.manifests(root):
-        if (obj.kind or "").lower() == EDGE_HPA[0] and obj.name == EDGE_HPA[1]:
-            return obj.body.get("spec") or {}
-    raise sources.SourceUnavailable(f"no {EDGE_HPA[0]} {EDGE_HPA[1]} in the manifests")
+    objects = sources.manifests(root)
+    workload = objects.workload(EDGE_WORKLOAD)
+    for hpa in objects.autoscalers(workload) if workload is not None else []:
+        return hpa.spec
+    raise sources.SourceUnavailable(f"no HorizontalPodAutoscaler scales {EDGE_WORKLOAD} in the manifests")
 
 
 def _listener_target(spec: dict[str, Any]) -> float:
@@ -162,7 +152,7 @@ def _scale_up_limit(spec: dict[str, Any], current: int) -> tuple[int, float]:
 
 def _alert(facts: facts_mod.Facts, name: str) -> tuple[list[float], float, float]:
     """An alert's compared numbers (in order), its `for:` and its (first) range window, in seconds."""
-    from chorus.deploy.promql import PromQLError, analyse
+    from handbook.promql import PromQLError, analyse
 
     expr = facts.get(f"alert.{name}.expr")
     duration = facts.get(f"alert.{name}.for")
@@ -192,7 +182,7 @@ def analyse(root: Path, scenario: Scenario, facts: facts_mod.Facts) -> Outcome:
     """
     from chorus.capacity import plan_capacity
 
-    config = _config(root)
+    config = sources.config_model(root)
     gw, fo = config.gateway, config.fanout
     plan = plan_capacity(config, scenario.listeners)
     hpa = _hpa(root)

@@ -96,12 +96,14 @@ class Selector:
     """One vector selector in an expression.
 
     Attributes:
-        name: The metric name, or `None` for a selector such as `{job="x"}`.
+        name: The metric name (also when written `{__name__="x"}`), or `None` for a selector such as `{job="x"}`.
         matchers: `(label, operator, value)` for every label matcher, e.g. `("job", "=", "chorus-gateway")`.
+        text: The selector as PromQL, e.g. `up{job="chorus-gateway"}`.
     """
 
     name: str | None
     matchers: tuple[tuple[str, str, str], ...]
+    text: str = ""
 
 
 @dataclass
@@ -136,7 +138,9 @@ def _op(matcher: Any) -> str:
 def _selector(node: Any) -> Selector:
     """A `Selector` for a `promql_parser.VectorSelector`."""
     matchers = [*node.matchers.matchers, *(m for group in node.matchers.or_matchers for m in group)]
-    return Selector(node.name or None, tuple((m.name, _op(m), m.value) for m in matchers if m.name != "__name__"))
+    named = next((m.value for m in matchers if m.name == "__name__" and _op(m) == "="), None)
+    return Selector(node.name or named or None, tuple((m.name, _op(m), m.value) for m in matchers if m.name != "__name__"),
+                    str(node).removesuffix("{}"))
 
 
 def analyse(expr: str, series: Mapping[str, frozenset[str]] | None = None) -> Analysis:

@@ -20,18 +20,43 @@ Example:
     ```
 """
 
-from chorus.monitor.binaries import MonitorError
-from chorus.monitor.config import (
-    PRODUCTION_RELABEL,
-    Target,
-    alertmanager_config,
-    prometheus_config,
-    scale_rules,
-    targets_from_gateway,
-)
-from chorus.monitor.receiver import Notification, NotificationReceiver
-from chorus.monitor.runner import Monitor, MonitorClient, MonitorSettings
-from chorus.monitor.state import MonitorState, read_state, state_path, write_state
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "MonitorError": "binaries",
+    "PRODUCTION_RELABEL": "config", "Target": "config", "alertmanager_config": "config",
+    "prometheus_config": "config", "scale_rules": "config", "targets_from_gateway": "config",
+    "Notification": "receiver", "NotificationReceiver": "receiver",
+    "Monitor": "runner", "MonitorClient": "runner", "MonitorSettings": "runner",
+    "MonitorState": "state", "read_state": "state", "state_path": "state", "write_state": "state",
+}
+"""Each public name and the submodule it lives in: imported on first use, so a caller that needs only
+`chorus.monitor.promtool` (the handbook's checks) does not load the HTTP client and the runner."""
+
+if TYPE_CHECKING:
+    from chorus.monitor.binaries import MonitorError
+    from chorus.monitor.config import (
+        PRODUCTION_RELABEL,
+        Target,
+        alertmanager_config,
+        prometheus_config,
+        scale_rules,
+        targets_from_gateway,
+    )
+    from chorus.monitor.receiver import Notification, NotificationReceiver
+    from chorus.monitor.runner import Monitor, MonitorClient, MonitorSettings
+    from chorus.monitor.state import MonitorState, read_state, state_path, write_state
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's submodule on first use (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PRODUCTION_RELABEL",

@@ -19,8 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from chorus.monitor import MonitorError
-from chorus.monitor.binaries import find_binary
+from chorus.monitor.binaries import MonitorError, find_binary
 from chorus.monitor.promtool import (
     AlertCase,
     RuleTestFile,

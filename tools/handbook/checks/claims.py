@@ -65,7 +65,7 @@ def claims(project: Project) -> Iterator[Problem]:
     for path in project.markdown_files:
         text = project.read_text(path)
         rel = path.relative_to(project.root)
-        page = MarkdownPage(text)
+        page = project.page(path)
         if "stack/deploy/kubernetes/" in text:
             manifests = manifests if manifests is not None else _manifests(project.root)
             yield from _manifest_citations(rel, page, manifests)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from handbook import sources
 from handbook.checks.registry import check
-from handbook.errors import HandbookError
 from handbook.knowledge.codeowners import CODEOWNERS, first_difference, generate
 from handbook.knowledge.history import Repo
 from handbook.problems import Problem
@@ -24,10 +24,8 @@ def codeowners_in_sync(project: Project) -> Iterator[Problem]:
     """Regenerate `CODEOWNERS` in memory and compare it with the committed file."""
     try:
         expected, missing = generate(project, Repo(project.root).prefix)
-    except HandbookError as exc:
-        if exc.message == "source of truth is missing":
-            return
-        raise
+    except sources.SourceMissing:
+        return
     for item in missing:
         yield Problem(CODEOWNERS, 1, 1, "CO002", f"{item.why}: its pages and code are left out of CODEOWNERS")
     path = project.root / CODEOWNERS

@@ -132,14 +132,8 @@ def cluster(project: Project) -> Cluster:
                 found.namespaces.add(obj.name)
             if obj.namespace:
                 found.namespaces.add(obj.namespace)
-            meta_labels = (obj.body.get("metadata") or {}).get("labels") or {}
-            spec = obj.body.get("spec") or {}
-            template = spec.get("template") or {}
-            template_labels = (template.get("metadata") or {}).get("labels") or {}
-            for key, value in {**meta_labels, **template_labels}.items():
-                found.labels.add((str(key), str(value)))
-            pod = template.get("spec") or {}
-            names = {str(c.get("name")) for c in (pod.get("containers") or []) + (pod.get("initContainers") or []) if isinstance(c, dict)}
+            found.labels.update({**obj.labels, **obj.pod_labels}.items())
+            names = {c.name for c in obj.containers}
             if names:
                 found.containers[(obj.kind, obj.name)] = names
         cache["_cluster"] = found

@@ -32,10 +32,9 @@ def narratives_match_catalog(project: Project) -> Iterator[Problem]:
     if not (project.root / sources.CATALOG).is_file():
         return  # no catalog, no services: whether the catalog must exist is not this family's rule
     doc = sources.catalog(project.root)
-    services = [s for s in (doc.data or {}).get("services") or [] if isinstance(s, dict)]
     names = set()
-    for index, service in enumerate(services):
-        name = str(service.get("name", ""))
+    for index, service in enumerate(sources.catalog_model(project.root).services):
+        name = service.name
         names.add(narrative_path(name).name)
         path = project.root / narrative_path(name)
         if not path.is_file():

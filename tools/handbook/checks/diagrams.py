@@ -67,7 +67,7 @@ def _containers_problems(
         if tail is None or head is None or not tail.service or not head.service or tail.service == head.service:
             continue
         edges.add((tail.service, head.service))
-        if head.service not in (services.get(tail.service, {}).get("depends_on") or []):
+        if tail.service not in services or head.service not in services[tail.service].depends_on:
             yield Problem(
                 path,
                 edge.line,
@@ -78,7 +78,7 @@ def _containers_problems(
                 "or add the dependency to the catalog",
             )
     for index, (name, entry) in enumerate(services.items()):
-        for position, dependency in enumerate(entry.get("depends_on") or []):
+        for position, dependency in enumerate(entry.depends_on):
             if (name, dependency) not in edges and name in drawn and dependency in drawn:
                 where = f"{sources.CATALOG}:{catalog.line_of('services', index, 'depends_on', position)}"
                 yield Problem(
@@ -123,9 +123,7 @@ def diagram_problems(project: Project, run: RenderRun | None = None) -> Iterator
     if not (root / "diagrams").is_dir() or not (root / sources.CATALOG).is_file():
         return
     catalog = sources.catalog(root)
-    services = {
-        str(s["name"]): s for s in (catalog.data or {}).get("services") or [] if isinstance(s, dict) and "name" in s
-    }
+    services = {service.name: service for service in sources.catalog_model(root).services}
     run = run if run is not None else render_all(root)
     for result in run.results:
         path = root / result.source

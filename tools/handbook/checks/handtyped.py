@@ -1,4 +1,4 @@
-"""Hand-typed values (HV): a value a source of truth holds, typed into a runbook's prose.
+"""Hand-typed values (HV): a value a source of truth holds, typed into a page's prose or title.
 
 A number, duration or name in prose that equals a fact's value is how drift
 starts: the source changes, the prose does not. Write `{@NAME}` instead, and the
@@ -29,6 +29,13 @@ silencer is left for the rare real exception:
   whoever writes the query; no source of truth holds it, so it can only ever
   match a fact by coincidence.
 
+Every page under `docs/` and `runbooks/` is checked, prose and reader-facing front
+matter (`title`, `description`: compared with what an alert summary quotes, its
+threshold and `for:`), except dated records - decision records and incident
+analyses - whose values are those of their date (a live value would rewrite
+history). The argument of a command-line option (`--time-scale 10`) is the
+reader's choice, not a fact, and is not compared either.
+
 Prose is everything outside fenced code blocks (inline code included) except
 live values, link targets and HTML comments. A value that only looks like a
 fact can be kept: put `<!-- literal: REASON -->` right after it, on the same
@@ -45,12 +52,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handbook import facts as facts_mod
-from handbook.checks.registry import check
+from handbook.checks.registry import Rule, check
 from handbook.facts import DURATION_UNITS, Fact, Facts
 from handbook.livevalues import REFERENCE
-from handbook.mdscan import INLINE_LINK, MarkdownPage, ProseLine
+from handbook.mdscan import MarkdownPage, ProseLine
 from handbook.problems import Problem
-from handbook.runbook import runbooks
 from handbook.project import Project
 
 
@@ -85,6 +91,8 @@ WINDOW_BEFORE = re.compile(
 )
 HELD_FOR = re.compile(r"\bfor\s+(?:just\s+|well\s+)?(?:over|across)[\s`]*$", re.IGNORECASE)
 WINDOW_AFTER = re.compile(r"[\s`-]*window\b", re.IGNORECASE)
+OPTION_BEFORE = re.compile(r"--[A-Za-z][\w-]*[ =]$")
+"""A command-line option right before a value (`--time-scale 10`, `--speed=20`): the reader's argument."""
 SILENCER = re.compile(r"<!--\s*literal\s*:?(?P<reason>.*?)-->")
 SILENCER_ANY = re.compile(r"<!--\s*literal\b")
 
@@ -200,6 +208,15 @@ def is_range_window(text: str, start: int, end: int) -> bool:
     return bool(WINDOW_BEFORE.search(before) or WINDOW_AFTER.match(text, end))
 
 
+def is_option_argument(text: str, start: int) -> bool:
+    """Whether the value at `text[start:]` is the argument of a command-line option (`--time-scale 10`).
+
+    The reader chooses it on the command line; no source of truth holds it, so it can only match a
+    fact by coincidence (a runbook's or tutorial's command quotes a setting through `{@NAME}` itself).
+    """
+    return OPTION_BEFORE.search(text, 0, start) is not None
+
+
 def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     """Every hand-typed fact value in one prose line.
 
@@ -216,13 +233,13 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     taken: list[tuple[int, int]] = []
     for match in COMPACT_DURATION.finditer(text):
         secs = facts_mod.duration_seconds(match[1])
-        if secs is not None and is_range_window(text, match.start(1), match.end(1)):
+        if secs is not None and (is_range_window(text, match.start(1), match.end(1)) or is_option_argument(text, match.start(1))):
             taken.append((match.start(), match.end()))
         elif secs is not None and round(secs, 6) in pool.seconds:
             taken.append((match.start(), match.end()))
             yield Finding(match.start(1), match.end(1), match[1], tuple(pool.seconds[round(secs, 6)]))
     for match in NUMBER.finditer(text):
-        if any(s <= match.start() < e for s, e in taken):
+        if any(s <= match.start() < e for s, e in taken) or is_option_argument(text, match.start()):
             continue
         if match.start() > 0 and text[match.start() - 1] == "." and match.start() > 1 and text[match.start() - 2].isdigit():
             continue
@@ -262,24 +279,78 @@ def _silencer_after(text: str, end: int) -> re.Match[str] | None:
     "hand-typed-values",
     family="HV",
     rules={
-        "HV001": "a value a source of truth holds is typed by hand in prose: use a live value {@NAME}",
-        "HV002": "a <!-- literal: --> silencer has no reason, or no hand-typed value before it",
+        "HV001": Rule(
+            "HV001",
+            "a value a source of truth holds is typed by hand in a page's prose or title: use a live value {@NAME}",
+            why="Every page under docs/ and runbooks/ is checked, and its title and description too: when the "
+            "threshold, for:, port or name changes, a typed copy goes stale silently, a live value follows it. When "
+            "several facts share the value, all of them are listed: the check never guesses which one the sentence "
+            "means. Not compared: HTTP status codes, PromQL range windows, the argument of a command-line option "
+            "(`--time-scale 10`: the reader's choice), and dated records (decision records and incident "
+            "analyses), whose values are those of their date.",
+            example="---\ntitle: Fan-out near its cap (90% for 5m)   # quotes ChorusFanoutNearCap's threshold and for:\n---\n"
+            "Each node takes up to 1000 listeners.          # write {@config.fanout.listener_cap}",
+        ),
+        "HV002": Rule(
+            "HV002",
+            "a <!-- literal: --> silencer has no reason, or no hand-typed value before it",
+            why="A value that only looks like a fact (a code constant, a codec's frame size) is kept with its reason, "
+            "printed on every run; a silencer that silences nothing, or says nothing, hides the next real drift.",
+            example="Opus frames are 20 ms<!-- literal -->    # no reason given",
+        ),
     },
 )
 def hand_typed_values(project: Project) -> Iterator[Problem]:
-    """Flag numbers, durations and names in runbook prose, and numbers and durations in their titles, that equal a fact's value."""
-    books = runbooks(project)
-    if not books:
-        return
+    """Flag numbers, durations and names that equal a fact's value, in the prose and titles of every page.
+
+    A page's findings depend only on its text and the facts, so they are cached by both
+    (`.cache/handbook/hand-typed.json`): an unchanged page costs a lookup.
+    """
+    from handbook.resultcache import ResultCache
+
     facts = facts_mod.for_project(project)
     pool = pools(facts)
     # Titles: only what an alert summary quotes (its for: and threshold); names are on purpose (AL checks them).
     values = pools(Facts({n: f for n, f in facts.by_name.items() if n.startswith("alert.") and n.endswith((".for", ".threshold"))}))
-    for rb in books:
-        for pl in _front_matter_lines(rb.page):
-            yield from _line_problems(rb.rel, pl, values)  # a title names its alerts on purpose (AL checks them)
-        for pl in rb.page.prose:
-            yield from _line_problems(rb.rel, pl, pool)
+    cache = ResultCache(project.root, "hand-typed", salt=facts.digest + Path(__file__).read_text(encoding="utf-8"))
+    dated = records(project)
+    for path in project.markdown_files:
+        rel = path.relative_to(project.root)
+        if rel in dated:
+            continue
+        page = project.page(path)
+        key = f"{rel.as_posix()}\0{page.text}"
+        found = cache.get(key)
+        if found is None:
+            found = [[p.line, p.col, p.code, p.message, p.silenced] for p in _page_problems(rel, page, pool, values)]
+            cache.put(key, found)
+        for line, col, code, message, silenced in found:
+            yield Problem(rel, line, col, code, message, silenced=silenced)
+    cache.save()
+
+
+def _page_problems(rel: Path, page: MarkdownPage, pool: Pools, titles: Pools) -> Iterator[Problem]:
+    """HV001/HV002 for one page: its reader-facing front matter against alert values, its prose against every fact."""
+    for pl in _front_matter_lines(page):
+        yield from _line_problems(rel, pl, titles)  # a title names its alerts on purpose (AL checks them)
+    for pl in page.prose:
+        yield from _line_problems(rel, pl, pool)
+
+
+def records(project: Project) -> set[Path]:
+    """The dated records of the past: decision records and incident analyses (their index pages excepted).
+
+    A record says what was true on its date - the cap an ADR chose, the threshold that paged during an
+    incident - so its values must not follow the source: a live value would rewrite history.
+    """
+    from handbook.actions import INCIDENTS_DIR
+    from handbook.decisions import records as decision_records
+
+    found = {record.rel for record in decision_records(project)}
+    folder = project.root / INCIDENTS_DIR
+    found.update(p.relative_to(project.root) for p in folder.glob("*.md") if p.name != "index.md") if folder.is_dir() else None
+    return found
+
 
 FRONT_MATTER_TEXT = ("title", "description")
 """Front-matter keys whose text is shown to readers (a title quoting a threshold goes stale with it)."""

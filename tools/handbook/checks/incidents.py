@@ -11,7 +11,6 @@ from handbook.actions import INCIDENTS_DIR, Evaluator, parse
 from handbook.checks.references import LinkResolver, docs_path
 from handbook.checks.registry import check
 from handbook.errors import HandbookError
-from handbook.mdscan import MarkdownPage
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import runbooks
@@ -41,7 +40,7 @@ def incident_actions(project: Project, today: dt.date | None = None) -> Iterator
     resolver = LinkResolver(project)
     for path in pages:
         rel = path.relative_to(project.root)
-        page = MarkdownPage(project.read_text(path))
+        page = project.page(path)
         if page.front_matter.error is not None:
             continue
         actions, errors = parse(page)
@@ -68,7 +67,6 @@ def incident_actions(project: Project, today: dt.date | None = None) -> Iterator
 def _teams(project: Project) -> set[str]:
     """The catalog's team names (empty when the tree has no catalog)."""
     try:
-        data = sources.catalog(project.root).data or {}
+        return {team.name for team in sources.catalog_model(project.root).teams}
     except HandbookError:
         return set()
-    return {str(t.get("name")) for t in data.get("teams") or []}

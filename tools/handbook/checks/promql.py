@@ -22,8 +22,10 @@ ALERT_EXPRESSION = re.compile(r"\{@alert\.[A-Za-z0-9_]+\.expr\}")
 
 
 def _promql() -> Any:
-    """`chorus.deploy.promql`: the one PromQL analyser and series table (imported on first use)."""
-    return sources.chorus_module("chorus.deploy.promql")
+    """`handbook.promql`: the one PromQL analyser (imported on first use)."""
+    from handbook import promql
+
+    return promql
 
 
 def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[tuple[int, str, str]]:

@@ -59,7 +59,7 @@ def live_values(project: Project) -> Iterator[Problem]:
             continue
         rel = path.relative_to(project.root)
         facts = facts or facts_mod.for_project(project)
-        page = MarkdownPage(text)
+        page = project.page(path)
         for ref in references(page):
             error = check_reference(ref, facts)
             if error is not None:
@@ -114,7 +114,7 @@ def source_of(project: Project, page: str) -> Path | None:
 )
 def runbook_links(project: Project) -> Iterator[Problem]:
     """Resolve every internal link in every page and runbook, anchors included (generated pages by their anchors)."""
-    books = [_Page(path.relative_to(project.root), MarkdownPage(project.read_text(path))) for path in project.markdown_files]
+    books = [_Page(path.relative_to(project.root), project.page(path)) for path in project.markdown_files]
     if not any(rb.page.links for rb in books):
         return
     resolver = LinkResolver(project)
@@ -183,7 +183,7 @@ class LinkResolver:
             return None
         if source is not None:
             if source not in self._scanned:
-                self._scanned[source] = MarkdownPage(self.project.read_text(source))
+                self._scanned[source] = self.project.page(source)
             known = self._scanned[source].anchors
         else:
             known = generated.get(page, set())

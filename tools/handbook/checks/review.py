@@ -13,7 +13,6 @@ from pathlib import Path
 
 from handbook import sources
 from handbook.checks.registry import check
-from handbook.errors import HandbookError
 from handbook.knowledge.review import default_interval, interval_days, page_reviews, parse_date
 from handbook.problems import Problem
 from handbook.project import Project
@@ -23,12 +22,9 @@ from handbook.runbook import is_runbook
 def catalog_teams(project: Project) -> list[str] | None:
     """The team names of `stack/catalog.yaml`, or `None` when this tree has no catalog."""
     try:
-        data = sources.catalog(project.root).data or {}
-    except HandbookError as exc:
-        if exc.message == "source of truth is missing":
-            return None
-        raise
-    return [str(t.get("name")) for t in data.get("teams") or []]
+        return [team.name for team in sources.catalog_model(project.root).teams]
+    except sources.SourceMissing:
+        return None
 
 
 @check(

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from handbook import sources
 from handbook.checks.registry import check
-from handbook.errors import HandbookError
 from handbook.problems import Problem
 from handbook.project import Project
 from handbook.runbook import SECTIONS, Runbook, runbooks
@@ -107,13 +106,11 @@ def runbook_ownership(project: Project) -> Iterator[Problem]:
     if not books:
         return
     try:
-        data = sources.catalog(project.root).data or {}
-    except HandbookError as exc:
-        if exc.message == "source of truth is missing":
-            return
-        raise
-    teams = [str(t.get("name")) for t in data.get("teams") or []]
-    owners = {str(s.get("name")): str(s.get("team")) for s in data.get("services") or []}
+        catalog = sources.catalog_model(project.root)
+    except sources.SourceMissing:
+        return
+    teams = [team.name for team in catalog.teams]
+    owners = {service.name: service.team for service in catalog.services}
     for rb in books:
         meta = rb.meta
         assert meta is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 from handbook import facts as facts_mod
 from handbook import sources
@@ -32,10 +33,10 @@ def slos(project: Project) -> Iterator[Problem]:
         return
     facts = facts_mod.for_project(project)
     try:
-        services = {str(s.get("name")) for s in (sources.catalog(project.root).data or {}).get("services") or []}
+        services = {service.name for service in sources.catalog_model(project.root).services}
     except HandbookError:
         services = set()
-    exported = _exported()
+    exported = _exported(project.root)
     for slo in found:
         spec = slo.spec
         if services and spec.service not in services:
@@ -50,17 +51,18 @@ def slos(project: Project) -> Iterator[Problem]:
                               f"{spec.name}: alert {alert} does not exist ({facts.why_missing(f'alert.{alert}')})")
 
 
-def _exported() -> set[str] | None:
-    """The series names the services export, or `None` when the metrics are not in this tree."""
+def _exported(root: Path) -> set[str] | None:
+    """The series names the services export (cached with the stack), or `None` when they cannot be read."""
     try:
-        return {m.name for m in sources.metrics()} | {s for m in sources.metrics() for s in m.series}
+        found = sources.stack_metrics(root)
     except HandbookError:
         return None
+    return {m.name for m in found} | {s for m in found for s in m.series}
 
 
 def _promql_problem(expr: str, exported: set[str] | None) -> str | None:
     """Why an expression is not usable: it does not parse, or it names an unknown series."""
-    from chorus.deploy.promql import PromQLError, analyse
+    from handbook.promql import PromQLError, analyse
 
     try:
         analysis = analyse(expr)

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import os
 import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import diagrams
+from chorus.catalog import Service
 from diagrams import Cluster, Diagram, Node
 from diagrams.onprem.compute import Server
 
@@ -99,19 +99,13 @@ def project_root() -> Path:
     return Project.find(script).root
 
 
-@lru_cache(maxsize=4)
-def _catalog_services(root: Path) -> dict[str, dict[str, Any]]:
-    data = sources.catalog(root).data or {}
-    return {str(s["name"]): s for s in data.get("services") or [] if isinstance(s, dict) and "name" in s}
-
-
-def catalog_services() -> dict[str, dict[str, Any]]:
+def catalog_services() -> dict[str, Service]:
     """Every service in the catalog, by name, in catalog order.
 
     Returns:
-        Name to the catalog entry (purpose, team, depends_on, ports, workload...).
+        Name to the validated `chorus.catalog.Service` (purpose, team, depends_on, ports, workload...).
     """
-    return _catalog_services(project_root())
+    return {service.name: service for service in sources.catalog_model(project_root()).services}
 
 
 def workloads() -> list[_workloads.Workload]:
@@ -130,7 +124,7 @@ def _relative(path: Path | None) -> Path | None:
 
 def ports_line(name: str) -> str:
     """A service's ports as drawn under its name, e.g. `ws :8090`."""
-    ports = catalog_services()[name].get("ports") or {}
+    ports = catalog_services()[name].ports
     return "  ".join(f"{proto} :{port}" for proto, port in ports.items())
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from handbook import sources
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+WORKLOAD_KINDS = sources.WORKLOAD_KINDS
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,6 @@ class Workload:
     declared: bool = False
 
 
-def _matches(selector: dict[str, Any] | None, labels: dict[str, Any]) -> bool:
-    """Whether a non-empty `matchLabels`-style selector selects pods with `labels`."""
-    return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
-
-
 def _targets(spec: dict[str, Any]) -> tuple[str, ...]:
     """What an HPA scales on, one short phrase per metric."""
     found: list[str] = []
@@ -133,20 +128,6 @@ def _route(body: dict[str, Any]) -> str:
     return f"{(body.get('metadata') or {}).get('name', '')} {shown}".strip()
 
 
-def catalog_workloads(entry: dict[str, Any]) -> list[tuple[str, str]]:
-    """A catalog service entry's workloads: `(name, role)`, the main one first with role `""`.
-
-    Args:
-        entry: The service's entry in the catalog, as loaded YAML.
-
-    Returns:
-        The pairs.
-    """
-    main = (str(entry.get("workload") or entry.get("name")), "")
-    extra = [(str(w.get("name")), str(w.get("role", ""))) for w in entry.get("additional_workloads") or [] if isinstance(w, dict)]
-    return [main, *extra]
-
-
 def workloads(root: Path) -> list[Workload]:
     """Every workload of every catalog service, completed from the manifests when they exist.
 
@@ -159,46 +140,20 @@ def workloads(root: Path) -> list[Workload]:
     Raises:
         HandbookError: The catalog or a manifest cannot be read (names file and line).
     """
-    catalog = sources.catalog(root).data or {}
     objects = sources.manifests(root)
-    found: list[Workload] = []
-    for entry in catalog.get("services") or []:
-        for name, role in catalog_workloads(entry):
-            found.append(_workload(str(entry["name"]), name, role, objects))
-    return found
+    return [_workload(service.name, name, role or "", objects)
+            for service in sources.catalog_model(root).services for name, role in service.workloads()]
 
 
-def _workload(service: str, name: str, role: str, objects: list[Any]) -> Workload:
+def _workload(service: str, name: str, role: str, objects: sources.Manifests) -> Workload:
     """One workload, matched to its objects in the manifests."""
-    obj = next((m for m in objects if m.kind in WORKLOAD_KINDS and m.name == name), None)
+    obj = objects.workload(name)
     if obj is None:
         return Workload(service=service, name=name, role=role)
-    spec = obj.body.get("spec") or {}
-    pod_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    hpa = next(
-        (
-            m
-            for m in objects
-            if m.kind == "HorizontalPodAutoscaler"
-            and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name
-            and (not m.namespace or not obj.namespace or m.namespace == obj.namespace)
-        ),
-        None,
-    )
-    pdb = next(
-        (
-            m
-            for m in objects
-            if m.kind == "PodDisruptionBudget"
-            and _matches(((m.body.get("spec") or {}).get("selector") or {}).get("matchLabels"), pod_labels)
-        ),
-        None,
-    )
-    routes = tuple(
-        _route(m.body)
-        for m in objects
-        if m.kind == "Service" and _matches((m.body.get("spec") or {}).get("selector"), pod_labels)
-    )
+    spec = obj.spec
+    hpa = next(iter(objects.autoscalers(obj)), None)
+    pdb = next(iter(objects.selecting(obj, "PodDisruptionBudget")), None)
+    routes = tuple(_route(m.body) for m in objects.selecting(obj, "Service"))
     return Workload(
         service=service,
         name=name,

@@ -14,12 +14,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from handbook.drill import results as results_mod
-from handbook.drill.runner import DEFAULT_SPEED, Drill, DrillOptions, DrillResult
-from handbook.drill.spec import read_plan
+from typing import TYPE_CHECKING
+
+from handbook.drill.spec import DEFAULT_SPEED, read_plan
 from handbook.mdscan import MarkdownPage
 from handbook.project import Project
 from handbook.runbook import RUNBOOKS_DIR, is_runbook
+
+if TYPE_CHECKING:  # the runner starts stacks and monitors: imported only when a drill runs
+    from handbook.drill.runner import DrillResult
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -104,6 +107,9 @@ def apply_rewrites(path: Path, result: DrillResult) -> int:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run `handbook drill`."""
+    from handbook.drill import results as results_mod
+    from handbook.drill.runner import Drill, DrillOptions
+
     project = Project(args.root.resolve()) if args.root else Project.find()
     paths = _select(project.root, args.runbooks)
     if args.list:
@@ -128,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
                                                      say(path.stem)))  # type: ignore[arg-type]
               for path in paths]
 
-    def one(drill: Drill) -> DrillResult:
+    def one(drill: "Drill") -> "DrillResult":
         say(drill.path.stem)(f"drilling runbooks/{drill.path.name}")  # type: ignore[operator]
         return drill.run()
 

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import numpy as np
 
 READY = "chorus up: ready"
 SILENT_DBFS = -50.0
@@ -310,6 +308,8 @@ class LocalStack:
         port = self.overrides.get("packager.port")
         if port is None or self.space is None:
             return True, "no packager in this drill"
+        import httpx  # only a drill with the packager needs an HTTP client
+
         url = f"http://127.0.0.1:{port}/hls/{self.space}/index.m3u8"
 
         def playlist() -> tuple[int | None, str | None]:
@@ -389,6 +389,7 @@ def _stop_group(proc: subprocess.Popen[bytes], signum: int, grace_s: float) -> N
 
 def _dbfs(path: Path) -> float:
     """The RMS level of an audio file in dB below full scale (-inf as -200 for digital silence)."""
+    import numpy as np
     from chorus.audio import load_pcm
 
     samples = load_pcm(path, 48000).astype(np.float64)

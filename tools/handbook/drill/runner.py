@@ -27,13 +27,11 @@ from typing import Any
 from handbook import facts as facts_mod
 from handbook.checks.outputs import transcript
 from handbook.drill.localstack import LocalStack, StackError
-from handbook.drill.spec import DrillSpec, Plan, Step, read_plan
+from handbook.drill.spec import DEFAULT_SPEED, DrillSpec, Plan, Step, read_plan
 from handbook.facts import Fact, Facts
 from handbook.mdscan import MarkdownPage
 from handbook.shellcmd import CONSOLE_LANGS, substitute
 
-DEFAULT_SPEED = 20.0
-"""How much faster than production a drill runs the rules: windows and `for:` divided by this, scrapes every second."""
 SPEAKER_SECONDS = 60
 """The length of the test signal the drill's host speaks, over and over."""
 

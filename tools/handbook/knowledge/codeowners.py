@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from handbook import sources
 from handbook.knowledge.review import page_reviews
 from handbook.project import Project
+
+if TYPE_CHECKING:
+    from chorus.catalog import Catalog
 
 CODEOWNERS = Path(".github/CODEOWNERS")
 HEADER = (
@@ -42,21 +45,17 @@ class Missing:
     why: str
 
 
-def team_handles(catalog: dict[str, Any]) -> dict[str, list[str]]:
+def team_handles(catalog: Catalog) -> dict[str, list[str]]:
     """Each team's GitHub handles: the team's own, then its people's, in catalog order.
 
     Args:
-        catalog: The catalog's data.
+        catalog: The validated catalog.
 
     Returns:
         Team name to handles (empty when the catalog gives none).
     """
-    handles: dict[str, list[str]] = {}
-    for team in catalog.get("teams") or []:
-        found = [str(team["github"])] if team.get("github") else []
-        found += [str(p["github"]) for p in team.get("people") or [] if isinstance(p, dict) and p.get("github")]
-        handles[str(team.get("name"))] = found
-    return handles
+    return {team.name: [handle for handle in (team.github, *(p.github for p in team.people)) if handle]
+            for team in catalog.teams}
 
 
 def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
@@ -70,7 +69,7 @@ def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
         The text, and the teams that have no handle (their rules are left out, as are owners
         that are not teams).
     """
-    catalog = sources.catalog(project.root).data or {}
+    catalog = sources.catalog_model(project.root)
     handles = team_handles(catalog)
     missing: dict[str, Missing] = {}
     lines = [HEADER]
@@ -84,10 +83,9 @@ def generate(project: Project, prefix: str = "") -> tuple[str, list[Missing]]:
             lines.append(f"/{prefix}{path} {' '.join(handles[team])}")
 
     lines.append("# Service code, by owning team")
-    for service in catalog.get("services") or []:
-        name = str(service.get("name"))
-        if (project.root / sources.STACK_PACKAGE / name).is_dir():
-            rule(f"{sources.STACK_PACKAGE.as_posix()}/{name}/", str(service.get("team")))
+    for service in catalog.services:
+        if (project.root / sources.STACK_PACKAGE / service.name).is_dir():
+            rule(f"{sources.STACK_PACKAGE.as_posix()}/{service.name}/", service.team)
     lines.append("")
     lines.append("# Pages, by their owner: one rule for a folder whose pages share an owner, else one per page")
     owned = {page.rel: page.owner for page in page_reviews(project) if page.owner}

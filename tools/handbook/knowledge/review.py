@@ -125,10 +125,7 @@ class PageReview:
 
 def scanned(project: Any, rel: str) -> MarkdownPage:
     """A page of a `Project` scanned once per run (review, references and risk share it)."""
-    cache = project.__dict__.setdefault("_scanned_pages", {})
-    if rel not in cache:
-        cache[rel] = MarkdownPage(project.read_text(project.root / rel))
-    return cache[rel]
+    return project.page(project.root / rel)
 
 
 def read_page(rel: str, text: str | MarkdownPage) -> PageReview:

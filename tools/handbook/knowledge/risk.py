@@ -239,9 +239,9 @@ def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.da
     repo = Repo(project.root, progress)
     state = repo.state()
     notes = [n for n in [state.note()] if n]
-    catalog = sources.catalog(project.root).data or {}
-    teams = {str(t.get("name")): [str(p.get("name")) for p in t.get("people") or []] for t in catalog.get("teams") or []}
-    services = [s for s in catalog.get("services") or [] if isinstance(s, dict)]
+    catalog = sources.catalog_model(project.root)
+    teams = {team.name: [person.name for person in team.people] for team in catalog.teams}
+    services = catalog.services
     books = runbooks(project)
     has_drills = any(isinstance(rb.raw_meta, dict) and rb.raw_meta.get("drill") for rb in books)
     if not has_drills:
@@ -254,12 +254,12 @@ def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.da
     per_service: list[ServiceRisk] = []
     all_files: dict[str, list[str]] = {}
     for service in services:
-        name = str(service.get("name"))
+        name = service.name
         folder = project.root / sources.STACK_PACKAGE / name
         code = sorted(p.relative_to(project.root).as_posix() for p in folder.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".yml", ".md") and "__pycache__" not in p.parts) if folder.is_dir() else []
         pages = _service_pages(project, name)
         all_files[name] = code + pages
-        team = str(service.get("team"))
+        team = service.team
         risk = ServiceRisk(name, team, list(teams.get(team, [])), code, pages)
         risk.alerts = sorted(r.name for r in alerts if r.service == name)
         risk.uncovered = [a for a in risk.alerts if a not in answered]

@@ -152,12 +152,12 @@ def _alert_details(root: Path, out: _Collector) -> None:
 
 
 def _catalog_details(root: Path, out: _Collector) -> None:
-    data = sources.catalog(root).data or {}
-    for team in data.get("teams") or []:
-        people = [{k: v for k, v in p.items() if k != "github"} for p in team.get("people") or [] if isinstance(p, dict)]
-        out.put(f"team:{team.get('name')}", "people", people)  # GitHub handles route reviews; they describe nothing
-    for service in data.get("services") or []:
-        out.put(f"service:{service.get('name')}", DIGEST, _digest(service))
+    catalog = sources.catalog_model(root)
+    for team in catalog.teams:
+        people = [person.model_dump(exclude={"github"}, exclude_unset=True) for person in team.people]
+        out.put(f"team:{team.name}", "people", people)  # GitHub handles route reviews; they describe nothing
+    for service in catalog.services:
+        out.put(f"service:{service.name}", DIGEST, _digest(service.model_dump(exclude_unset=True)))
 
 
 def _manifest_details(root: Path, out: _Collector) -> None:

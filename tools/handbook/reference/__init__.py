@@ -12,7 +12,9 @@ from pathlib import Path
 
 from handbook import anchors
 from handbook.reference import alerts, api, cli, components, config, deployment, http, metrics, rules
+from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
+from handbook.sources import SourceMissing
 
 PAGES: dict[str, Callable[[Snapshot], str]] = {
     anchors.CONFIG_PAGE: config.render,
@@ -67,6 +69,16 @@ def index_first_nav(title: str) -> str:
     return f"* [{title}](index.md)\n* *\n"
 
 
+def _render(uri: str, render: Callable[[Snapshot], str], snap: Snapshot) -> str:
+    """One reference page; a tree without its source file gets a page saying so (a broken file raises)."""
+    try:
+        return render(snap)
+    except SourceMissing as exc:
+        title = Path(uri).stem.capitalize()
+        return md.page(title, md.note("warning", "No source in this tree", f"{md.code(str(exc.path))} does not exist in this tree."),
+                       front_matter={"owner": "handbook"})
+
+
 def generate(root: Path, docs_dir: Path | None = None, snap: Snapshot | None = None) -> dict[str, str]:
     """Every generated page of the site, by docs-relative path.
 
@@ -82,7 +94,7 @@ def generate(root: Path, docs_dir: Path | None = None, snap: Snapshot | None = N
         HandbookError: A source of truth exists but cannot be read (names file and line).
     """
     snap = snap or Snapshot(root)
-    result = {uri: render(snap) for uri, render in PAGES.items()}
+    result = {uri: _render(uri, render, snap) for uri, render in PAGES.items()}
     result[NAV_FILE] = reference_nav()
     result.update({uri: index_first_nav(title) for uri, title in INDEX_FIRST_NAVS.items()})
     result.update(api.pages(root))

@@ -41,10 +41,7 @@ def team_of(alert: AlertRule, snap: Snapshot) -> str:
     """The alert's `team` label, else the owning team of its service in the catalog, else `""`."""
     if alert.labels.get("team"):
         return alert.labels["team"]
-    for service in snap.services:
-        if service.get("name") == alert.service:
-            return str(service.get("team", ""))
-    return ""
+    return next((service.team for service in snap.services if service.name == alert.service), "")
 
 
 def metric_links(alert: AlertRule, known: dict[str, MetricInfo] | None) -> str:
@@ -79,7 +76,7 @@ def alert_entry(alert: AlertRule, snap: Snapshot, known: dict[str, MetricInfo] |
     Returns:
         The entry's Markdown.
     """
-    services = {str(s.get("name")) for s in snap.services}
+    services = {s.name for s in snap.services}
     parts = [md.heading(3, md.code(alert.name), md.fragment(anchors.alert(alert.name)))]
     summary = alert.annotations.get("summary", "")
     parts.append(md.text(summary) if summary else "*No summary annotation.*")
@@ -113,8 +110,7 @@ def render(snap: Snapshot) -> str:
         The page's Markdown.
     """
     alerts: list[AlertRule] = snap.get("alerts")
-    metrics = snap.get_or_none("metrics")
-    known = {s: m for m in metrics for s in (m.name, *m.series)} if metrics is not None else None
+    known = {s: m for m in snap.get("metrics") for s in (m.name, *m.series)}
     intro = (
         f"Every alerting rule of Chorus, generated at build time from {md.code(sources.ALERTS_DIR.as_posix() + '/')}: "
         "name, severity, service and team, expression, `for:`, summary and the one runbook to open."
@@ -137,7 +133,7 @@ def render(snap: Snapshot) -> str:
         for a in alerts
     ]
     blocks = ["## All alerts\n\n" + md.table(["alert", "severity", "service", "for", "runbook"], rows)]
-    order = [str(s.get("name")) for s in snap.services]
+    order = [s.name for s in snap.services]
     groups: dict[str, list[AlertRule]] = {}
     for alert in alerts:
         groups.setdefault(alert.service or UNASSIGNED, []).append(alert)

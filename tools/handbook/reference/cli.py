@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from handbook import anchors
 from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
-from handbook.sources import SourceUnavailable
 
 PAGE = anchors.CLI_PAGE
 USAGE_WIDTH = 88
@@ -182,14 +181,7 @@ def render(snap: Snapshot) -> str:
     """
     blocks = []
     for program, parser in snap.get("cli").items():
-        if isinstance(parser, SourceUnavailable):
-            blocks.append(
-                md.heading(2, md.code(program), md.fragment(anchors.cli_command(program)))
-                + "\n\n"
-                + md.note("warning", "Not generated yet", f"{md.text(parser)}: this entry fills in when it lands.")
-            )
-        else:
-            blocks.append(program_sections(program, parser))
+        blocks.append(program_sections(program, parser))
     intro = (
         "Every command, argument and option of the command-line tools, generated at build time from "
         "their argument parsers: `chorusctl` operates Chorus, `handbook` checks this handbook."

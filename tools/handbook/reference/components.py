@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handbook import anchors, frontmatter
 from handbook.reference import api
 from handbook.reference import markdown as md
 from handbook.reference.alerts import runbook_link
 from handbook.reference.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from chorus.catalog import Service
 
 NARRATIVE_DIR = Path("docs/components")
 INDEX = "components/index.md"
@@ -76,11 +79,8 @@ def _team_text(team_name: str, snap: Snapshot) -> str:
     team = snap.teams.get(team_name)
     if team is None:
         return md.text(team_name or "none")
-    people = ", ".join(
-        md.text(p.get("name", "")) + (f" ({md.text(p['role'])})" if p.get("role") else "") for p in team.get("people") or []
-    )
-    reach = [f"on-call {md.code(team['oncall'])}" if team.get("oncall") else "", f"chat {md.code(team['chat'])}" if team.get("chat") else ""]
-    reach_text = ", ".join(r for r in reach if r)
+    people = ", ".join(f"{md.text(p.name)} ({md.text(p.role)})" for p in team.people)
+    reach_text = f"on-call {md.code(team.oncall)}, chat {md.code(team.chat)}"
     return f"**{md.text(team_name)}**" + (f" ({reach_text})" if reach_text else "") + (f": {people}" if people else "")
 
 
@@ -102,7 +102,7 @@ def _runbooks_naming(root: Path, service: str) -> list[str]:
     return found
 
 
-def header(service: dict[str, Any], snap: Snapshot) -> str:
+def header(service: Service, snap: Snapshot) -> str:
     """The generated "`NAME` at a glance" section of a component page.
 
     Args:
@@ -112,46 +112,33 @@ def header(service: dict[str, Any], snap: Snapshot) -> str:
     Returns:
         The section's Markdown.
     """
-    name = str(service.get("name"))
+    name = service.name
     page = anchors.component(name)
-    names = [str(s.get("name")) for s in snap.services]
-    known = set(names)
-    dependents = [str(s.get("name")) for s in snap.services if name in (s.get("depends_on") or [])]
+    known = {s.name for s in snap.services}
+    dependents = [s.name for s in snap.services if name in s.depends_on]
     facts = [
-        f"- **Purpose:** {md.text(service.get('purpose', ''))}",
-        f"- **Team:** {_team_text(str(service.get('team', '')), snap)}",
-        f"- **Tier:** {md.text(service.get('tier', 'unset'))}",
-        f"- **Depends on:** {_service_links([str(d) for d in service.get('depends_on') or []], page, known)}",
+        f"- **Purpose:** {md.text(service.purpose)}",
+        f"- **Team:** {_team_text(service.team, snap)}",
+        f"- **Tier:** {md.text(service.tier)}",
+        f"- **Depends on:** {_service_links(service.depends_on, page, known)}",
         f"- **Depended on by:** {_service_links(dependents, page, known)}",
     ]
-    ports = service.get("ports") or {}
-    facts.append("- **Ports:** " + (", ".join(f"{md.text(k)} {md.code(v)}" for k, v in ports.items()) or "none"))
-    workload = str(service.get("workload", ""))
-    facts.append("- **Workload:** " + _workload_text(workload, page, snap))
-    for extra in service.get("additional_workloads") or []:
-        if isinstance(extra, dict):
-            role = md.text(extra.get("role", ""))
-            facts.append(f"- **Workload, role {role}:** " + _workload_text(str(extra.get("name", "")), page, snap)
-                         + (f" — {md.text(extra['purpose'])}" if extra.get("purpose") else ""))
-    keys = snap.get_or_none("config")
-    if keys is None:
-        facts.append("- **Configuration:** the configuration schema does not exist in this tree yet")
+    facts.append("- **Ports:** " + (", ".join(f"{md.text(k)} {md.code(v)}" for k, v in service.ports.items()) or "none"))
+    facts.append("- **Workload:** " + _workload_text(service.workload, page, snap))
+    for extra in service.additional_workloads:
+        facts.append(f"- **Workload, role {md.text(extra.role)}:** " + _workload_text(extra.name, page, snap)
+                     + f" — {md.text(extra.purpose)}")
+    own = [k for k in snap.get_if_present("config") or [] if k.section == name]
+    if own:
+        links = ", ".join(f"[{md.code(k.key.split('.', 1)[1])}]({md.link(page, anchors.config_key(k.key))})" for k in own)
+        facts.append(f"- **Configuration:** section [{md.code(name)}]({md.link(page, anchors.config_key(name))}): {links}")
     else:
-        own = [k for k in keys if k.section == name]
-        if own:
-            links = ", ".join(f"[{md.code(k.key.split('.', 1)[1])}]({md.link(page, anchors.config_key(k.key))})" for k in own)
-            facts.append(f"- **Configuration:** section [{md.code(name)}]({md.link(page, anchors.config_key(name))}): {links}")
-        else:
-            facts.append(f"- **Configuration:** no {md.code(name)} section in the schema")
-    metrics = snap.get_or_none("metrics")
-    if metrics is None:
-        facts.append("- **Metrics:** the services' metrics do not exist in this tree yet")
-    else:
-        own_metrics = [m for m in metrics if name in m.services]
-        facts.append(
-            "- **Metrics:** "
-            + (", ".join(f"[{md.code(m.name)}]({md.link(page, anchors.metric(m.name))})" for m in own_metrics) or "none")
-        )
+        facts.append(f"- **Configuration:** no {md.code(name)} section in the schema")
+    own_metrics = [m for m in snap.get("metrics") if name in m.services]
+    facts.append(
+        "- **Metrics:** "
+        + (", ".join(f"[{md.code(m.name)}]({md.link(page, anchors.metric(m.name))})" for m in own_metrics) or "none")
+    )
     alerts = [a for a in snap.get("alerts") if a.service == name]
     if alerts:
         items = [
@@ -171,7 +158,7 @@ def header(service: dict[str, Any], snap: Snapshot) -> str:
     return md.heading(2, f"{md.code(name)} at a glance", "at-a-glance") + "\n\n" + "\n".join(facts)
 
 
-def component_page(service: dict[str, Any], snap: Snapshot, narrative_text: str | None) -> str:
+def component_page(service: Service, snap: Snapshot, narrative_text: str | None) -> str:
     """A whole component page: the generated header, then the narrative (or a warning that it is missing).
 
     Args:
@@ -182,11 +169,11 @@ def component_page(service: dict[str, Any], snap: Snapshot, narrative_text: str 
     Returns:
         The page's Markdown.
     """
-    name = str(service.get("name"))
+    name = service.name
     narrative = read_narrative(narrative_text) if narrative_text is not None else Narrative({}, "", "")
     title = narrative.title or name.capitalize()
     meta = {k: v for k, v in narrative.meta.items() if k != "title"}
-    meta.setdefault("owner", str(service.get("team", "handbook")))
+    meta.setdefault("owner", service.team)
     intro = (
         f"*The header below is generated from `stack/catalog.yaml` and the stack; the rest of the page is "
         f"hand-written in {md.code(narrative_path(name).as_posix())}.*"
@@ -214,10 +201,10 @@ def index_table(snap: Snapshot) -> str:
     """The table of every service for the components index: name, tier, team, purpose."""
     rows = [
         [
-            f"[{md.text(s.get('name'))}]({md.link(INDEX, anchors.component(str(s.get('name'))))})",
-            md.text(s.get("tier", "")),
-            md.text(s.get("team", "")),
-            md.text(s.get("purpose", "")),
+            f"[{md.text(s.name)}]({md.link(INDEX, anchors.component(s.name))})",
+            md.text(s.tier),
+            md.text(s.team),
+            md.text(s.purpose),
         ]
         for s in snap.services
     ]
@@ -236,7 +223,7 @@ def pages(snap: Snapshot, docs_dir: Path) -> dict[str, str]:
     """
     result = {}
     for service in snap.services:
-        uri = anchors.component(str(service.get("name")))
+        uri = anchors.component(service.name)
         path = docs_dir / Path(uri)
         result[uri] = component_page(service, snap, path.read_text(encoding="utf-8") if path.is_file() else None)
     index = docs_dir / INDEX

@@ -9,7 +9,7 @@ from __future__ import annotations
 from handbook import anchors, sources
 from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
-from handbook.sources import UNSET, ConfigKey, SourceUnavailable
+from handbook.sources import UNSET, ConfigKey
 
 PAGE = anchors.CONFIG_PAGE
 BOUND_WORDS = {
@@ -103,10 +103,7 @@ def render(snap: Snapshot) -> str:
         "services really load. A bad value stops a service before it starts, with one line naming the "
         "file, the line and the key. Any key can be overridden by the environment variable shown."
     )
-    try:
-        keys: list[ConfigKey] = snap.get("config")
-    except SourceUnavailable as exc:
-        return md.page("Configuration", intro, md.note("warning", "Not generated yet", f"{md.text(exc)}: this page fills in when it lands."), front_matter={"owner": "handbook"})
+    keys: list[ConfigKey] = snap.get("config")
     groups: dict[str, list[ConfigKey]] = {}
     for key in keys:
         groups.setdefault(key.section, []).append(key)

@@ -12,10 +12,9 @@ from typing import Any
 from handbook import anchors, sources
 from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
-from handbook.sources import Manifest
+from handbook.sources import WORKLOAD_KINDS, Manifest, Manifests, selects
 
 PAGE = anchors.DEPLOYMENT_PAGE
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 SECTIONS = (
     ("Workloads", WORKLOAD_KINDS),
     ("Autoscaling", ("HorizontalPodAutoscaler",)),
@@ -27,33 +26,6 @@ SECTIONS = (
 def ref(obj: Manifest) -> str:
     """A link to an object's entry on this page."""
     return f"[{md.code(f'{obj.kind}/{obj.name}')}]({md.link(PAGE, anchors.workload(obj.kind, obj.name))})"
-
-
-def pod_labels(obj: Manifest) -> dict[str, str]:
-    """The labels of a workload's pod template."""
-    template = (obj.body.get("spec") or {}).get("template") or {}
-    return {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
-
-
-def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """Whether a label selector (`matchLabels` / `matchExpressions`, or a Service's plain map) matches `labels`."""
-    if not selector:
-        return False
-    match = selector.get("matchLabels", selector if "matchExpressions" not in selector else {}) or {}
-    if any(labels.get(str(k)) != str(v) for k, v in match.items()):
-        return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values):
-            return False
-        if (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
-            return False
-    return bool(match) or bool(selector.get("matchExpressions"))
-
-
-def same_namespace(a: Manifest, b: Manifest) -> bool:
-    """Whether two objects are in the same namespace (an unset namespace matches any)."""
-    return not a.namespace or not b.namespace or a.namespace == b.namespace
 
 
 def probe_text(probe: dict[str, Any]) -> str:
@@ -89,21 +61,16 @@ def resources_text(resources: dict[str, Any], which: str) -> str:
 
 def containers_block(obj: Manifest) -> str:
     """The containers of a workload: image, ports, resources, then their probes."""
-    spec = ((obj.body.get("spec") or {}).get("template") or {}).get("spec") or {}
     rows, probes = [], []
-    for kind in ("initContainers", "containers"):
-        for container in spec.get(kind) or []:
-            name = str(container.get("name", ""))
-            ports = ", ".join(
-                f"{md.code(p.get('containerPort'))}" + (f" ({md.text(p['name'])})" if p.get("name") else "")
-                for p in container.get("ports") or []
-            )
-            resources = container.get("resources") or {}
-            label = md.code(name) + (" (init)" if kind == "initContainers" else "")
-            rows.append([label, md.code(container.get("image", "")), ports or "none", resources_text(resources, "requests"), resources_text(resources, "limits")])
-            for probe_kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-                if probe_kind in container:
-                    probes.append([md.code(name), probe_kind.removesuffix("Probe"), probe_text(container[probe_kind])])
+    for container in sorted(obj.containers, key=lambda c: not c.init):  # init containers run first
+        ports = ", ".join(md.code(number) + (f" ({md.text(name)})" if name != str(number) else "")
+                          for name, number in container.ports.items())
+        label = md.code(container.name) + (" (init)" if container.init else "")
+        rows.append([label, md.code(container.image), ports or "none", resources_text(container.resources, "requests"),
+                     resources_text(container.resources, "limits")])
+        for probe_kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if probe_kind in container.body:
+                probes.append([md.code(container.name), probe_kind.removesuffix("Probe"), probe_text(container.body[probe_kind])])
     parts = [md.table(["container", "image", "ports", "requests", "limits"], rows)]
     if probes:
         parts.append(md.table(["container", "probe", "check"], probes))
@@ -126,18 +93,12 @@ def hpa_text(hpa: Manifest) -> str:
     return text + (f"; {', '.join(targets)}" if targets else "")
 
 
-def workload_entry(obj: Manifest, everything: list[Manifest]) -> str:
+def workload_entry(obj: Manifest, everything: Manifests) -> str:
     """The entry of one Deployment, StatefulSet or DaemonSet."""
     spec = obj.body.get("spec") or {}
-    labels = pod_labels(obj)
-    hpas = [
-        m for m in everything
-        if m.kind == "HorizontalPodAutoscaler" and same_namespace(m, obj)
-        and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == obj.name
-        and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("kind", obj.kind) == obj.kind
-    ]
-    pdbs = [m for m in everything if m.kind == "PodDisruptionBudget" and same_namespace(m, obj) and selects((m.body.get("spec") or {}).get("selector"), labels)]
-    services = [m for m in everything if m.kind == "Service" and same_namespace(m, obj) and selects((m.body.get("spec") or {}).get("selector"), labels)]
+    hpas = everything.autoscalers(obj)
+    pdbs = everything.selecting(obj, "PodDisruptionBudget")
+    services = everything.selecting(obj, "Service")
     if obj.kind == "DaemonSet":
         replicas = "one per node"
     else:
@@ -152,8 +113,8 @@ def workload_entry(obj: Manifest, everything: list[Manifest]) -> str:
         facts.append("- **Disruption budget:** " + "; ".join(f"{ref(p)}: {pdb_text(p)}" for p in pdbs))
     if services:
         facts.append("- **Reached through:** " + ", ".join(ref(s) for s in services))
-    if labels:
-        facts.append("- **Pod labels:** " + ", ".join(md.code(f"{k}={v}") for k, v in labels.items()))
+    if obj.pod_labels:
+        facts.append("- **Pod labels:** " + ", ".join(md.code(f"{k}={v}") for k, v in obj.pod_labels.items()))
     facts.append(f"- **Defined in:** {md.code(f'{obj.path.as_posix()}:{obj.line}')}")
     return "\n\n".join(
         [md.heading(3, md.code(f"{obj.kind}/{obj.name}"), md.fragment(anchors.workload(obj.kind, obj.name))), "\n".join(facts), containers_block(obj)]
@@ -167,19 +128,19 @@ def pdb_text(pdb: Manifest) -> str:
     return ", ".join(rules) or "no rule"
 
 
-def other_entry(obj: Manifest, everything: list[Manifest]) -> str:
+def other_entry(obj: Manifest, everything: Manifests) -> str:
     """The entry of an autoscaler, disruption budget, service or any other object."""
     spec = obj.body.get("spec") or {}
     facts = [f"- **Namespace:** {md.code(obj.namespace or 'default')}"]
-    workloads = [m for m in everything if m.kind in WORKLOAD_KINDS and same_namespace(m, obj)]
+    workloads = [m for m in everything.of_kind(*WORKLOAD_KINDS) if m.same_namespace(obj)]
     if obj.kind == "HorizontalPodAutoscaler":
         target = spec.get("scaleTargetRef") or {}
-        matches = [w for w in workloads if w.name == target.get("name") and w.kind == target.get("kind", w.kind)]
+        matches = [w for w in workloads if obj in everything.autoscalers(w)]
         facts.append("- **Scales:** " + (", ".join(ref(w) for w in matches) or md.code(f"{target.get('kind')}/{target.get('name')}")))
         facts.append(f"- **Bounds and targets:** {hpa_text(obj)}")
     elif obj.kind in ("PodDisruptionBudget", "Service"):
         selector = spec.get("selector")
-        matches = [w for w in workloads if selects(selector, pod_labels(w))]
+        matches = [w for w in workloads if selects(selector, w.pod_labels)]
         facts.append("- **Selects:** " + (", ".join(ref(w) for w in matches) or "no workload in this tree"))
         if obj.kind == "PodDisruptionBudget":
             facts.append(f"- **Budget:** {pdb_text(obj)}")
@@ -204,7 +165,7 @@ def render(snap: Snapshot) -> str:
     Returns:
         The page's Markdown.
     """
-    objects: list[Manifest] = snap.get("manifests")
+    objects: Manifests = snap.get("manifests")
     folder = md.code(sources.KUBERNETES_DIR.as_posix() + "/")
     intro = (
         f"How Chorus runs on Kubernetes, generated at build time from {folder}: workloads, replicas, "
@@ -216,7 +177,7 @@ def render(snap: Snapshot) -> str:
     rows = []
     for w in workloads:
         hpa = next(
-            (m for m in objects if m.kind == "HorizontalPodAutoscaler" and ((m.body.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == w.name and same_namespace(m, w)),
+            iter(objects.autoscalers(w)),
             None,
         )
         rows.append([ref(w), md.code(w.namespace or "default"), md.code((w.body.get("spec") or {}).get("replicas", 1)), hpa_text(hpa) if hpa else "none"])

@@ -13,7 +13,6 @@ from typing import Any
 from handbook import anchors
 from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
-from handbook.sources import SourceUnavailable
 
 PAGE = anchors.HTTP_PAGE
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -318,10 +317,7 @@ def render(snap: Snapshot) -> str:
         "Every HTTP operation of the gateway, generated at build time from the OpenAPI document its "
         "app serves at `/openapi.json` (`chorus.gateway.app.create_app(config).openapi()`)."
     )
-    try:
-        doc: dict[str, Any] = snap.get("openapi")
-    except SourceUnavailable as exc:
-        return md.page("HTTP API", intro, md.note("warning", "Not generated yet", f"{md.text(exc)}: this page fills in when it lands."), front_matter={"owner": "handbook"})
+    doc: dict[str, Any] = snap.get("openapi")
     info = doc.get("info") or {}
     facts = f"{md.text(info.get('title', 'API'))}, version {md.code(info.get('version', '?'))}, OpenAPI {md.code(doc.get('openapi', '?'))}."
     if info.get("description"):

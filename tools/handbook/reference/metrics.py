@@ -11,7 +11,7 @@ from handbook import anchors
 from handbook.promql import metric_names
 from handbook.reference import markdown as md
 from handbook.reference.snapshot import Snapshot
-from handbook.sources import AlertRule, MetricInfo, SourceUnavailable
+from handbook.sources import AlertRule, MetricInfo
 
 PAGE = anchors.METRICS_PAGE
 SHARED = "shared"
@@ -82,13 +82,10 @@ def render(snap: Snapshot) -> str:
         "Prometheus registry (`chorus.metrics.service_registries()`): name, type, labels, HELP text, "
         "which service exports it and which alerts read it."
     )
-    try:
-        found: list[MetricInfo] = snap.get("metrics")
-    except SourceUnavailable as exc:
-        return md.page("Metrics", intro, md.note("warning", "Not generated yet", f"{md.text(exc)}: this page fills in when it lands."), front_matter={"owner": "handbook"})
-    alerts = snap.get_or_none("alerts") or []
+    found: list[MetricInfo] = snap.get("metrics")
+    alerts = snap.get("alerts")
     using = alerts_by_series(alerts)
-    order = [str(s.get("name")) for s in snap.services]
+    order = [s.name for s in snap.services]
     services = set(order)
     rows = [
         [

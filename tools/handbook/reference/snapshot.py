@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handbook import sources
+
+if TYPE_CHECKING:
+    from chorus.catalog import Service, Team
 
 Loader = Callable[[], Any]
 
@@ -33,19 +36,19 @@ class Snapshot:
         """
         self.root = root
         self._loaders: dict[str, Loader] = {
-            "catalog": lambda: sources.catalog(root).data or {},
+            "catalog": lambda: sources.catalog_model(root),
             "config": lambda: sources.config_keys(root),
             "metrics": lambda: sources.metrics(),
             "alerts": lambda: sources.alert_rules(root),
             "manifests": lambda: sources.manifests(root),
             "openapi": lambda: sources.openapi(root),
-            "cli": lambda: {p: _parser_or_error(p) for p in sources.CLI_PROGRAMS},
+            "cli": lambda: {p: sources.cli_parser(p) for p in sources.CLI_PROGRAMS},
         }
         unknown = set(loaders) - set(self._loaders)
         if unknown:
             raise TypeError(f"unknown sources: {', '.join(sorted(unknown))}")
         self._loaders.update(loaders)
-        self._results: dict[str, tuple[bool, Any]] = {}
+        self._results: dict[str, Any] = {}
 
     def get(self, name: str) -> Any:
         """The loaded source `name`, reading it on first use.
@@ -57,40 +60,25 @@ class Snapshot:
             What the loader returned.
 
         Raises:
-            SourceUnavailable: The source does not exist in this tree yet (raised again on every use).
-            HandbookError: The source exists but cannot be read.
+            HandbookError: The source cannot be read (names file and line).
         """
         if name not in self._results:
-            try:
-                self._results[name] = (True, self._loaders[name]())
-            except sources.SourceUnavailable as exc:
-                self._results[name] = (False, exc)
-        ok, result = self._results[name]
-        if not ok:
-            raise result
-        return result
+            self._results[name] = self._loaders[name]()
+        return self._results[name]
 
-    def get_or_none(self, name: str) -> Any:
-        """Like `get`, but `None` when the source does not exist yet (a broken source still raises)."""
+    def get_if_present(self, name: str) -> Any:
+        """Like `get`, but `None` when the tree has no file for that source (a broken file still raises)."""
         try:
             return self.get(name)
-        except sources.SourceUnavailable:
+        except sources.SourceMissing:
             return None
 
     @property
-    def services(self) -> list[dict[str, Any]]:
+    def services(self) -> list[Service]:
         """The catalog's services, in catalog order."""
-        return list(self.get("catalog").get("services") or [])
+        return list(self.get("catalog").services)
 
     @property
-    def teams(self) -> dict[str, dict[str, Any]]:
+    def teams(self) -> dict[str, Team]:
         """The catalog's teams by name."""
-        return {str(t.get("name")): t for t in self.get("catalog").get("teams") or []}
-
-
-def _parser_or_error(program: str) -> Any:
-    """A program's parser, or the `SourceUnavailable` saying why there is none (kept, not raised)."""
-    try:
-        return sources.cli_parser(program)
-    except sources.SourceUnavailable as exc:
-        return exc
+        return {team.name: team for team in self.get("catalog").teams}

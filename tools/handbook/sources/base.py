@@ -1,0 +1,201 @@
+"""What every source module shares: where the sources live, reading them, the stack's own code.
+
+Paths are relative to the project root. A source is read once per process while its
+files are unchanged (`memo`); the stack's own Python (`chorus.*`) is imported and called
+through `chorus_module` / `chorus_call`, so a failure in it becomes one line naming
+file and line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from handbook import yamlio
+from handbook.errors import HandbookError
+
+STACK_PACKAGE = Path("stack/chorus")
+HANDBOOK_PACKAGE = Path("tools/handbook")
+
+
+MEMO: dict[tuple[str, Path], tuple[Any, Any]] = {}
+"""Sources already loaded in this process: (what, root) to (fingerprint of its files, value)."""
+
+
+def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    """What identifies the content of some files cheaply: path, size and modification time."""
+    found = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def memo(what: str, root: Path, files: list[Path], build: Callable[[], Any]) -> Any:
+    """Load a source once per process while its files are unchanged (checks, facts and pages share it).
+
+    Args:
+        what: The source's name.
+        root: The project root.
+        files: The files it is read from.
+        build: How to load it.
+
+    Returns:
+        The loaded source.
+    """
+    key = (what, root.resolve())
+    stamp = _fingerprint(files)
+    known = MEMO.get(key)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    value = build()
+    MEMO[key] = (stamp, value)
+    return value
+
+
+class SourceMissing(HandbookError):
+    """A source-of-truth file that is absent from this tree (a tree without, say, `stack/catalog.yaml`).
+
+    Its own kind, so callers that tolerate an absent file decide by type, never by message text.
+    """
+
+
+class SourceUnavailable(HandbookError):
+    """A fact a derived source needs is not in the stack (e.g. a scenario's autoscaler is not in the manifests)."""
+
+
+
+def read_yaml(root: Path, rel: Path) -> yamlio.Located:
+    """Load one YAML source of truth with line numbers.
+
+    Args:
+        root: The project root.
+        rel: The file, relative to the root.
+
+    Returns:
+        The document.
+
+    Raises:
+        HandbookError: The file is missing or is not valid YAML (names file and line).
+    """
+    path = root / rel
+    if not path.is_file():
+        raise SourceMissing("source of truth is missing", path=rel)
+    return yamlio.load(rel, text=read_text(root, rel))
+
+
+def read_text(root: Path, rel: Path) -> str:
+    """A source file's text: UTF-8, a leading BOM dropped.
+
+    Args:
+        root: The project root.
+        rel: The file, relative to the root.
+
+    Returns:
+        The text.
+
+    Raises:
+        HandbookError: A byte is not UTF-8 (names file, line).
+    """
+    from chorus.yamllines import SourceError, decode
+
+    try:
+        return decode(rel, (root / rel).read_bytes())
+    except SourceError as exc:
+        raise yamlio.error(exc) from None
+
+
+# --- Chorus entry points ---------------------------------------------------------------------
+
+
+def _where(exc: BaseException) -> tuple[Path | None, int | None]:
+    """The file and line an exception came from, preferring the innermost frame in the stack's code."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return Path(exc.filename), exc.lineno
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if f"{STACK_PACKAGE}" in f.filename.replace("\\", "/")]
+    frame = (ours or frames or [None])[-1]
+    return (Path(frame.filename), frame.lineno) if frame is not None else (None, None)
+
+
+def _fail(what: str, exc: BaseException) -> HandbookError:
+    path, line = _where(exc)
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return HandbookError(f"{what} failed: {type(exc).__name__}: {detail}", path=path, line=line)
+
+
+def chorus_module(name: str) -> types.ModuleType:
+    """Import a module of the `chorus` package, turning failures into one-line errors.
+
+    Args:
+        name: The dotted module name, e.g. `chorus.config`.
+
+    Returns:
+        The module.
+
+    Raises:
+        HandbookError: The module could not be imported (names file and line).
+    """
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # any error in the stack's own code must become one line
+        raise _fail(f"importing {name}", exc) from None
+
+
+def chorus_call(what: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Call one of the stack's entry points, turning an exception into a one-line error.
+
+    Args:
+        what: What is being done, for the message (e.g. `chorus.cli.build_parser()`).
+        func: The entry point.
+        *args: Its arguments.
+
+    Returns:
+        What the entry point returned.
+
+    Raises:
+        HandbookError: The entry point raised (names the file and line it raised at).
+    """
+    try:
+        return func(*args)
+    except HandbookError:
+        raise
+    except Exception as exc:
+        raise _fail(what, exc) from None
+
+
+def purge_chorus_modules() -> None:
+    """Forget every imported `chorus` module, so the next import reads the code afresh.
+
+    `mkdocs serve` rebuilds in one long-lived process; without this a change to
+    the stack's code would not show until the server restarts.
+    """
+    for name in [n for n in sys.modules if n == "chorus" or n.startswith("chorus.")]:
+        del sys.modules[name]
+    MEMO.clear()
+    importlib.invalidate_caches()
+
+
+def source_error(exc: Exception, root: Path) -> HandbookError:
+    """A `chorus.yamllines.SourceError` (configuration, catalog) as a one-line handbook error."""
+    path = getattr(exc, "path", None)
+    if path is not None:
+        path = Path(path)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(root.resolve())
+            except ValueError:
+                pass
+    key = getattr(exc, "key", "")
+    message = getattr(exc, "message", str(exc))
+    return HandbookError(f"{key}: {message}" if key else message, path=path, line=getattr(exc, "line", None))
+
+
