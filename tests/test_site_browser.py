@@ -19,9 +19,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import browser_support as browser
 from handbook import anchors
-from handbook.project import Project
 from handbook.reference.snapshot import Snapshot
-from handbook.runbook import runbooks
+from search_cases import alert_runbooks, url_suffix
 
 MIN_LABEL_PX = 11.0
 """The smallest diagram label a reader can read at the content width, in CSS pixels."""
@@ -50,14 +49,6 @@ def page_url(base: str, docs_path: str) -> str:
     page = page.removesuffix(".md")
     page = page.removesuffix("index") if page.endswith("index") else page + "/"
     return base + page + (f"#{fragment}" if fragment else "")
-
-
-def url_suffix(docs_path: str) -> str:
-    """How a result link to a docs-relative page (and anchor) ends: `config/#fanout.listener_cap`."""
-    page, _, fragment = docs_path.partition("#")
-    page = page.removesuffix(".md")
-    page = page.removesuffix("index") if page.endswith("index") else page + "/"
-    return page + (f"#{fragment}" if fragment else "")
 
 
 def open_page(driver: WebDriver, url: str) -> None:
@@ -103,15 +94,6 @@ def searching(chromium: WebDriver, site_url: str) -> WebDriver:
     open_page(chromium, site_url)
     browser.wait_search_ready(chromium)
     return chromium
-
-
-def alert_runbooks(root: Path) -> dict[str, str]:
-    """Every alert a runbook answers, and that runbook's docs-relative path."""
-    found = {}
-    for book in runbooks(Project(root)):
-        for alert in (book.meta.alerts if book.meta else None) or []:
-            found[alert] = anchors.runbook(book.name)
-    return found
 
 
 @pytest.mark.timeout(900)  # one search per name, on a loaded machine
