@@ -110,6 +110,7 @@ class Row:
             (they are compressed already).
         ready: Seconds from navigation start to ready, per run; `None` for a run that timed out.
         downloaded: Seconds from navigation start until the index (or pagefind's entry files) arrived, per ready run.
+        cpu: CPU seconds of the browser's renderers (page and workers) until ready, per ready run.
         first: Seconds to the first result, per query, one per ready run.
         load: The load average (1 min) before and after the row.
     """
@@ -120,6 +121,7 @@ class Row:
     fetched: int
     ready: list[float | None] = field(default_factory=list)
     downloaded: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     first: dict[str, list[float]] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
 
@@ -133,12 +135,14 @@ class Run:
         downloaded: Seconds from navigation start until its index files had arrived.
         first: Seconds to the first result, per query, typed one after another once ready.
         fetched: Bytes the engine downloaded up to the first query's answer (0: not measured in the page).
+        cpu: CPU seconds the browser's renderers (page and workers) used until ready.
     """
 
     ready: float | None
     downloaded: float = 0.0
     first: dict[str, float] = field(default_factory=dict)
     fetched: int = 0
+    cpu: float = 0.0
 
 
 def build(into: Path) -> Path:
@@ -185,6 +189,38 @@ def add_synthetic_pages(site: Path, count: int) -> None:
         target.write_text(text, encoding="utf-8")
 
 
+def renderer_cpu_seconds(driver: WebDriver) -> float:
+    """CPU seconds (user + system) the browser's renderer processes have used so far: the page and its workers.
+
+    Read from `/proc` (Linux), so a figure that holds on a shared machine where wall time does not;
+    0 where `/proc` is not there.
+    """
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)], stats[int(entry.name)] = int(fields[1]), fields
+    family = {driver.service.process.pid}
+    grown = True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                grown = True
+    ticks = 0
+    for pid in family:
+        try:
+            if b"--type=renderer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                ticks += int(stats[pid][11]) + int(stats[pid][12])
+        except (OSError, KeyError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> float:
     """The machine's 1-minute load average (the machine is shared: figures are read beside it)."""
     return os.getloadavg()[0]
@@ -199,9 +235,10 @@ def material_run(base: str, timeout_s: float, queries: tuple[str, ...]) -> Run:
             browser.wait_search_ready(driver, timeout_s)
         except TimeoutException:
             return Run(None)
+        cpu = renderer_cpu_seconds(driver)
         times = driver.execute_script(_INDEX_TIMES)
         first = {q: browser.search(driver, q, timeout_s).seconds for q in queries}
-        return Run(float(times["ready"]) / 1000, float(times["downloaded"] or 0) / 1000, first)
+        return Run(float(times["ready"]) / 1000, float(times["downloaded"] or 0) / 1000, first, cpu=cpu)
 
 
 def pagefind_run(base: str, timeout_s: float, queries: tuple[str, ...]) -> Run:
@@ -215,12 +252,13 @@ def pagefind_run(base: str, timeout_s: float, queries: tuple[str, ...]) -> Run:
             return Run(None)
         if "error" in times:
             raise RuntimeError(f"pagefind did not load: {times['error']}")
+        cpu = renderer_cpu_seconds(driver)
         first: dict[str, float] = {}
         fetched = 0
         for query in queries:
             first[query] = float(driver.execute_async_script(_PAGEFIND_QUERY, query, 1)["seconds"])
             fetched = fetched or int(driver.execute_script(_PAGEFIND_FETCHED))
-        return Run(float(times["ready"]) / 1000, float(times["downloaded"]) / 1000, first, fetched)
+        return Run(float(times["ready"]) / 1000, float(times["downloaded"]) / 1000, first, fetched, cpu)
 
 
 def measure(row: Row, site: Path, runs: int, timeout_s: float, run: Callable[[str, float, tuple[str, ...]], Run]) -> Row:
@@ -230,10 +268,11 @@ def measure(row: Row, site: Path, runs: int, timeout_s: float, run: Callable[[st
         for number in range(1, runs + 1):
             result = run(base, timeout_s, QUERIES)
             row.ready.append(result.ready)
-            shown = f"{result.ready:.2f} s" if result.ready is not None else f"not ready within {timeout_s:.0f} s"
+            shown = f"{result.ready:.2f} s, {result.cpu:.2f} CPU s" if result.ready is not None else f"not ready within {timeout_s:.0f} s"
             print(f"bench:   {row.label}, run {number}/{runs}: {shown} (load {load_average():.1f})", file=sys.stderr, flush=True)
             if result.ready is not None:
                 row.downloaded.append(result.downloaded)
+                row.cpu.append(result.cpu)
                 row.fetched = result.fetched or row.fetched
                 for query, seconds in result.first.items():
                     row.first.setdefault(query, []).append(seconds)
@@ -261,7 +300,7 @@ def index_pagefind(site: Path) -> Row:
 def print_header(queries: tuple[str, ...]) -> None:
     """The table's head."""
     firsts = "  ".join(f"1st '{q}'" for q in queries)
-    print(f"{'site':<26} {'entries':>7} {'index':>8} {'fetched':>8} {'ready':>7} {'min':>6} {'max':>6} {'download':>8}  {firsts}  load", flush=True)
+    print(f"{'site':<26} {'entries':>7} {'index':>8} {'fetched':>8} {'ready':>7} {'min':>6} {'max':>6} {'download':>8} {'cpu':>6}  {firsts}  load", flush=True)
 
 
 def print_row(row: Row) -> None:
@@ -276,7 +315,7 @@ def print_row(row: Row) -> None:
     timed_out = len(row.ready) - len(done)
     note = f"  ({timed_out} of {len(row.ready)} runs not ready within the timeout)" if timed_out else ""
     print(
-        f"{sizes} {statistics.median(done):>6.2f}s {min(done):>5.2f}s {max(done):>5.2f}s {statistics.median(row.downloaded):>7.2f}s  {firsts}  {load}{note}",
+        f"{sizes} {statistics.median(done):>6.2f}s {min(done):>5.2f}s {max(done):>5.2f}s {statistics.median(row.downloaded):>7.2f}s {statistics.median(row.cpu):>5.2f}s  {firsts}  {load}{note}",
         flush=True,
     )
 
@@ -349,7 +388,7 @@ def main() -> int:
         print("bench: --pagefind needs pagefind: .venv/bin/pip install 'pagefind[bin]==1.5.2'", file=sys.stderr)
         return 2
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, Chromium headless; load average {load_average():.1f}")
-    print(f"each run cold (new browser and profile); medians of {args.runs} runs; ready = navigation start until the engine can answer; download = until its index files arrived")
+    print(f"each run cold (new browser and profile); medians of {args.runs} runs; ready = navigation start until the engine can answer; download = until its index files arrived; cpu = CPU seconds of the page and its workers until ready")
     print("entries: Material's index sections / pagefind's pages; fetched: what a reader downloads before the first answer (Material's JSON gzipped; pagefind's files fetched up to the first query's answer)\n")
     print_header(QUERIES)
     work = Path(tempfile.mkdtemp(prefix="handbook-bench-search-"))
