@@ -17,7 +17,7 @@ ends, after at most runs x timeout per site.
 Material's search (lunr) builds its whole inverted index in a web worker on every cold page load,
 from `search/search_index.json`: Material 9 has no prebuilt index (its `prebuild_index` option is
 gone), so that build time grows with the index. `--pagefind` measures pagefind side by side on
-the same pages (needs `pip install pagefind[bin]`), which loads only the index chunks a query needs.
+the same pages (needs the `bench` extra: `pip install -e '.[bench]'`), which loads only the index chunks a query needs.
 `--quality` counts, on the real site, how many of the search guarantees the browser tests check
 (tests/search_cases.py) each engine keeps.
 
@@ -377,7 +377,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="cold page loads per site (default 5)")
     parser.add_argument("--synthetic", type=int, default=1000, help="synthetic runbooks for the bigger site (default 1000)")
     parser.add_argument("--ready-timeout", type=float, default=120.0, help="seconds one page load may take to get search ready (default 120)")
-    parser.add_argument("--pagefind", action="store_true", help="measure pagefind side by side (needs `pip install pagefind[bin]`)")
+    parser.add_argument("--pagefind", action="store_true", help="measure pagefind side by side (needs the `bench` extra: `pip install -e '.[bench]'`)")
     parser.add_argument("--quality", action="store_true", help="also count the search guarantees each engine keeps on the real site")
     args = parser.parse_args()
     problem = browser.ensure_chromium()
@@ -385,7 +385,7 @@ def main() -> int:
         print(f"bench: {problem}", file=sys.stderr)
         return 2
     if args.pagefind and subprocess.run([sys.executable, "-m", "pagefind", "--version"], capture_output=True).returncode != 0:
-        print("bench: --pagefind needs pagefind: .venv/bin/pip install 'pagefind[bin]==1.5.2'", file=sys.stderr)
+        print("bench: --pagefind needs pagefind: .venv/bin/pip install -c constraints.txt -e '.[bench]'", file=sys.stderr)
         return 2
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, Chromium headless; load average {load_average():.1f}")
     print(f"each run cold (new browser and profile); medians of {args.runs} runs; ready = navigation start until the engine can answer; download = until its index files arrived; cpu = CPU seconds of the page and its workers until ready")
