@@ -59,11 +59,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from chorus.audio import reference_packets
 from chorus.client import GatewayClient, Speaker, media_url
 from chorus.config import ChorusConfig
 from chorus.fanout.upstream import backoff_s
@@ -379,6 +377,8 @@ class LoadResult:
 
 def _percentile(values: list[float], q: float) -> float:
     """The q-th percentile of values (0 if empty)."""
+    import numpy as np  # here, not at the top: `chorusctl` starts faster without numpy
+
     return float(np.percentile(values, q)) if values else 0.0
 
 
@@ -489,6 +489,8 @@ class LoadRun:
             return self.plan.space, None
         space = (await gateway.create_space(f"loadgen {self.plan.scenario}", "loadgen-host"))["id"]
         audio = self.config.audio
+        from chorus.audio import reference_packets  # numpy and PyAV, only when a speaker is needed
+
         packets = reference_packets(audio, min(self.plan.duration_s, HARD_MAX_SECONDS) + 5)
         speaker = Speaker(gateway, space, "loadgen-host", "host", audio.frame_ms)
         task = asyncio.create_task(speaker.run(packets))

@@ -24,6 +24,11 @@ exits only on Ctrl-C or SIGTERM (0: every process group stopped, SIGTERM then
 SIGKILL after `supervisor.stop_timeout_s`), or when the gateway cannot be kept
 up (`supervisor.gateway_max_restarts` deaths in a row; exit 1).
 
+`chorusctl restart SERVICE...` (from another shell, as the same user) asks a running `up` to
+restart services of its run one after the other - stop, start, wait until ready - and
+`chorusctl restart all --rotate-key` restarts every service with a new signing key
+(`chorus.upcontrol`).
+
 `--state-file PATH` keeps a JSON document of every service (name, pid, state,
 restarts, last exit) up to date, for scripts and drills. With `--monitor`,
 Prometheus and Alertmanager (`chorus.monitor`) start after the services and watch
@@ -54,6 +59,7 @@ from chorus.config import ChorusConfig, SupervisorConfig
 from chorus.monitor import Monitor, MonitorError, MonitorSettings
 from chorus.monitor.foreground import start_for_stack, stop_for_stack
 from chorus.credentials import remove_run_token, write_run_token
+from chorus.upcontrol import ControlError, ControlServer, RestartRequest
 from chorus.service import INSTANCE_ENV, INSTANCE_HEADER
 from chorus.tokens import SigningKeyError, SigningKeyMissing, new_signing_key, operator_token, resolve_signing_key
 
@@ -256,6 +262,7 @@ class Supervisor:
         self._http = httpx.Client(timeout=1.0)
         self._key = b""
         self._wrote_run_token = False
+        self._control: ControlServer | None = None
 
     # ----------------------------------------------------------------- set-up
 
@@ -393,6 +400,10 @@ class Supervisor:
         # operator token (a second `up` that failed on taken ports must not replace the first one's).
         write_run_token(self.config.gateway_url, self._key)
         self._wrote_run_token = True
+        try:
+            self._control = ControlServer(self.config.gateway_url, self.restart_on_request)
+        except ControlError as exc:
+            raise UpError(str(exc)) from None
         nodes = [c for c in others if c.name != "packager"]
         for child in nodes:
             self.children.append(child)
@@ -471,6 +482,84 @@ class Supervisor:
         self._say(f"chorus up: {child.name} died (pid {pid}, {child.last_exit}) after {ran:.1f} s; "
                   f"restarting in {delay:.1f} s{extra}")
 
+    # ----------------------------------------------------------------- restarts on request
+
+    def restart_on_request(self, request: RestartRequest, say: Callable[[str], None]) -> tuple[bool, str]:
+        """Restart the services a `chorusctl restart` asked for, one after the other.
+
+        Each is stopped (its process group: SIGTERM, then SIGKILL after `supervisor.stop_timeout_s`),
+        started again and waited for until ready. With a new key, every service restarts with it,
+        and this run's operator token is written again, signed with it.
+
+        Args:
+            request: The services (or `all`) and maybe a new signing key.
+            say: Sends a progress line to the caller.
+
+        Returns:
+            `(ok, message)`: whether every service came back ready, and a summary.
+        """
+        known = {child.name: child for child in self.children}
+        names = [child.name for child in self.children] if request.services == ("all",) else list(request.services)
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            return False, f"this run has no {', '.join(unknown)} (it runs {', '.join(known)})"
+        if request.key is not None:
+            env = {**self._env, self.config.gateway.token.key_env: request.key}
+            try:
+                key = resolve_signing_key(self.config.gateway.token, env)
+            except SigningKeyError as exc:
+                return False, f"new signing key refused: {exc}"
+            self._env, self._key = env, key
+            self._say("chorus up: restarting every service with a new signing key (asked by chorusctl restart)")
+        for name in names:
+            child = known[name]
+            self._say(f"chorus up: restarting {name} (asked by chorusctl restart)")
+            say(f"{name}: stopping")
+            self._stop_child(child)
+            self._spawn(child)
+            assert child.process is not None
+            say(f"{name}: started (pid {child.process.pid}), waiting until ready")
+            if not self._ready_within(child, START_TIMEOUT_S):
+                child.restarts += 1  # from here, supervision reports it as a restarted child
+                return False, (f"{name} did not become ready within {START_TIMEOUT_S:.0f} s; the restarts stopped "
+                               f"there ({', '.join(names[names.index(name) + 1:]) or 'none'} left as they were): "
+                               "see the `chorusctl up` terminal")
+            child.state = "ready"
+            self._write_state()
+            self._say(f"chorus up: {name} ready again (pid {child.process.pid})")
+            say(f"{name}: ready")
+        if request.key is None:
+            self._key = resolve_signing_key(self.config.gateway.token, self._env)  # a key file may have changed
+        if self._wrote_run_token:
+            write_run_token(self.config.gateway_url, self._key)
+        return True, f"restarted {', '.join(names)}: all ready"
+
+    def _stop_child(self, child: Child) -> None:
+        """Stop one child's process group (SIGTERM, then SIGKILL after `supervisor.stop_timeout_s`) and reap it."""
+        process = child.process
+        child.process = None
+        child.state = "stopped"
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=self.policy.stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        child.last_exit = "restarted on request"
+
+    def _ready_within(self, child: Child, timeout_s: float) -> bool:
+        """Wait until a child answers its readiness check (False if it exits or the time runs out)."""
+        deadline = self._clock() + timeout_s
+        while not self.is_ready(child):
+            if self._exited(child) is not None or self._clock() > deadline or self._stop:
+                return False
+            time.sleep(POLL_S)
+        return True
+
     def wait(self) -> None:
         """Supervise until a stop is asked (Ctrl-C, SIGTERM).
 
@@ -479,6 +568,8 @@ class Supervisor:
         """
         while not self._stop:
             self.supervise_once()
+            if self._control is not None:
+                self._control.poll()
             if self.monitor is not None:
                 try:
                     self.monitor.check_alive()
@@ -493,6 +584,9 @@ class Supervisor:
     def stop(self) -> None:
         """Stop the monitor, then every service's process group (SIGTERM, then SIGKILL after `stop_timeout_s`),
         last started first."""
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         if self.monitor is not None:
             stop_for_stack(self.monitor, self.config.gateway_url)
             self.monitor = None

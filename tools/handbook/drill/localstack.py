@@ -28,6 +28,9 @@ READY = "chorus up: ready"
 SILENT_DBFS = -50.0
 """Audio quieter than this (RMS, dB below full scale) counts as silence; the drill's test signal is near -12."""
 START_TIMEOUT_S = 60.0
+"""Longest `chorusctl up` may take to say it is ready."""
+CHORUSCTL_TIMEOUT_S = 90.0
+"""Longest a drill's own `chorusctl` call may take (not a runbook step: steps carry their `timeout=`)."""
 
 
 class StackError(Exception):
@@ -170,8 +173,8 @@ class LocalStack:
         tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
         return " | ".join(tail) or "(no output)"
 
-    def chorusctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        """Run `chorusctl ARGS` against this stack."""
+    def chorusctl(self, *args: str, timeout: float = CHORUSCTL_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """Run `chorusctl ARGS` against this stack (bounded: a busy runner can take seconds just to start Python)."""
         return subprocess.run(["chorusctl", *args], env=self.env, capture_output=True, text=True,
                               timeout=timeout, cwd=self.folder)
 
@@ -291,7 +294,7 @@ class LocalStack:
         assert self.space is not None
         out = self.folder / "heard.wav"
         result = self.chorusctl("listen", "--space", self.space, "--out", str(out), "--seconds", str(seconds),
-                                timeout=seconds + 30)
+                                timeout=seconds + CHORUSCTL_TIMEOUT_S)
         if result.returncode != 0 or not out.exists():
             return False, f"listen exited {result.returncode}: {(result.stderr or result.stdout).strip()[-200:]}"
         dbfs = _dbfs(out)
