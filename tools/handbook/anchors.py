@@ -71,6 +71,10 @@ def workload(kind: str, name: str) -> str:
     return f"{DEPLOYMENT_PAGE}#{slug(kind + '-' + name)}"
 
 
+COMPONENT_AT_A_GLANCE = "at-a-glance"
+"""The anchor of a component page's generated "`NAME` at a glance" section."""
+
+
 def component(service: str) -> str:
     """A service's component page, e.g. `components/fanout.md`."""
     return f"components/{slug(service)}.md"

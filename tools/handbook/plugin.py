@@ -296,8 +296,11 @@ class HandbookPlugin(BasePlugin):
         """
         return page.file.generated_by is not None and not page.file.src_uri.startswith("components/")
 
+    @event_priority(-50)  # after Material's search wrote its index (0), before `offline` inlines it (-100)
     def on_post_build(self, *, config: MkDocsConfig) -> None:
-        """Forget the facts and the glossary, so the next build (in `mkdocs serve`) reads the sources afresh."""
+        """Keep the component boost on the index entries that name a component (`handbook.search`), then
+        forget the facts and the glossary, so the next build (in `mkdocs serve`) reads the sources afresh."""
+        search.narrow_index(Path(config.site_dir))
         self._facts = None
         self._knowledge_project = None
         self._abbreviations = None

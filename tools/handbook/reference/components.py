@@ -155,7 +155,7 @@ def header(service: Service, snap: Snapshot) -> str:
     modules = [m for m in api.modules(snap.root) if m.name == f"chorus.{name}" or m.name.startswith(f"chorus.{name}.")]
     facts.append("- **Code:** " + (", ".join(f"[{md.code(m.name)}]({md.link(page, m.uri)})" for m in modules) or "no module named after it"))
     # The service's own name in the heading: a search for it puts this page first.
-    return md.heading(2, f"{md.code(name)} at a glance", "at-a-glance") + "\n\n" + "\n".join(facts)
+    return md.heading(2, f"{md.code(name)} at a glance", anchors.COMPONENT_AT_A_GLANCE) + "\n\n" + "\n".join(facts)
 
 
 def component_page(service: Service, snap: Snapshot, narrative_text: str | None) -> str:
