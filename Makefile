@@ -58,7 +58,7 @@ test: setup typecheck ## type-check, then run the whole test suite (installs Deb
 	$(BIN)/python -m pytest
 
 drill: setup ## rehearse every runbook that declares a drill on a local Chorus + Prometheus
-	$(BIN)/handbook drill --allow-destructive --jobs 2
+	$(BIN)/handbook drill --allow-destructive --jobs 3
 
 lock: ## re-pin the transitive dependencies into constraints.txt
 	$(BIN)/python -m pip freeze --exclude-editable --exclude chorus-handbook > constraints.txt

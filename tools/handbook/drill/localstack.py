@@ -300,7 +300,7 @@ class LocalStack:
         return dbfs > SILENT_DBFS, f"listener heard audio at {dbfs:.0f} dBFS" + ("" if dbfs > SILENT_DBFS else " (silence)")
 
     def playlist_advances(self, wait_s: float) -> tuple[bool, str]:
-        """Whether the space's HLS playlist moves on within `wait_s` (only with the packager).
+        """Whether the space's HLS playlist moves on, with a non-silent newest segment, within `wait_s` (only with the packager).
 
         Returns:
             `(ok, what was seen)`.
@@ -325,6 +325,7 @@ class LocalStack:
 
         first, _ = playlist()
         deadline = time.monotonic() + wait_s
+        heard = ""  # the last silent segment seen: the packager may still be resubscribing after a recovery
         while time.monotonic() < deadline:
             time.sleep(1)
             now, newest = playlist()
@@ -335,10 +336,12 @@ class LocalStack:
                     dbfs = _dbfs(segment)
                 except Exception as exc:  # an undecodable segment is a finding, said in one line
                     return False, f"playlist advanced {first} -> {now}, but its newest segment cannot be decoded: {exc}"
-                ok = dbfs > SILENT_DBFS
-                return ok, f"playlist advanced {first} -> {now}; newest segment at {dbfs:.0f} dBFS" + (
-                    "" if ok else " (silence)")
+                heard = f"playlist advanced {first} -> {now}; newest segment at {dbfs:.0f} dBFS"
+                if dbfs > SILENT_DBFS:
+                    return True, heard
             first = first if first is not None else now
+        if heard:
+            return False, f"{heard} (silence, still after {wait_s:.0f} s)"
         return False, f"playlist at {url} did not advance in {wait_s:.0f} s (media sequence {first})"
 
     def stop(self) -> None:

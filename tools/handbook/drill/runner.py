@@ -376,7 +376,7 @@ class Drill:
         self._row("audio reaches a listener", 0, "non-silent audio", got, ok, started)
         if spec.stack.packager:
             started = time.monotonic()
-            ok, got = stack.playlist_advances(wait_s=float(_fact(facts, "config.packager.segment_s").value) * 4)
+            ok, got = stack.playlist_advances(wait_s=max(20.0, float(_fact(facts, "config.packager.segment_s").value) * 4))
             self._row("HLS playlist advances", 0, "a new segment", got, ok, started)
 
     def _recover(self, spec: DrillSpec, stack: LocalStack, facts: Facts) -> None:

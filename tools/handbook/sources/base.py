@@ -122,7 +122,7 @@ def _where(exc: BaseException) -> tuple[Path | None, int | None]:
         return Path(exc.filename), exc.lineno
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if f"{STACK_PACKAGE}" in f.filename.replace("\\", "/")]
-    frame = (ours or frames or [None])[-1]
+    frame = (ours or frames)[-1] if ours or frames else None
     return (Path(frame.filename), frame.lineno) if frame is not None else (None, None)
 
 

@@ -27,7 +27,7 @@ def _stack_files(root: Path) -> list[Path]:
     `os.walk` rather than `Path.rglob`: this runs on every lookup of a cached value, and is
     ten times faster.
     """
-    found = []
+    found: list[str] = []
     for folder, subfolders, names in os.walk(root / STACK_DIR):
         subfolders[:] = [d for d in subfolders if d != "__pycache__"]
         found.extend(os.path.join(folder, name) for name in names)

@@ -214,7 +214,7 @@ def config_keys(root: Path, schema: type | None = None, env_prefix: str | None =
                     default=default.value if isinstance(default, enum.Enum) else default,
                     bounds=_bounds(info.metadata),
                     value=value,
-                    env=env_prefix + "__".join(p.upper() for p in parts),  # type: ignore[operator]
+                    env=env_prefix + "__".join(p.upper() for p in parts),
                     description=(info.description or "").strip(),
                     path=CONFIG,
                     line=doc.line_of(*parts) if value is not UNSET else None,

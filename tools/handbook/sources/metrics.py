@@ -50,7 +50,7 @@ class MetricInfo:
 
 def _families(registry: Any) -> list[tuple[Any, Any]]:
     """`(collector, family)` for every metric family a registry holds, in registration order."""
-    found = []
+    found: list[tuple[Any, Any]] = []
     collectors = list(getattr(registry, "_collector_to_names", {}))  # prometheus_client keeps no public list
     for collector in collectors:
         describe = getattr(collector, "describe", None)
@@ -120,5 +120,6 @@ def stack_metrics(root: Path) -> list["MetricInfo"]:
     def build() -> list[dict[str, Any]]:
         return [dict(m.__dict__) for m in metrics()]
 
-    return [MetricInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()})
-            for m in cached_from_stack(root, "metrics", build)]
+    fields: list[dict[str, Any]] = [{k: tuple(v) if isinstance(v, list) else v for k, v in m.items()}
+                                    for m in cached_from_stack(root, "metrics", build)]
+    return [MetricInfo(**m) for m in fields]

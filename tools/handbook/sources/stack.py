@@ -69,7 +69,7 @@ class Stack:
                 found.append((str(path), line, finding.code, finding.message))
             return found
 
-        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]  # type: ignore[misc]
+        return [tuple(p) for p in cached_from_stack(self.root, "deploy-problems", build)]
 
     def rule_problems(self) -> list[tuple[str, int, str, str]]:
         """Every AR finding as `(path, line, code, message)` (cached under the stack's fingerprint)."""
@@ -78,7 +78,7 @@ class Stack:
             return [(str(f.path), f.line_of(*finding.keys), finding.code, finding.message)
                     for f in self.rule_files for finding in self.rule_findings(f)]
 
-        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]  # type: ignore[misc]
+        return [tuple(p) for p in cached_from_stack(self.root, "rule-problems", build)]
 
     @functools.cached_property
     def rule_files(self) -> list[yamlio.Located]:
