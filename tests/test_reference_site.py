@@ -61,7 +61,7 @@ def test_component_pages_exist_for_every_catalog_service(built_site: Path) -> No
         html = built(built_site, anchors.component(service.name))
         text = re.sub(r"<[^>]+>", "", html)  # glossary terms are wrapped in <abbr> tooltips
         assert "at a glance" in text
-        assert service["purpose"].split(" - ")[0] in text
+        assert service.purpose.split(" - ")[0] in text
 
 
 def test_generated_pages_are_not_committed() -> None:
