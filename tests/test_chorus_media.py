@@ -130,7 +130,9 @@ def test_fanout_refuses_bad_tokens_on_its_own(make_token, reason: str) -> None:
 
 
 def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_audio() -> None:
-    config = config_with(gateway={"join_rate_per_s": 0.5, "join_burst": 20, "priority_share": 0.25,
+    # A bucket that refills at one token per 20 s: a busy runner's seconds between the storm and the
+    # late listener must not hand that listener a fresh token.
+    config = config_with(gateway={"join_rate_per_s": 0.05, "join_burst": 20, "priority_share": 0.25,
                                   "retry_after_base_s": 1, "retry_after_jitter_s": 4})
 
     async def scenario() -> None:
@@ -142,7 +144,8 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
             tasks += [asyncio.create_task(l.run(20)) for l in listeners]
             await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 5, "early listeners")
             speaker = Speaker(gateway, space, "host1", "host")
-            tasks.append(asyncio.create_task(speaker.run(reference_packets(AudioConfig(), 4))))
+            # Long enough to still be speaking after the storm on a busy runner (the test ends it sooner).
+            tasks.append(asyncio.create_task(speaker.run(reference_packets(AudioConfig(), 15))))
             await async_wait_until(lambda: min(counts) > 10, 5, "audio to flow")
 
             async with httpx.AsyncClient(base_url=stack.url, timeout=10) as http:
