@@ -42,8 +42,8 @@ def state_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "chorus"
 
 
-def _gateway_slug(gateway_url: str) -> str:
-    """A file-name-safe form of a gateway URL, e.g. `127.0.0.1-8080`."""
+def gateway_slug(gateway_url: str) -> str:
+    """A file-name-safe form of a gateway URL, e.g. `127.0.0.1-8080` (names its credentials and its `up` control socket)."""
     address = re.sub(r"^[a-z]+://", "", gateway_url.rstrip("/"))
     return re.sub(r"[^A-Za-z0-9.-]", "-", address)
 
@@ -65,7 +65,7 @@ def run_token_path(gateway_url: str) -> Path:
     Returns:
         The path.
     """
-    return state_dir() / f"operator-{_gateway_slug(gateway_url)}.token"
+    return state_dir() / f"operator-{gateway_slug(gateway_url)}.token"
 
 
 def write_run_token(gateway_url: str, key: bytes) -> Path:
@@ -127,7 +127,7 @@ class HostSecrets:
 
     def __init__(self, gateway_url: str, directory: Path | None = None) -> None:
         self.directory = directory or state_dir() / "hosts"
-        self.prefix = _gateway_slug(gateway_url)
+        self.prefix = gateway_slug(gateway_url)
 
     def _path(self, space_id: str) -> Path | None:
         return self.directory / f"{self.prefix}-{space_id}.secret" if is_space_id(space_id) else None

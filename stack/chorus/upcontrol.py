@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from chorus.credentials import gateway_slug
+
 MAX_REQUEST_BYTES = 4096
 """A request longer than this is refused (a list of service names and a key fit in far less)."""
 
@@ -97,8 +99,7 @@ def socket_name(gateway_url: str) -> bytes:
     Returns:
         The name (a leading NUL byte: Linux's abstract namespace).
     """
-    address = re.sub(r"^[a-z]+://", "", gateway_url.rstrip("/"))
-    return b"\0chorus-up/" + address.encode()
+    return b"\0chorus-up/" + gateway_slug(gateway_url).encode()
 
 
 def _peer_uid(connection: socket.socket) -> int:
