@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from chorus.loadgen import CLOSE_TIMEOUT_S, LoadPlan, LoadRun
-from chorus_support import CONFIG_FILE, config_with, stack_env, wait_until
+from chorus.loadgen import CLOSE_TIMEOUT_S, LoadgenError, LoadPlan, LoadRun
+from chorus.tokens import operator_token
+from chorus_support import CONFIG_FILE, KEY, config_with, local_stack, stack_env, wait_until
 from conftest import BIN
 
 
@@ -154,3 +155,36 @@ def test_ctrl_c_ends_a_run_early_with_its_summary(gateway) -> None:
     rows = _rows(out)
     assert rows["run"].startswith("INCOMPLETE - did not measure what was asked: interrupted by Ctrl-C after"), out
     assert float(rows["duration s"]) < 20 and "Traceback" not in err
+
+
+def test_misrouted_listeners_are_refused_as_wrong_node_and_join_again() -> None:
+    """`--misroute-share` plays a load balancer in front of the nodes: the wrong node refuses, the listener rejoins."""
+    config = config_with()
+
+    async def scenario() -> tuple[object, dict[str, float]]:
+        async with local_stack(config, nodes=2) as stack:
+            plan = LoadPlan("listeners", 12, 20, 4.0, misroute_share=1.0)
+            run = LoadRun(plan, config, stack.url, lambda line: None, operator_token=operator_token(KEY, "tests"))
+            result = await run.run()
+            refused = {node.node_id: node.metrics.token_failures.labels(node=node.node_id, reason="wrong_node")._value.get()
+                       for node in stack.nodes}
+            return result, refused
+
+    result, refused = asyncio.run(scenario())
+    assert result.misrouted == 12 and result.misroutes > 0, result.table()
+    assert result.misroutes == sum(refused.values()), (result.misroutes, refused)
+    assert result.media_errors == 0 and result.admitted > 12, "a refused listener joins again for a new token"
+    assert result.listening > 0, "the balancer's lucky picks reach the right node and listen"
+
+
+def test_misrouting_without_an_operator_credential_says_what_it_needs() -> None:
+    config = config_with()
+
+    async def scenario() -> str:
+        async with local_stack(config, nodes=2) as stack:
+            with pytest.raises(LoadgenError) as refused:
+                await LoadRun(LoadPlan("listeners", 2, 2, 1.0, misroute_share=0.5), config, stack.url,
+                              lambda line: None).run()
+            return str(refused.value)
+
+    assert "/v1/status" in asyncio.run(scenario())

@@ -60,12 +60,12 @@ from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from chorus.client import GatewayClient, Speaker, media_url
+from chorus.client import GatewayClient, GatewayError, Speaker, media_url
 from chorus.config import ChorusConfig
 from chorus.fanout.upstream import backoff_s
-from chorus.protocol import End, JoinBody, Reconnect, ReconnectReason, join_request, read_until_instructed, unpack_frames
+from chorus.protocol import MEDIA_PATH, End, JoinBody, Reconnect, ReconnectReason, join_request, read_until_instructed, unpack_frames
 
 SCENARIOS = ("join-storm", "listeners", "reconnect-storm", "slow-listeners")
 """The scenarios `chorusctl loadgen` runs."""
@@ -132,6 +132,11 @@ class LoadPlan:
         slow_share: For `slow-listeners`, the share of listeners that stop reading.
         slow_rejoin: For `slow-listeners`, whether a dropped slow listener rejoins (and stalls again),
             as a phone on a bad network does: the node keeps dropping for as long as the run lasts.
+        misroute_share: The share of listeners behind a load balancer in front of the nodes: each of
+            their media connections goes to any node the gateway lists, at random, not to the one
+            their grant names. A node refuses a token naming another (`wrong_node`) and the listener
+            joins again: the cause the token-failures runbook's `wrong_node` row describes. Listing
+            the nodes takes an operator credential.
     """
 
     scenario: str
@@ -141,6 +146,7 @@ class LoadPlan:
     space: str | None = None
     slow_share: float = 0.5
     slow_rejoin: bool = False
+    misroute_share: float = 0.0
 
     def check(self) -> None:
         """Enforce the hard bounds.
@@ -158,6 +164,8 @@ class LoadPlan:
             raise LoadgenError("--rate must be above 0 and at most 100000 joins/s")
         if not 0 <= self.slow_share <= 1:
             raise LoadgenError("--slow-share must be between 0 and 1")
+        if not 0 <= self.misroute_share <= 1:
+            raise LoadgenError("--misroute-share must be between 0 and 1")
 
 
 @dataclass
@@ -167,6 +175,8 @@ class ClientStats:
     Attributes:
         index: Its number.
         slow: Whether it stops reading (slow-listeners).
+        misrouted: Whether a load balancer picks its node (see `LoadPlan.misroute_share`).
+        misroutes: Its media connections a node refused because the token named another node.
         attempts: Join requests it sent.
         sheds: Those answered `503`.
         admits: Those admitted.
@@ -190,6 +200,8 @@ class ClientStats:
 
     index: int
     slow: bool = False
+    misrouted: bool = False
+    misroutes: int = 0
     attempts: int = 0
     sheds: int = 0
     admits: int = 0
@@ -239,6 +251,8 @@ class LoadResult:
         p99_reconnect_s: For `reconnect-storm`, the 99th percentile time to connect again.
         slow: For `slow-listeners`, listeners that stopped reading.
         slow_dropped: For `slow-listeners`, slow listeners the node dropped.
+        misrouted: Listeners behind the load balancer (`--misroute-share`).
+        misroutes: Their connections refused because they reached another node than their grant's.
         space: The space used.
         refused: Join requests answered with a status other than 200 and 503.
         timeouts: Join requests that timed out.
@@ -273,6 +287,8 @@ class LoadResult:
     p99_reconnect_s: float = 0.0
     slow: int = 0
     slow_dropped: int = 0
+    misrouted: int = 0
+    misroutes: int = 0
     space: str = ""
     refused: int = 0
     timeouts: int = 0
@@ -369,6 +385,8 @@ class LoadResult:
             rows += [("reconnected", self.reconnected), ("p99 reconnect s", f"{self.p99_reconnect_s:.2f}")]
         if self.scenario == "slow-listeners":
             rows += [("slow listeners", self.slow), ("slow listeners dropped", self.slow_dropped)]
+        if self.misrouted:
+            rows += [("misrouted listeners", self.misrouted), ("refused as wrong node", self.misroutes)]
         if self.complete:
             rows.append(("run", "complete: every join was answered"))
         else:
@@ -393,10 +411,13 @@ class LoadRun:
         config: The configuration (audio format for the speaker).
         gateway_url: The gateway (must be loopback).
         progress: Called with a progress line about once a second (default: stderr).
+        operator_token: An operator token, to list the nodes a misrouting load balancer spreads
+            listeners over (needed only with `LoadPlan.misroute_share`).
     """
 
     def __init__(
-        self, plan: LoadPlan, config: ChorusConfig, gateway_url: str, progress: Callable[[str], None] | None = None
+        self, plan: LoadPlan, config: ChorusConfig, gateway_url: str, progress: Callable[[str], None] | None = None,
+        operator_token: str | None = None,
     ) -> None:
         plan.check()
         require_loopback(gateway_url)
@@ -404,6 +425,10 @@ class LoadRun:
         self.config = config
         self.gateway_url = gateway_url
         self.clients = [ClientStats(i) for i in range(plan.clients)]
+        for stats in self.clients[plan.clients - round(plan.clients * plan.misroute_share):]:
+            stats.misrouted = True
+        self._operator_token = operator_token
+        self._balanced: list[str] = []
         self._progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
         self._rng = random.Random()
         self._http: httpx.AsyncClient | None = None
@@ -485,8 +510,24 @@ class LoadRun:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
             self._sigint_caught = False
 
+    async def _list_nodes(self) -> list[str]:
+        """The media URLs of every node the gateway lists (what a load balancer in front of them would balance over)."""
+        async with GatewayClient(self.gateway_url, operator_token=self._operator_token) as operator:
+            try:
+                status = await operator.status()
+            except GatewayError as exc:
+                raise LoadgenError(f"--misroute-share needs the node list from the gateway's /v1/status: {exc}") from None
+        urls = sorted(node["url"] + MEDIA_PATH for node in status["nodes"] if node["state"] != "stale")
+        for url in urls:
+            require_loopback(url)
+        if len(urls) < 2:
+            raise LoadgenError(f"--misroute-share needs two nodes or more to misroute between; the gateway lists {len(urls)}")
+        return urls
+
     async def _prepare(self, gateway: GatewayClient) -> tuple[str, asyncio.Task[Any] | None]:
         """The space to load: the one given, or a new one with a speaker sending a test signal."""
+        if self.plan.misroute_share:
+            self._balanced = await self._list_nodes()
         if self.plan.space is not None:
             await gateway.space(self.plan.space)
             return self.plan.space, None
@@ -531,6 +572,10 @@ class LoadRun:
             storm_at = None
             if outcome == "stop":
                 return
+            if outcome == "misrouted":  # refused by the wrong node: join again, as its client would
+                failures += 1
+                await asyncio.sleep(backoff_s(failures, 0.5, 8.0, self._rng))
+                continue
             if outcome == "storm":
                 reconnect, storm_at = "network", time.monotonic()
                 await asyncio.sleep(backoff_s(0, 0.5, 8.0, self._rng))
@@ -591,9 +636,11 @@ class LoadRun:
 
         Returns:
             `stop` (the run ended), `storm` (the reconnect storm cut the connection), `dropped`
-            (the node closed it), `reconnect` (the node said reconnect), `failed` (no connection).
+            (the node closed it), `reconnect` (the node said reconnect), `misrouted` (a node other
+            than the grant's refused it), `failed` (no connection).
         """
-        url = media_url(grant)
+        target = self._rng.choice(self._balanced) if stats.misrouted else grant["url"]
+        url = media_url({**grant, "url": target})
         host = urlsplit(url).hostname or ""
         if host not in self._checked_hosts:
             require_loopback(url)
@@ -613,10 +660,13 @@ class LoadRun:
                     stats.reconnected = True
                     self._reconnect_times.append(time.monotonic() - storm_at)
                 return await self._receive(stats, ws)
-        except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError):
+        except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
             if stats.connected:
                 stats.drops += 1
                 return "dropped"
+            if target != grant["url"] and isinstance(exc, InvalidStatus) and exc.response.status_code == 401:
+                stats.misroutes += 1
+                return "misrouted"
             stats.media_errors += 1
             return "failed"
         finally:
@@ -736,6 +786,8 @@ class LoadRun:
             p99_reconnect_s=_percentile(self._reconnect_times, 99),
             slow=len(slow),
             slow_dropped=sum(1 for s in slow if s.drops),
+            misrouted=sum(s.misrouted for s in c),
+            misroutes=sum(s.misroutes for s in c),
             space=space,
             refused=sum(s.refused for s in c),
             timeouts=sum(s.timeouts for s in c),

@@ -16,6 +16,7 @@ from chorus.cli.common import (
     config_of,
     emit,
     gateway_url,
+    operator_token,
     space_id,
 )
 from chorus.loadgen import (
@@ -92,6 +93,10 @@ def add_loadgen(commands: Commands, shared: SharedOptions) -> None:
     loadgen.add_argument("--slow-rejoin", action="store_true",
                          help="slow-listeners: a dropped slow listener rejoins and stalls again, as a phone on a bad "
                          "network does, so the node keeps dropping for the whole run (default: it leaves)")
+    loadgen.add_argument("--misroute-share", type=float, default=0.0, metavar="F",
+                         help="share of listeners behind a load balancer in front of the nodes: each connects to "
+                         "any node the gateway lists, at random, so the others refuse its token (wrong_node) and it "
+                         "joins again; lists the nodes with the operator credential (default: 0)")
     loadgen.set_defaults(handler=loadgen_command)
 
 
@@ -128,9 +133,11 @@ def loadgen_command(args: argparse.Namespace) -> int:
     config = config_of(args)
     configured = config.gateway.join_rate_per_s
     rate = args.rate if args.rate is not None else (10 * configured if args.scenario == "join-storm" else configured)
-    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share, args.slow_rejoin)
+    plan = LoadPlan(args.scenario, args.clients, rate, args.duration, args.space, args.slow_share, args.slow_rejoin,
+                    args.misroute_share)
     try:
-        run = LoadRun(plan, config, gateway_url(args))
+        run = LoadRun(plan, config, gateway_url(args),
+                      operator_token=operator_token(args) if args.misroute_share else None)
     except LoadgenError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     print(f"loadgen {plan.scenario}: {plan.clients} clients at {plan.rate_per_s:g} joins/s for {plan.duration_s:g} s "

@@ -84,7 +84,7 @@ def drill_declarations(project: Project) -> Iterator[Problem]:
         elif wanted is None and len(alerts) > 1:
             yield Problem(book.rel, line, col, "DR006",
                           f"this runbook answers {len(alerts)} alerts: say which one the drill waits for (drill.alert)")
-        names = {"gateway", "speaker"} | ({"packager"} if spec.stack.packager else set()) | {f"fanout-{i}" for i in range(1, spec.stack.nodes + 1)} | {
+        names = {"gateway", "speaker", "induced"} | ({"packager"} if spec.stack.packager else set()) | {f"fanout-{i}" for i in range(1, spec.stack.nodes + 1)} | {
             f"edge-{i}" for i in range(1, spec.stack.edges + 1)}
         for key, index, action in [("induce", i, a) for i, a in enumerate(spec.induce)] + [
                 ("recover", i, a) for i, a in enumerate(spec.recover)]:

@@ -89,6 +89,7 @@ class LocalStack:
         process: The `chorusctl up` process (leader of its own process group).
         log_path: Where its output goes.
         background: Commands started in the background (loadgen, speaker), stopped at tear-down.
+        induced: Those of them the drill's `start:` actions began (what `kill: induced` stops).
     """
 
     folder: Path
@@ -98,6 +99,7 @@ class LocalStack:
     log_path: Path | None = None
     background: list[subprocess.Popen[bytes]] = field(default_factory=list)
     background_logs: list[Path] = field(default_factory=list)
+    induced: list[subprocess.Popen[bytes]] = field(default_factory=list)
     paused: set[int] = field(default_factory=set)
     speaker: subprocess.Popen[bytes] | None = None
     space: str | None = None
@@ -223,9 +225,11 @@ class LocalStack:
 
     def pids(self, name: str) -> list[int]:
         """The live process of this stack serving `name` (`gateway`, `packager`, a node id such as `fanout-2`,
-        or `speaker`: the drill's own speaking client)."""
+        `speaker`: the drill's own speaking client, or `induced`: what the drill's `start:` actions run)."""
         if name == "speaker":
             return _descendants(self.speaker.pid) if self.speaker is not None else []
+        if name == "induced":
+            return [pid for proc in self.induced if proc.poll() is None for pid in (proc.pid, *_descendants(proc.pid))]
         return [pid for s in self.services() if s.get("name") == name and isinstance(pid := s.get("pid"), int) and pid]
 
     def signal_service(self, name: str, signum: int) -> None:
@@ -236,7 +240,7 @@ class LocalStack:
         """
         pids = self.pids(name)
         if not pids:
-            raise StackError(f"no process {name!r} runs in the drill's stack (names: gateway, packager, fanout-N, edge-N)")
+            raise StackError(f"no process {name!r} runs in the drill's stack (names: gateway, packager, fanout-N, edge-N, speaker, induced)")
         for pid in pids:
             os.kill(pid, signum)
             if signum == signal.SIGSTOP:

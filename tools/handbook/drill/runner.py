@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,17 @@ def _templated(line: str, old: str, facts: Facts) -> str:
         if fact is not None and fact.text:
             line = re.sub(rf"(?<![\w.]){re.escape(fact.text)}(?![\w.])", match, line)
     return line
+
+
+def _mentions(line: str, patterns: Sequence[str]) -> bool:
+    """Whether a line of output matches one of a step's `expect=` patterns (as written, unrendered)."""
+    for pattern in patterns:
+        try:
+            if re.search(pattern, line):
+                return True
+        except re.error:
+            continue
+    return False
 
 
 def _short(value: object, width: int = 48) -> str:
@@ -400,8 +411,7 @@ class Drill:
             return f"waited {argument} s"
         command = substitute(str(argument), facts)
         if kind == "start":
-            name = f"induce-{len(stack.background)}"
-            stack.start_background(command, name)
+            stack.induced.append(stack.start_background(command, f"induce-{len(stack.induced)}"))
             return "running in the background"
         done = stack.shell(command, timeout=300)
         if done.returncode != 0:
@@ -466,9 +476,10 @@ class Drill:
             if not wrong or time.monotonic() >= deadline:
                 break
             time.sleep(2)
-        first = output.strip().splitlines()[:1]
+        lines = output.strip().splitlines()
+        shown = next((line for line in lines if _mentions(line, step.marker.expect)), lines[0] if lines else "")
         self._row(label, step.block.line, "series" + "".join(f", /{p}/" for p in step.marker.expect),
-                  "; ".join(wrong) if wrong else first[0][:80], not wrong, started)
+                  "; ".join(wrong) if wrong else shown[:80], not wrong, started)
 
     def _run_transcript(self, step: Step, name: str, stack: LocalStack, facts: Facts) -> None:
         """A `console` step: its `$` commands run in one shell, in order; each output is judged on its own.

@@ -55,7 +55,8 @@ class InduceAction(BaseModel):
     """One thing a drill does to bring the runbook's condition about, exactly one key set.
 
     Attributes:
-        kill: Kill this node or service (`fanout-2`, `edge-1`, `packager`, `gateway`, or the drill's `speaker`).
+        kill: Kill this node or service (`fanout-2`, `edge-1`, `packager`, `gateway`, the drill's `speaker`, or
+            `induced`: the commands `start:` began).
         pause: Stop it with SIGSTOP (it hangs: its connections stay open, nothing moves).
         resume: Let a paused one go on (SIGCONT).
         run: A shell command run to completion (`chorusctl ...` runs against the drill's stack).
