@@ -191,10 +191,43 @@ def _port_map(base: Facts, overrides: dict[str, object], nodes: int) -> dict[str
 
 
 def _default_ports(line: str, ports: dict[str, str]) -> str:
-    """A live output line with the drill's ports written as the configured ones a reader would see."""
+    """A live output line with the drill's ports written as the configured ones a reader would see.
+
+    A port stands after a colon (`127.0.0.1:44413`) or after the word `port` (curl's `port 44413`).
+    """
     if not ports:
         return line
-    return re.sub(r"(?<=:)(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
+    return re.sub(r"(?:(?<=:)|(?<=\bport ))(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
+
+
+VOLATILE = re.compile(
+    r"\b(?:sp|se|up)-[0-9a-f]{6,}\b"  # space, session and subscription ids
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?"  # log timestamps
+    r"|\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"  # HTTP Date headers
+    r"|\bup \d+ s\b|\b\d+(?:\.\d+)? s ago\b"  # uptimes and ages
+)
+"""What differs between two runs of the same system: ids, clocks, uptimes. A rewrite keeps the sample's."""
+
+
+def _same_but_volatile(live: str, old: str) -> bool:
+    """Whether two output lines differ only in `VOLATILE` parts (an id, a timestamp, an uptime)."""
+    return VOLATILE.sub("~", live) == VOLATILE.sub("~", old)
+
+
+def _rewritten(live: list[str], old: list[str]) -> list[str]:
+    """The new sample: each live line, or the old line it equals but for ids, clocks and uptimes.
+
+    Keeping those old lines keeps the diff of a rewrite to what really changed (a cap, a state,
+    a count), so a reviewer reads only that.
+    """
+    unused = list(old)
+    kept = []
+    for line in live:
+        match = next((o for o in unused if _same_but_volatile(line, o)), None)
+        if match is not None:
+            unused.remove(match)
+        kept.append(match if match is not None else line)
+    return kept
 
 
 class Drill:
@@ -506,12 +539,14 @@ class Drill:
         first = next((t.strip().splitlines()[0] for _, t, _ in outcomes if t.strip()), "(no output)")
         self._row(f"{name} (line {step.block.line})", step.block.line, want,
                   "; ".join(dict.fromkeys(wrong)) if wrong else first[:80], not wrong, started)
+        if "keep" in step.marker.flags:
+            return
         for (_line, _command, expected), (code, text, _) in zip(commands, outcomes):
             if expected and code is not None:
                 old = "\n".join(text for _, text in expected)
                 live = [_templated(_default_ports(t, self._ports), old, self._base_facts or facts)
                         for t in text.rstrip("\n").splitlines()]
-                self.result.rewrites.append((expected[0][0], expected[-1][0], live))
+                self.result.rewrites.append((expected[0][0], expected[-1][0], _rewritten(live, [t for _, t in expected])))
 
     def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
                              facts: Facts) -> list[tuple[int | None, str, list[str]]]:

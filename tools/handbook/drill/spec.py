@@ -18,6 +18,7 @@ Marker words (after `drill:`):
 | `timeout=S` | seconds the step may take (default 60) |
 | `until=S` | re-run the step (every 2 s) until its expectations hold, for up to S seconds: "wait for it" |
 | `background` | start it and go on (a loadgen that keeps a condition up); stopped at tear-down |
+| `keep reason="..."` | the drill prints this block differently from a reader's system by design: `--rewrite` keeps its sample |
 | `production reason="..."` | production only (e.g. `kubectl`), not run by a drill; the page shows the reason |
 | `skip reason="..."` | not run by a drill for another reason (the drill induces this itself...); the page shows it |
 
@@ -44,7 +45,7 @@ DESTRUCTIVE = re.compile(
     r"\b(kill|pkill|restart|drain|resume|scale|rotate|delete|rollout\s+(restart|undo)|apply|chorusctl\s+up)\b"
 )
 """Commands that change a running system: a drill step running one must say `destructive`."""
-FLAGS = {"step", "destructive", "background", "production", "skip"}
+FLAGS = {"step", "destructive", "background", "production", "skip", "keep"}
 NOT_RUN = {"production", "skip"}
 OPTIONS = {"expect", "exit", "timeout", "reason", "until"}
 SECTIONS_RUN = ("Diagnose", "Mitigate", "Verify")
@@ -216,6 +217,8 @@ def parse_marker(text: str, line: int) -> Marker | None:
                           'or `skip reason="..."` (not run by drills)')
     if flags & NOT_RUN and not values.get("reason"):
         raise MarkerError(line, col, f'a `{min(flags & NOT_RUN)}` block says why it is not drilled: reason="..."')
+    if "keep" in flags and not values.get("reason"):
+        raise MarkerError(line, col, 'a `keep` step says why the drill prints it differently: reason="..."')
     exit_text = values.get("exit", "0")
     if exit_text != "any" and not exit_text.isdigit():
         raise MarkerError(line, col, f"exit={exit_text} must be a number or `any`")

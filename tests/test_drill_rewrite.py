@@ -1,0 +1,57 @@
+"""`handbook drill --rewrite`: live output becomes the sample a reader would see, and only real changes show in the diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from handbook.drill.commands import apply_rewrites
+from handbook.drill.runner import DrillResult, _default_ports, _rewritten
+from handbook.drill.spec import MarkerError, parse_marker
+
+PORTS = {"44413": "8080", "45001": "8091"}
+
+
+@pytest.mark.parametrize(("live", "written"), [
+    ("gateway  http://127.0.0.1:44413  ready", "gateway  http://127.0.0.1:8080  ready"),
+    ("curl: (7) Failed to connect to 127.0.0.1 port 44413 after 0 ms: Couldn't connect to server",
+     "curl: (7) Failed to connect to 127.0.0.1 port 8080 after 0 ms: Couldn't connect to server"),
+    ("fanout-1  origin  ws://127.0.0.1:45001", "fanout-1  origin  ws://127.0.0.1:8091"),
+    ("listeners 44413 on port 9", "listeners 44413 on port 9"),  # a count is not a port
+])
+def test_the_drills_ports_are_written_as_the_configured_ones(live: str, written: str) -> None:
+    assert _default_ports(live, PORTS) == written
+
+
+def test_a_line_that_differs_only_in_ids_clocks_and_uptimes_keeps_the_samples() -> None:
+    old = ["gateway  http://127.0.0.1:8080  ready  up 31 s",
+           "ts=2026-11-26T00:57:16.190Z level=warning node=fanout-1 space=sp-b6fd4ce3 event=token_refused",
+           "sessions 1 host, 0 speaker, 18 listener (cap 10000)"]
+    live = ["gateway  http://127.0.0.1:8080  ready  up 7 s",
+            "ts=2026-11-30T14:12:01.003Z level=warning node=fanout-1 space=sp-0a1b2c3d event=token_refused",
+            "sessions 1 host, 0 speaker, 18 listener (cap 20000)"]
+    assert _rewritten(live, old) == [old[0], old[1], live[2]], "only the cap really changed"
+
+
+def test_rows_that_moved_keep_their_sample_and_new_rows_come_in_as_printed() -> None:
+    old = ["edge-1  accepting  up 3 s", "edge-2  accepting  up 3 s"]
+    live = ["edge-2  accepting  up 9 s", "edge-3  accepting  up 9 s", "edge-1  accepting  up 9 s"]
+    assert _rewritten(live, old) == ["edge-2  accepting  up 3 s", "edge-3  accepting  up 9 s", "edge-1  accepting  up 3 s"]
+
+
+def test_apply_rewrites_changes_only_the_sample_lines_and_keeps_their_indent(tmp_path: Path) -> None:
+    page = tmp_path / "runbook.md"
+    page.write_text("1. Step\n\n    ```console\n    $ chorusctl status\n    old line\n    ```\n", encoding="utf-8")
+    result = DrillResult(runbook="runbook", status="pass")
+    result.rewrites.append((5, 5, ["new line", "second line"]))
+    assert apply_rewrites(page, result) == 1
+    assert page.read_text(encoding="utf-8") == ("1. Step\n\n    ```console\n    $ chorusctl status\n"
+                                                "    new line\n    second line\n    ```\n")
+
+
+def test_a_kept_sample_says_why() -> None:
+    with pytest.raises(MarkerError, match="keep"):
+        parse_marker('<!-- drill: step keep exit=any -->', 3)
+    marker = parse_marker('<!-- drill: step keep exit=any reason="the drill moves the ports" -->', 3)
+    assert "keep" in marker.flags
