@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from handbook import sources
 from handbook.checks.registry import check
 from handbook.problems import Problem
 from handbook.project import Project
+from handbook.toolprobe import probe
 
 TESTS_DIR = sources.ALERTS_DIR / "tests"
 """Where the promtool test files live, next to the rules."""
@@ -89,7 +89,7 @@ def _verdicts(project: Project, rule_files: list[Path], test_files: list[RuleTes
     """
     digest = hashlib.sha256()
     promtool = find_binary("promtool")
-    digest.update(subprocess.run([promtool, "--version"], capture_output=True, text=True).stdout.encode())
+    digest.update(probe([promtool, "--version"]).stdout.encode())
     for path in [*rule_files, *(f.path for f in test_files)]:
         digest.update(str(path.relative_to(project.root)).encode() + b"\0" + path.read_bytes() + b"\0")
     cache = project.root / CACHE_DIR / f"{digest.hexdigest()[:32]}.json"

@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from handbook import sources
+from handbook.toolprobe import probe
 
 CACHE_DIR = Path(".cache/diagrams")
 KEEP = 200
@@ -43,7 +44,7 @@ ERROR = "error.json"
 def graphviz_version() -> str:
     """Graphviz's version line (`dot -V`), or `dot missing`."""
     try:
-        result = subprocess.run(["dot", "-V"], capture_output=True, text=True, timeout=30)
+        result = probe(["dot", "-V"])
     except (OSError, subprocess.SubprocessError):
         return "dot missing"
     return (result.stderr or result.stdout).strip()

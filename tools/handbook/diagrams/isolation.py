@@ -117,7 +117,9 @@ def _probe_bwrap() -> str:
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed; run `make setup` (it installs Debian's bubblewrap)"
     try:
-        result = subprocess.run(_probe_command(bwrap), capture_output=True, text=True, timeout=30)
+        from handbook.toolprobe import probe  # cached per binary and boot: a bwrap start per check run adds up
+
+        result = probe(_probe_command(bwrap))
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bwrap could not start ({exc})"
     if result.returncode != 0:
