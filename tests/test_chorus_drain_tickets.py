@@ -49,10 +49,14 @@ def test_drain_replaces_every_listener_without_shedding() -> None:
 
             started = time.monotonic()
             core.set_drain(first.node_id, True)
-            await async_wait_until(lambda: second.listener_count == LISTENERS, 10, "every listener to be re-placed")
+            # The node counts a listener when its side of the handshake is done, the client a moment later
+            # (a busy runner stretches that moment): wait for both.
+            await async_wait_until(lambda: second.listener_count == LISTENERS and all(
+                l.log.nodes[-1] == second.node_id for l in listeners), 20, "every listener to be re-placed")
             took = time.monotonic() - started
             assert _shed(stack) == 0, f"{_shed(stack):.0f} rejoins were shed during the drain"
-            assert all(l.log.nodes[-1] == second.node_id and l.log.reconnects == 1 for l in listeners)
+            moved = [(l.user, l.log.nodes, l.log.reconnects) for l in listeners if l.log.reconnects != 1]
+            assert not moved, f"each listener moves once: {moved}"
             assert core.sessions.by_role()["listener"] == LISTENERS, "drained sessions are replaced, not added"
             print(f"{LISTENERS} listeners re-placed {took:.1f} s after the drain started, none shed")
 
