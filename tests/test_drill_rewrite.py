@@ -55,3 +55,16 @@ def test_a_kept_sample_says_why() -> None:
         parse_marker('<!-- drill: step keep exit=any -->', 3)
     marker = parse_marker('<!-- drill: step keep exit=any reason="the drill moves the ports" -->', 3)
     assert "keep" in marker.flags
+
+
+def test_a_line_the_sample_says_with_live_values_keeps_them() -> None:
+    old = ["error: at least {@config.gateway.token.min_key_bytes} bytes, e.g. `openssl rand -hex 32`"]
+    rendered = ["error: at least 32 bytes, e.g. `openssl rand -hex 32`"]
+    assert _rewritten(rendered, old, rendered) == old
+
+
+def test_a_sample_cut_short_keeps_its_cut() -> None:
+    old = ["gateway:", "  host: 127.0.0.1", "  port: 8080", "..."]
+    live = ["gateway:", "  host: 127.0.0.1", "  port: 8081", "  join_rate_per_s: 200.0", "fanout:", "  port: 8091"]
+    assert _rewritten(live, old) == ["gateway:", "  host: 127.0.0.1", "  port: 8081", "..."]
+    assert _default_ports("  port: 44413", PORTS) == "  port: 8080"

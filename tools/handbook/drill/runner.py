@@ -193,11 +193,12 @@ def _port_map(base: Facts, overrides: dict[str, object], nodes: int) -> dict[str
 def _default_ports(line: str, ports: dict[str, str]) -> str:
     """A live output line with the drill's ports written as the configured ones a reader would see.
 
-    A port stands after a colon (`127.0.0.1:44413`) or after the word `port` (curl's `port 44413`).
+    A port stands after a colon (`127.0.0.1:44413`, YAML's `port: 44413`) or after the word
+    `port` (curl's `port 44413`).
     """
     if not ports:
         return line
-    return re.sub(r"(?:(?<=:)|(?<=\bport ))(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
+    return re.sub(r"(?:(?<=:)|(?<=: )|(?<=\bport ))(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
 
 
 VOLATILE = re.compile(
@@ -214,19 +215,33 @@ def _same_but_volatile(live: str, old: str) -> bool:
     return VOLATILE.sub("~", live) == VOLATILE.sub("~", old)
 
 
-def _rewritten(live: list[str], old: list[str]) -> list[str]:
+ELISION = {"...", "…"}
+"""A sample line that stands for lines left out on purpose."""
+
+
+def _rewritten(live: list[str], old: list[str], rendered: list[str] | None = None) -> list[str]:
     """The new sample: each live line, or the old line it equals but for ids, clocks and uptimes.
 
     Keeping those old lines keeps the diff of a rewrite to what really changed (a cap, a state,
-    a count), so a reviewer reads only that.
+    a count), so a reviewer reads only that. `rendered` is the old sample with its live values
+    rendered: a live line equal to one of them keeps the old line, live values and all. A sample
+    cut short with `...` keeps its cut: only as many lines as it shows before and after are rewritten.
     """
-    unused = list(old)
+    rendered = rendered if rendered is not None and len(rendered) == len(old) else list(old)
+    cut = next((i for i, line in enumerate(old) if line.strip() in ELISION), None)
+    if cut is not None:
+        tail = len(old) - cut - 1
+        head_live, tail_live = live[:cut], (live[len(live) - tail:] if tail and len(live) > cut else [])
+        return (_rewritten(head_live, old[:cut], rendered[:cut]) + [old[cut]]
+                + (_rewritten(tail_live, old[cut + 1:], rendered[cut + 1:]) if tail else []))
+    unused = list(zip(old, rendered))
     kept = []
     for line in live:
-        match = next((o for o in unused if _same_but_volatile(line, o)), None)
+        match = next((pair for pair in unused if _same_but_volatile(line, pair[0])
+                      or _same_but_volatile(line, pair[1])), None)
         if match is not None:
             unused.remove(match)
-        kept.append(match if match is not None else line)
+        kept.append(match[0] if match is not None else line)
     return kept
 
 
@@ -544,9 +559,16 @@ class Drill:
         for (_line, _command, expected), (code, text, _) in zip(commands, outcomes):
             if expected and code is not None:
                 old = "\n".join(text for _, text in expected)
-                live = [_templated(_default_ports(t, self._ports), old, self._base_facts or facts)
-                        for t in text.rstrip("\n").splitlines()]
-                self.result.rewrites.append((expected[0][0], expected[-1][0], _rewritten(live, [t for _, t in expected])))
+                base = self._base_facts or facts
+                checkout = f"{self.root.resolve()}/"  # paths as a reader in their own checkout sees them
+                printed = [_default_ports(t, self._ports).replace(checkout, "") for t in text.rstrip("\n").splitlines()]
+                old_lines = [t for _, t in expected]
+                rendered = [substitute(t, base) for t in old_lines]
+                # A line the sample already says (its live values rendered) stays as written; only new
+                # lines get their values turned back into live values.
+                live = [line if any(_same_but_volatile(line, r) for r in rendered) else _templated(line, old, base)
+                        for line in printed]
+                self.result.rewrites.append((expected[0][0], expected[-1][0], _rewritten(live, old_lines, rendered)))
 
     def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
                              facts: Facts) -> list[tuple[int | None, str, list[str]]]:
