@@ -54,7 +54,7 @@ def test_a_kept_sample_says_why() -> None:
     with pytest.raises(MarkerError, match="keep"):
         parse_marker('<!-- drill: step keep exit=any -->', 3)
     marker = parse_marker('<!-- drill: step keep exit=any reason="the drill moves the ports" -->', 3)
-    assert "keep" in marker.flags
+    assert marker is not None and "keep" in marker.flags
 
 
 def test_a_line_the_sample_says_with_live_values_keeps_them() -> None:
@@ -68,3 +68,18 @@ def test_a_sample_cut_short_keeps_its_cut() -> None:
     live = ["gateway:", "  host: 127.0.0.1", "  port: 8081", "  join_rate_per_s: 200.0", "fanout:", "  port: 8091"]
     assert _rewritten(live, old) == ["gateway:", "  host: 127.0.0.1", "  port: 8081", "..."]
     assert _default_ports("  port: 44413", PORTS) == "  port: 8080"
+
+
+def test_an_edges_port_maps_to_the_readers_edge_whatever_the_origin_counts() -> None:
+    from handbook import facts
+    from handbook.drill.runner import _port_map
+    from handbook.project import Project
+
+    base = facts.build(Project.find().root)
+    port, nodes = base.get("config.fanout.port"), base.get("config.fanout.nodes")
+    assert port is not None and nodes is not None
+    reader_port, reader_nodes = int(port.value), int(nodes.value)
+    ports = _port_map(base, {"fanout.port": 41000}, nodes=1, edges=2)
+    assert ports["41000"] == str(reader_port), "origin 1"
+    assert ports["41001"] == str(reader_port + reader_nodes), "edge 1 sits after the reader's origins"
+    assert ports["41002"] == str(reader_port + reader_nodes + 1)

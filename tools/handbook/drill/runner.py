@@ -178,15 +178,27 @@ def _short(value: object, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _port_map(base: Facts, overrides: dict[str, object], nodes: int) -> dict[str, str]:
-    """The drill's ports to the configured ones (node N at `fanout.port + N - 1`), for rewriting sample output."""
+def _port_map(base: Facts, overrides: dict[str, object], nodes: int, edges: int = 0) -> dict[str, str]:
+    """The drill's ports to the ones a reader's stack uses, for rewriting sample output.
+
+    Origin N listens on `fanout.port + N - 1` and edge N on `fanout.port + fanout.nodes + N - 1`,
+    so an edge's port depends on how many origins run: the drill's edge N maps to the reader's
+    edge N, whatever the two stacks' origin counts.
+    """
     mapping: dict[str, str] = {}
-    for key, count in (("gateway.port", 1), ("packager.port", 1), ("fanout.port", nodes)):
+    for key in ("gateway.port", "packager.port"):
         fact = base.get(f"config.{key}")
-        if fact is None or key not in overrides:
-            continue
-        for i in range(count):
-            mapping[str(int(overrides[key]) + i)] = str(int(fact.value) + i)  # type: ignore[call-overload]
+        if fact is not None and key in overrides:
+            mapping[str(overrides[key])] = str(fact.value)
+    fact, reader_nodes = base.get("config.fanout.port"), base.get("config.fanout.nodes")
+    if fact is None or "fanout.port" not in overrides:
+        return mapping
+    drill_port, reader_port = int(overrides["fanout.port"]), int(fact.value)  # type: ignore[call-overload]
+    for i in range(nodes):
+        mapping[str(drill_port + i)] = str(reader_port + i)
+    origins = int(reader_nodes.value) if reader_nodes is not None else nodes
+    for j in range(edges):
+        mapping[str(drill_port + nodes + j)] = str(reader_port + origins + j)
     return mapping
 
 
@@ -350,7 +362,7 @@ class Drill:
         alert = self.alert_name(spec)
         base = facts_mod.build(self.root)
         facts = drill_facts(base, stack.overrides)
-        self._ports = _port_map(base, stack.overrides, spec.stack.nodes + spec.stack.edges)
+        self._ports = _port_map(base, stack.overrides, spec.stack.nodes, spec.stack.edges)
         self._base_facts = base
 
         started = time.monotonic()
