@@ -32,6 +32,12 @@ def test_a_line_that_differs_only_in_ids_clocks_and_uptimes_keeps_the_samples() 
             "ts=2026-11-30T14:12:01.003Z level=warning node=fanout-1 space=sp-0a1b2c3d event=token_refused",
             "sessions 1 host, 0 speaker, 18 listener (cap 20000)"]
     assert _rewritten(live, old) == [old[0], old[1], live[2]], "only the cap really changed"
+    assert _rewritten(["gateway: started (pid 29098), waiting until ready", "chorus-instance: up-28654-45ee61de/gateway/1",
+                       'age{space="sp-e272ce04"} 1.9590488120011287'],
+                      ["gateway: started (pid 52160), waiting until ready", "chorus-instance: up-32085-32ad909e/gateway/1",
+                       'age{space="sp-be62eea1"} 1.4656439380000847']) == [
+        "gateway: started (pid 52160), waiting until ready", "chorus-instance: up-32085-32ad909e/gateway/1",
+        'age{space="sp-be62eea1"} 1.4656439380000847']
 
 
 def test_rows_that_moved_keep_their_sample_and_new_rows_come_in_as_printed() -> None:

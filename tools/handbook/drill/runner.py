@@ -214,7 +214,10 @@ def _default_ports(line: str, ports: dict[str, str]) -> str:
 
 
 VOLATILE = re.compile(
-    r"\b(?:sp|se|up)-[0-9a-f]{6,}\b"  # space, session and subscription ids
+    r"\bup-\d+-[0-9a-f]+\b"  # instance ids (Chorus-Instance: up-PID-RANDOM/service/N)
+    r"|\b(?:sp|se|up)-[0-9a-f]{6,}\b"  # space, session and subscription ids
+    r"|\bpid \d+\b"  # process ids
+    r"|\b\d+\.\d{5,}\b"  # measured durations and ages (1.4656439380000847)
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?"  # log timestamps
     r"|\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"  # HTTP Date headers
     r"|\bup \d+ s\b|\b\d+(?:\.\d+)? s ago\b"  # uptimes and ages
