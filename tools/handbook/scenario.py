@@ -309,13 +309,18 @@ def facts(root: Path, known: facts_mod.Facts) -> list[facts_mod.Fact]:
     Returns:
         The facts.
     """
-    found = []
-    for scenario in load(root):
-        outcome = analyse(root, scenario, known)
-        where = f"{SCENARIOS}:{scenario.line}"
-        for key, value in outcome.values.items():
-            found.append(facts_mod.Fact(f"scenario.{scenario.name}.{key}", _pretty(value), None, where))
-    return found
+    from handbook.sources.cache import cached_from_stack
+
+    def analysed() -> list[list[str]]:
+        rows = []
+        for scenario in load(root):
+            outcome = analyse(root, scenario, known)
+            where = f"{SCENARIOS}:{scenario.line}"
+            rows += [[f"scenario.{scenario.name}.{key}", _pretty(value), where] for key, value in outcome.values.items()]
+        return rows
+
+    # Everything a scenario is analysed against (config, alerts, manifests) lives under `stack/`.
+    return [facts_mod.Fact(name, value, None, where) for name, value, where in cached_from_stack(root, "scenario-facts", analysed)]
 
 
 def _pretty(value: float) -> str:

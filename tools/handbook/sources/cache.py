@@ -50,7 +50,7 @@ def stack_fingerprint(root: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
     files = _stack_files(root)
     here = Path(__file__).resolve().parent
-    files += [*sorted(here.glob("*.py")), here.parent / "checks" / "deploy.py"]
+    files += [*sorted(here.glob("*.py")), here.parent / "checks" / "deploy.py", here.parent / "scenario.py"]
     for path in files:
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
         digest.update(path.read_bytes())
