@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDBOOK = Path(sys.executable).parent / "handbook"
-COPIED = ("mkdocs.yml", "docs", "runbooks", "stack", "diagrams")
+COPIED = ("mkdocs.yml", "docs", "runbooks", "stack", "diagrams", "tools", ".github")
 
 FALLBACK_BODY = """
 ## What is happening
@@ -101,7 +101,7 @@ def bodies(root: Path) -> list[tuple[str, str, str]]:
 
 
 def synthesize(tree: Path, count: int) -> None:
-    """Write `count` synthetic task runbooks into `tree/runbooks/`."""
+    """Write `count` synthetic task runbooks into `tree/runbooks/`, and CODEOWNERS for them (as a real tree keeps it)."""
     sources = bodies(ROOT)
     for index in range(count):
         services, owner, body = sources[index % len(sources)]
@@ -110,6 +110,7 @@ def synthesize(tree: Path, count: int) -> None:
             "last_reviewed: 2026-11-01\nreview_interval: 90d\n---\n"
         )
         (tree / "runbooks" / f"synthetic-{index:04d}.md").write_text(front + body, encoding="utf-8")
+    subprocess.run([str(HANDBOOK), "--root", str(tree), "codeowners", "--write"], check=True, capture_output=True)
 
 
 def copy_tree(destination: Path) -> Path:

@@ -84,9 +84,11 @@ def references(page: MarkdownPage, first_line: int = 1) -> Iterator[Reference]:
     Yields:
         The references, in file order.
     """
+    if "{@" not in page.text:
+        return
     offset = first_line - 1
-    rows: list[tuple[int, str, bool, object]] = [(pl.line, pl.text, False, pl) for pl in page.prose]
-    rows += [(cl.line, cl.text, True, cl) for block in page.code_blocks for cl in block.lines]
+    rows: list[tuple[int, str, bool, object]] = [(pl.line, pl.text, False, pl) for pl in page.prose if "{@" in pl.text]
+    rows += [(cl.line, cl.text, True, cl) for block in page.code_blocks for cl in block.lines if "{@" in cl.text]
     for line, text, in_block, row in sorted(rows, key=lambda r: r[0]):
         if "{@" not in text:
             continue

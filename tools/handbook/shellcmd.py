@@ -20,6 +20,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from handbook.facts import Facts
 from handbook.livevalues import REFERENCE
@@ -113,13 +114,19 @@ def split(text: str) -> list[list[str]]:
     Returns:
         The simple commands; an unsplittable line (unbalanced quotes) gives `[]`.
     """
+    return [list(words) for words in _split(text)]
+
+
+@lru_cache(maxsize=4096)
+def _split(text: str) -> tuple[tuple[str, ...], ...]:
+    """`split`, memoized: runbooks repeat the same commands (shlex is most of a large tree's check)."""
     cleaned = REDIRECTION.sub(" ", text)
     lexer = shlex.shlex(cleaned, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     try:
         tokens = list(lexer)
     except ValueError:
-        return []
+        return ()
     commands: list[list[str]] = []
     current: list[str] = []
     for token in tokens:
@@ -133,7 +140,7 @@ def split(text: str) -> list[list[str]]:
             current.append(token)
     if current:
         commands.append(current)
-    return [_strip_prefixes(words) for words in commands if _strip_prefixes(words)]
+    return tuple(tuple(stripped) for words in commands if (stripped := _strip_prefixes(words)))
 
 
 def _strip_prefixes(words: list[str]) -> list[str]:

@@ -133,19 +133,23 @@ def _runbook_config_owners(project: Project) -> Iterator[Problem]:
         if not facts_mod.is_missing(exc):
             raise
         described = {}
+    covering = {key: {svc for svc, words in SERVICE_WORDS.items() if words.search(text)} for key, text in described.items()}
     for rb in runbooks(project):
         if rb.meta is None:
             continue
         about = set(rb.meta.services)
         for paragraph in paragraphs(rb.page):
-            for sentence, refs in _sentences(paragraph):
+            if not any("{@config." in line.text or "{@env." in line.text for line in paragraph):
+                continue  # quotes no setting
+            for sentence, all_refs in _sentences(paragraph):
+                refs = [(ref, parts) for ref in all_refs
+                        if len(parts := ref.name.split(".")) >= 3 and parts[0] in ("config", "env")]
+                if not refs:
+                    continue  # most sentences quote no setting: no need to find the services they name
                 named = {service for service, words in SERVICE_WORDS.items() if words.search(sentence)}
-                for ref in refs:
-                    parts = ref.name.split(".")
-                    if len(parts) < 3 or parts[0] not in ("config", "env"):
-                        continue
+                for ref, parts in refs:
                     section, key = parts[1], parts[2]
-                    covers = {svc for svc, words in SERVICE_WORDS.items() if words.search(described.get(f"{section}.{key}", ""))}
+                    covers = covering.get(f"{section}.{key}", set())
                     if (section in SERVICE_SECTIONS and section not in about and key not in ADDRESS_KEYS
                             and named and section not in named and not named & covers):
                         yield Problem(rb.rel, ref.line, ref.col, "CL002",

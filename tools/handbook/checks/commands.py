@@ -451,5 +451,8 @@ def _check_command(project: Project, rb: Runbook, cmd: Command, facts: facts_mod
         operations = _operations(project)
         if isinstance(operations, str):
             return
-        for code, message in curl_problems(call, operations, gateway_ports(facts)):
+        ports = project.__dict__.get("_gateway_ports")
+        if ports is None:
+            ports = project.__dict__["_gateway_ports"] = gateway_ports(facts)
+        for code, message in curl_problems(call, operations, ports):
             yield Problem(rb.rel, cmd.line, col, code, message)

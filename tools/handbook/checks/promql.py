@@ -28,6 +28,22 @@ def _promql() -> Any:
     return promql
 
 
+_KNOWN: dict[int, tuple[Mapping[str, Iterable[str]], dict[str, frozenset[str]]]] = {}
+"""The last series tables with the target labels added, by identity (every query of a run shares one table)."""
+
+
+def _with_target_labels(series: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """Each series' labels plus the labels Prometheus adds to every target, computed once per table."""
+    held = _KNOWN.get(id(series))
+    if held is not None and held[0] is series:
+        return held[1]
+    labels = _promql().TARGET_LABELS
+    known = {name: frozenset(names) | labels for name, names in series.items()}
+    _KNOWN.clear()
+    _KNOWN[id(series)] = (series, known)
+    return known
+
+
 def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[tuple[int, str, str]]:
     """`(line offset, code, message)` for a query that does not parse or names unknown series or labels.
 
@@ -47,7 +63,7 @@ def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[
     except promql.PromQLError as exc:
         yield 0, "PQ001", f"PromQL does not parse: {exc}"
         return
-    known_series = {name: frozenset(labels) | promql.TARGET_LABELS for name, labels in series.items()}
+    known_series = _with_target_labels(series)
     used: set[str] = set(promql.TARGET_LABELS)
     lines = query.split("\n")
     for selector in analysis.selectors:

@@ -69,9 +69,13 @@ def live_values(project: Project) -> Iterator[Problem]:
 
 def _unrendered(rel: Path, page: MarkdownPage) -> Iterator[Problem]:
     """`{@` that no reference covers: in front matter (RF006) or never closed (RF005)."""
+    if "{@" not in page.text:
+        return
     lines = page.text.split("\n")
     end = page.front_matter.end_line
     for number, line in enumerate(lines, start=1):
+        if "{@" not in line:
+            continue
         for opened in UNCLOSED.finditer(line):
             if 1 < number < end:
                 yield Problem(rel, number, opened.start() + 1, "RF006",

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -172,6 +173,12 @@ class MarkerError(ValueError):
         self.col = col
 
 
+@lru_cache(maxsize=4096)
+def _words(body: str) -> tuple[str, ...]:
+    """A marker's words as a shell splits them, memoized (runbooks repeat the same markers)."""
+    return tuple(shlex.split(body))
+
+
 def parse_marker(text: str, line: int) -> Marker | None:
     """Read one marker line.
 
@@ -190,7 +197,7 @@ def parse_marker(text: str, line: int) -> Marker | None:
         return None
     col = match.start("body") + 1
     try:
-        words = shlex.split(match["body"])
+        words = _words(match["body"])
     except ValueError as exc:
         raise MarkerError(line, col, f"drill marker cannot be read ({exc}): close the quotes") from None
     flags: set[str] = set()
