@@ -223,6 +223,15 @@ class LocalStack:
                 await link.report_once(client)
 
 
+SHARED_LOOP_FANOUT: dict[str, object] = {"send_queue_limit": 10_000, "socket_send_buffer_bytes": 0}
+"""Fan-out settings for in-process tests whose listeners share the event loop with the services.
+
+A burst the test itself puts on the loop (a join storm, a drain) stalls the listeners' reading
+too, and the slow-listener policy would rightly drop them. Tests that are not about that policy
+merge these into their `fanout` section; the policy has its own tests with today's values.
+"""
+
+
 def config_with(**sections: dict[str, object]) -> ChorusConfig:
     """The real configuration file with some keys replaced, e.g. `fanout={"listener_cap": 3}`."""
     config = load_config(CONFIG_FILE, env={})

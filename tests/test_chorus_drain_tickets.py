@@ -15,7 +15,7 @@ import jwt
 
 from chorus.client import GatewayClient, Listener
 from chorus.tokens import REJOIN_AUDIENCE, rejoin_ticket, JoinClaims
-from chorus_support import KEY, async_wait_until, background, config_with, local_stack
+from chorus_support import KEY, SHARED_LOOP_FANOUT, async_wait_until, background, config_with, local_stack
 
 LISTENERS = 30
 
@@ -29,7 +29,7 @@ def test_drain_replaces_every_listener_without_shedding() -> None:
     # 30 listeners rejoin within 1 s (30/s) against an admission rate of 2/s: today most would be shed.
     config = config_with(
         gateway={"join_rate_per_s": 2.0, "join_burst": 40, "priority_share": 0.1},
-        fanout={"listener_cap": 40, "headroom": 0.1, "drain_spread_s": 1.0, "drain_grace_s": 4.0},
+        fanout={"listener_cap": 40, "headroom": 0.1, "drain_spread_s": 1.0, "drain_grace_s": 4.0, **SHARED_LOOP_FANOUT},
     )
 
     async def scenario() -> None:
@@ -41,7 +41,7 @@ def test_drain_replaces_every_listener_without_shedding() -> None:
             space = (await gateway.create_space("drain", "hana"))["id"]
             listeners = [Listener(gateway, space, f"fan{i}", lambda frames: None, max_join_wait_s=30) for i in range(LISTENERS)]
             tasks += [asyncio.create_task(l.run(60)) for l in listeners]
-            await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 10, "listeners to connect")
+            await async_wait_until(lambda: all(l.connected.is_set() for l in listeners), 30, "listeners to connect")
             assert first.listener_count == LISTENERS and _shed(stack) == 0
             core.set_drain(second.node_id, False)
             await async_wait_until(lambda: not second.draining and core.placement.state(

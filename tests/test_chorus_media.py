@@ -19,6 +19,7 @@ from chorus.protocol import Frame, pack_frames
 from chorus.tokens import TokenIssuer
 from chorus_support import (
     KEY,
+    SHARED_LOOP_FANOUT,
     LocalStack,
     async_wait_until,
     background,
@@ -136,7 +137,7 @@ def test_join_storm_is_shed_with_retry_after_while_admitted_users_keep_their_aud
     # (tested on its own) from dropping them for the test's own stall (CI saw three such drops).
     config = config_with(gateway={"join_rate_per_s": 0.05, "join_burst": 20, "priority_share": 0.25,
                                   "retry_after_base_s": 1, "retry_after_jitter_s": 4},
-                         fanout={"send_queue_limit": 10_000, "socket_send_buffer_bytes": 0})
+                         fanout=SHARED_LOOP_FANOUT)
 
     async def scenario() -> None:
         async with local_stack(config) as stack, GatewayClient(stack.url) as gateway, background() as tasks:
