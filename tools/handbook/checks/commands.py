@@ -338,6 +338,14 @@ def _operations(project: Project) -> dict[str, set[str]] | str:
     return cache["_operations"]
 
 
+def _gateway_ports(project: Project, facts: facts_mod.Facts) -> set[str]:
+    """`gateway_ports`, once per run (cached on the project like `_operations`)."""
+    cache = project.__dict__
+    if "_gateway_ports" not in cache:
+        cache["_gateway_ports"] = gateway_ports(facts)
+    return cache["_gateway_ports"]
+
+
 def _template(path: str) -> re.Pattern[str]:
     parts = [("[^/]+" if re.fullmatch(r"\{[^}]+\}", part) else re.escape(part)) for part in path.split("/")]
     return re.compile("^" + "/".join(parts) + "$")
@@ -451,8 +459,5 @@ def _check_command(project: Project, rb: Runbook, cmd: Command, facts: facts_mod
         operations = _operations(project)
         if isinstance(operations, str):
             return
-        ports = project.__dict__.get("_gateway_ports")
-        if ports is None:
-            ports = project.__dict__["_gateway_ports"] = gateway_ports(facts)
-        for code, message in curl_problems(call, operations, ports):
+        for code, message in curl_problems(call, operations, _gateway_ports(project, facts)):
             yield Problem(rb.rel, cmd.line, col, code, message)

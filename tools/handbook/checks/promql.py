@@ -28,22 +28,6 @@ def _promql() -> Any:
     return promql
 
 
-_KNOWN: dict[int, tuple[Mapping[str, Iterable[str]], dict[str, frozenset[str]]]] = {}
-"""The last series tables with the target labels added, by identity (every query of a run shares one table)."""
-
-
-def _with_target_labels(series: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
-    """Each series' labels plus the labels Prometheus adds to every target, computed once per table."""
-    held = _KNOWN.get(id(series))
-    if held is not None and held[0] is series:
-        return held[1]
-    labels = _promql().TARGET_LABELS
-    known = {name: frozenset(names) | labels for name, names in series.items()}
-    _KNOWN.clear()
-    _KNOWN[id(series)] = (series, known)
-    return known
-
-
 def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[tuple[int, str, str]]:
     """`(line offset, code, message)` for a query that does not parse or names unknown series or labels.
 
@@ -63,7 +47,6 @@ def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[
     except promql.PromQLError as exc:
         yield 0, "PQ001", f"PromQL does not parse: {exc}"
         return
-    known_series = _with_target_labels(series)
     used: set[str] = set(promql.TARGET_LABELS)
     lines = query.split("\n")
     for selector in analysis.selectors:
@@ -71,17 +54,17 @@ def query_problems(query: str, series: Mapping[str, Iterable[str]]) -> Iterator[
         if name is None:
             continue
         offset = next((i for i, text in enumerate(lines) if name in text), 0)
-        if name not in known_series:
-            close = difflib.get_close_matches(name, list(known_series), n=1)
+        if name not in series:
+            close = difflib.get_close_matches(name, list(series), n=1)
             hint = f": did you mean {close[0]}?" if close else ": Chorus exports no such series"
             yield offset, "PQ002", f"unknown metric {name}{hint}"
             continue
-        labels = known_series[name]
+        labels = frozenset(series[name]) | promql.TARGET_LABELS  # only the queried series: a table has hundreds
         used |= labels
         for label in dict.fromkeys(label for label, _, _ in selector.matchers):
             if label not in labels:
                 yield offset, "PQ003", f"{name} has no label '{label}' (labels: {', '.join(sorted(labels - promql.TARGET_LABELS)) or 'none'}, plus target labels)"
-    known_names = {s.name for s in analysis.selectors if s.name in known_series}
+    known_names = {s.name for s in analysis.selectors if s.name in series}
     for label in dict.fromkeys(analysis.grouping):
         if known_names and label not in used:
             offset = next((i for i, text in enumerate(lines) if label in text), 0)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from handbook.drill.rewrite import apply_rewrites
 from handbook.drill.spec import DEFAULT_SPEED, read_plan
 from handbook.mdscan import MarkdownPage
 from handbook.project import Project
@@ -89,22 +90,6 @@ def table(results: list[DrillResult]) -> str:
     return "\n".join(lines)
 
 
-def apply_rewrites(path: Path, result: DrillResult) -> int:
-    """Replace the sample output of drilled console steps with the live output. Returns how many blocks changed."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    changed = 0
-    for first, last, live in sorted(result.rewrites, reverse=True):
-        old = lines[first - 1:last]
-        indent = old[0][: len(old[0]) - len(old[0].lstrip())] if old else ""
-        new = [f"{indent}{text}\n" for text in live]
-        if new != old:
-            lines[first - 1:last] = new
-            changed += 1
-    if changed:
-        path.write_text("".join(lines), encoding="utf-8")
-    return changed
-
-
 def run_command(args: argparse.Namespace) -> int:
     """Run `handbook drill`."""
     from handbook.drill import results as results_mod
@@ -154,7 +139,7 @@ def run_command(args: argparse.Namespace) -> int:
     stored = results_mod.record(project.root, results)
     if args.rewrite:
         for path, result in zip(paths, results):
-            if result.status == "pass" and apply_rewrites(path, result):
+            if result.status == "pass" and apply_rewrites(path, result.rewrites):
                 print(f"rewrote sample output in runbooks/{path.name} from the live system: review the diff")
     print()
     print(table(results))

@@ -19,13 +19,14 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from handbook import facts as facts_mod
 from handbook.checks.outputs import transcript
+from handbook.drill import rewrite
 from handbook.drill.localstack import LocalStack, StackError
 from handbook.drill.spec import DEFAULT_SPEED, DrillSpec, Plan, Step, read_plan
 from handbook.facts import Fact, Facts
@@ -148,116 +149,12 @@ def _describe(step: Step) -> str:
     return f"{step.section}: {step.heading}" if step.heading != step.section else step.section
 
 
-def _templated(line: str, old: str, facts: Facts) -> str:
-    """A live output line, with the values that the old sample wrote as live values put back as live values.
-
-    `old` is the whole old sample of the command: rows move between runs (a node is listed in
-    another place), so any of its live values may stand anywhere in the new line.
-    """
-    for match in dict.fromkeys(re.findall(r"\{@[^}]+\}", old)):
-        fact = facts.get(match[2:-1].strip())
-        if fact is not None and fact.text:
-            line = re.sub(rf"(?<![\w.]){re.escape(fact.text)}(?![\w.])", match, line)
-    return line
-
-
-def _mentions(line: str, patterns: Sequence[str]) -> bool:
-    """Whether a line of output matches one of a step's `expect=` patterns (as written, unrendered)."""
-    for pattern in patterns:
-        try:
-            if re.search(pattern, line):
-                return True
-        except re.error:
-            continue
-    return False
 
 
 def _short(value: object, width: int = 48) -> str:
     """An action's argument, cut to fit a table cell."""
     text = " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _port_map(base: Facts, overrides: dict[str, object], nodes: int, edges: int = 0) -> dict[str, str]:
-    """The drill's ports to the ones a reader's stack uses, for rewriting sample output.
-
-    Origin N listens on `fanout.port + N - 1` and edge N on `fanout.port + fanout.nodes + N - 1`,
-    so an edge's port depends on how many origins run: the drill's edge N maps to the reader's
-    edge N, whatever the two stacks' origin counts.
-    """
-    mapping: dict[str, str] = {}
-    for key in ("gateway.port", "packager.port"):
-        fact = base.get(f"config.{key}")
-        if fact is not None and key in overrides:
-            mapping[str(overrides[key])] = str(fact.value)
-    fact, reader_nodes = base.get("config.fanout.port"), base.get("config.fanout.nodes")
-    if fact is None or "fanout.port" not in overrides:
-        return mapping
-    drill_port, reader_port = int(overrides["fanout.port"]), int(fact.value)  # type: ignore[call-overload]
-    for i in range(nodes):
-        mapping[str(drill_port + i)] = str(reader_port + i)
-    origins = int(reader_nodes.value) if reader_nodes is not None else nodes
-    for j in range(edges):
-        mapping[str(drill_port + nodes + j)] = str(reader_port + origins + j)
-    return mapping
-
-
-def _default_ports(line: str, ports: dict[str, str]) -> str:
-    """A live output line with the drill's ports written as the configured ones a reader would see.
-
-    A port stands after a colon (`127.0.0.1:44413`, YAML's `port: 44413`) or after the word
-    `port` (curl's `port 44413`).
-    """
-    if not ports:
-        return line
-    return re.sub(r"(?:(?<=:)|(?<=: )|(?<=\bport ))(\d{2,5})\b", lambda m: ports.get(m[1], m[1]), line)
-
-
-VOLATILE = re.compile(
-    r"\bup-\d+-[0-9a-f]+\b"  # instance ids (Chorus-Instance: up-PID-RANDOM/service/N)
-    r"|\b(?:sp|se|up)-[0-9a-f]{6,}\b"  # space, session and subscription ids
-    r"|\bpid \d+\b"  # process ids
-    r"|\b\d+\.\d{5,}\b"  # measured durations and ages (1.4656439380000847)
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?"  # log timestamps
-    r"|\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"  # HTTP Date headers
-    r"|\bup \d+ s\b|\b\d+(?:\.\d+)? s ago\b"  # uptimes and ages
-)
-"""What differs between two runs of the same system: ids, clocks, uptimes. A rewrite keeps the sample's."""
-
-
-def _same_but_volatile(live: str, old: str) -> bool:
-    """Whether two output lines differ only in `VOLATILE` parts (an id, a timestamp, an uptime)."""
-    return VOLATILE.sub("~", live) == VOLATILE.sub("~", old)
-
-
-ELISION = {"...", "…"}
-"""A sample line that stands for lines left out on purpose."""
-
-
-def _rewritten(live: list[str], old: list[str], rendered: list[str] | None = None) -> list[str]:
-    """The new sample: each live line, or the old line it equals but for ids, clocks and uptimes.
-
-    Keeping those old lines keeps the diff of a rewrite to what really changed (a cap, a state,
-    a count), so a reviewer reads only that. `rendered` is the old sample with its live values
-    rendered: a live line equal to one of them keeps the old line, live values and all. A sample
-    cut short with `...` keeps its cut: only as many lines as it shows before and after are rewritten.
-    """
-    rendered = rendered if rendered is not None and len(rendered) == len(old) else list(old)
-    cut = next((i for i, line in enumerate(old) if line.strip() in ELISION), None)
-    if cut is not None:
-        tail = len(old) - cut - 1
-        head_live, tail_live = live[:cut], (live[len(live) - tail:] if tail and len(live) > cut else [])
-        return (_rewritten(head_live, old[:cut], rendered[:cut]) + [old[cut]]
-                + (_rewritten(tail_live, old[cut + 1:], rendered[cut + 1:]) if tail else []))
-    unused = list(zip(old, rendered))
-    kept = []
-    for line in live:
-        match = next((pair for pair in unused if _same_but_volatile(line, pair[0])
-                      or _same_but_volatile(line, pair[1])), None)
-        if match is not None:
-            unused.remove(match)
-        kept.append(match[0] if match is not None else line)
-    return kept
 
 
 class Drill:
@@ -365,7 +262,7 @@ class Drill:
         alert = self.alert_name(spec)
         base = facts_mod.build(self.root)
         facts = drill_facts(base, stack.overrides)
-        self._ports = _port_map(base, stack.overrides, spec.stack.nodes, spec.stack.edges)
+        self._ports = rewrite.port_map(base, stack.overrides, spec.stack.nodes, spec.stack.edges)
         self._base_facts = base
 
         started = time.monotonic()
@@ -540,7 +437,8 @@ class Drill:
                 break
             time.sleep(2)
         lines = output.strip().splitlines()
-        shown = next((line for line in lines if _mentions(line, step.marker.expect)), lines[0] if lines else "")
+        patterns = [substitute(p, facts) for p in step.marker.expect]
+        shown = next((line for line in lines if any(re.search(p, line) for p in patterns)), lines[0] if lines else "")
         self._row(label, step.block.line, "series" + "".join(f", /{p}/" for p in step.marker.expect),
                   "; ".join(wrong) if wrong else shown[:80], not wrong, started)
 
@@ -573,17 +471,11 @@ class Drill:
             return
         for (_line, _command, expected), (code, text, _) in zip(commands, outcomes):
             if expected and code is not None:
-                old = "\n".join(text for _, text in expected)
-                base = self._base_facts or facts
                 checkout = f"{self.root.resolve()}/"  # paths as a reader in their own checkout sees them
-                printed = [_default_ports(t, self._ports).replace(checkout, "") for t in text.rstrip("\n").splitlines()]
-                old_lines = [t for _, t in expected]
-                rendered = [substitute(t, base) for t in old_lines]
-                # A line the sample already says (its live values rendered) stays as written; only new
-                # lines get their values turned back into live values.
-                live = [line if any(_same_but_volatile(line, r) for r in rendered) else _templated(line, old, base)
-                        for line in printed]
-                self.result.rewrites.append((expected[0][0], expected[-1][0], _rewritten(live, old_lines, rendered)))
+                printed = [rewrite.default_ports(t, self._ports).replace(checkout, "")
+                           for t in text.rstrip("\n").splitlines()]
+                sample = rewrite.new_sample(printed, [t for _, t in expected], self._base_facts or facts)
+                self.result.rewrites.append((expected[0][0], expected[-1][0], sample))
 
     def _transcript_outcomes(self, step: Step, stack: LocalStack, script: str, fence: str, count: int,
                              facts: Facts) -> list[tuple[int | None, str, list[str]]]:
