@@ -8,6 +8,9 @@ real mix of live values, `chorusctl` / `kubectl` / `curl` commands, PromQL and
 links) turned into task runbooks (no alerts, so the alert mapping stays
 one-to-one), written into a temporary copy of the tree. Each measurement is a
 whole `handbook check` process, start-up included, as CI and editors run it.
+Each tree is measured twice per round, side by side: with the default workers (one per core,
+at most 4; `handbook.checkpool`) and with `--jobs 1` (every check in order, in one process).
+A first, uncounted run fills the caches a fresh tree builds once (promtool, rendered diagrams).
 Prints two tables, with the machine they ran on. Targets (issue 16): at most 0.5 s on the real
 tree (median of 5), at most 3 s at 1,000 runbooks, growing linearly.
 """
@@ -72,10 +75,10 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-def time_check(root: Path) -> tuple[float, int, str]:
-    """Run `handbook check` once in `root`: seconds, exit code, its summary line."""
+def time_check(root: Path, *extra: str) -> tuple[float, int, str]:
+    """Run `handbook check` once in `root` (with `extra` arguments): seconds, exit code, its summary line."""
     start = time.perf_counter()
-    result = subprocess.run([str(HANDBOOK), "--root", str(root), "check"], capture_output=True, text=True)
+    result = subprocess.run([str(HANDBOOK), "--root", str(root), "check", *extra], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     lines = (result.stdout + "\n" + result.stderr).splitlines()
     summary = next((line for line in reversed(lines) if line.startswith(("All clear", "Found", "handbook: error"))), "")
@@ -136,27 +139,34 @@ def main() -> int:
 
     print(f"machine: {machine()}")
     print()
-    real = [time_check(ROOT) for _ in range(args.runs)]
-    times = sorted(t for t, _, _ in real)
+    time_check(ROOT)
+    real = [(time_check(ROOT), time_check(ROOT, "--jobs", "1")) for _ in range(args.runs)]
     runbook_count = len([p for p in (ROOT / "runbooks").glob("*.md") if p.name != "index.md"])
-    print(f"handbook check on the real tree ({runbook_count} runbooks), {args.runs} runs:")
-    print("| median s | min s | max s | exit | result |")
-    print("|---:|---:|---:|---:|---|")
-    print(f"| {statistics.median(times):.2f} | {times[0]:.2f} | {times[-1]:.2f} | {real[0][1]} | {real[0][2]} |")
+    print(f"handbook check on the real tree ({runbook_count} runbooks), {args.runs} rounds of both:")
+    print("| workers | median s | min s | max s | exit | result |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, index in (("default", 0), ("--jobs 1", 1)):
+        times = sorted(pair[index][0] for pair in real)
+        first = real[0][index]
+        print(f"| {label} | {statistics.median(times):.2f} | {times[0]:.2f} | {times[-1]:.2f} | {first[1]} | {first[2]} |")
+    ratio = statistics.median(a[0] / b[0] for a, b in real)
+    print(f"default / --jobs 1, median of the paired ratios: {ratio:.2f}")
     print()
 
-    print(f"handbook check with synthetic runbooks (median of {args.size_runs} runs each):")
-    print("| runbooks | median s | ms per runbook | exit | result |")
-    print("|---:|---:|---:|---:|---|")
+    print(f"handbook check with synthetic runbooks (median of {args.size_runs} rounds each, after one uncounted run):")
+    print("| runbooks | default s | --jobs 1 s | ms per runbook (default) | exit | result |")
+    print("|---:|---:|---:|---:|---:|---|")
     rows = []
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="handbook-bench-") as tmp:
             tree = copy_tree(Path(tmp))
             synthesize(tree, size)
-            runs = [time_check(tree) for _ in range(args.size_runs)]
-            median = statistics.median(t for t, _, _ in runs)
+            time_check(tree)
+            runs = [(time_check(tree), time_check(tree, "--jobs", "1")) for _ in range(args.size_runs)]
+            median = statistics.median(a[0] for a, _ in runs)
+            in_order = statistics.median(b[0] for _, b in runs)
             rows.append((size, median))
-            print(f"| {size} | {median:.2f} | {1000 * median / size:.2f} | {runs[0][1]} | {runs[0][2]} |")
+            print(f"| {size} | {median:.2f} | {in_order:.2f} | {1000 * median / size:.2f} | {runs[0][0][1]} | {runs[0][0][2]} |")
     if len(rows) >= 2:
         (small, t_small), (large, t_large) = rows[0], rows[-1]
         print()

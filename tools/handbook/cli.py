@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from handbook import __version__
+from handbook import __version__, checkpool
 from handbook.checks.registry import all_rules
 from handbook.diagrams.commands import build_diagrams_parser
 from handbook.drill.commands import build_drill_parser
@@ -79,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHECK",
         help="skip this check or family (DP); repeatable",
     )
+    check.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="share the checks between N worker processes (default: one per core, at most 4; 1 runs them in order)",
+    )
     check.add_argument("--list-rules", action="store_true", help="list every rule code and what it catches, then exit")
     check.set_defaults(handler=_cmd_check)
 
@@ -127,7 +134,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     project = Project(args.root.resolve()) if args.root else Project.find()
     if not (project.root / "mkdocs.yml").is_file():
         raise HandbookError("not a handbook checkout (no mkdocs.yml): pass --root DIR", path=project.root)
-    report = run_checks(project, args.select, args.ignore)
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs {args.jobs}: give 1 or more workers")
+    jobs = args.jobs if args.jobs is not None else checkpool.default_jobs()
+    report = run_checks(project, args.select, args.ignore, jobs=jobs)
     for note in report.silenced:
         print(note.format(project.root))
     for problem in report.problems:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 
 FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
@@ -42,9 +42,8 @@ class Heading:
     anchor: str
 
 
-@dataclass(frozen=True)
-class CodeLine:
-    """One line inside a fenced code block.
+class CodeLine(NamedTuple):
+    """One line inside a fenced code block (a named tuple: pages have thousands, made in one pass).
 
     Attributes:
         line: 1-based line in the file.
@@ -77,9 +76,8 @@ class CodeBlock:
         return "\n".join(cl.text for cl in self.lines)
 
 
-@dataclass(frozen=True)
-class ProseLine:
-    """A line outside code blocks and front matter.
+class ProseLine(NamedTuple):
+    """A line outside code blocks and front matter (a named tuple, like `CodeLine`).
 
     Attributes:
         line: 1-based line in the file.
@@ -89,14 +87,28 @@ class ProseLine:
     line: int
     text: str
 
-    @cached_property
+    @property
     def code_spans(self) -> tuple[tuple[int, int], ...]:
         """`(start, end)` offsets of inline code spans (including their backticks)."""
-        return tuple((m.start(), m.end()) for m in CODE_SPAN.finditer(self.text))
+        return _code_spans(self.text)
 
     def in_code_span(self, offset: int) -> bool:
         """Whether the character at `offset` lies inside an inline code span."""
-        return any(start <= offset < end for start, end in self.code_spans)
+        if "`" not in self.text:
+            return False
+        return any(start <= offset < end for start, end in _code_spans(self.text))
+
+
+@lru_cache(maxsize=4096)
+def _code_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """`(start, end)` offsets of the inline code spans of one line of text."""
+    return tuple((m.start(), m.end()) for m in CODE_SPAN.finditer(text))
+
+
+@lru_cache(maxsize=64)
+def _fence_closer(char: str, length: int) -> re.Pattern[str]:
+    """The line that closes a fence of `length` `char`s: at least as many, nothing else."""
+    return re.compile(rf"^[ \t]*{re.escape(char)}{{{length},}}[ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -203,10 +215,11 @@ class MarkdownPage:
         index = start
         while index < len(lines):
             line = lines[index]
-            opened = FENCE_OPEN.match(line)
+            # Most lines are neither fences nor headings: test the first characters before a regex.
+            opened = FENCE_OPEN.match(line) if line.lstrip(" \t")[:3] in ("```", "~~~") else None
             if opened:
                 fence, indent = opened["fence"], opened["indent"]
-                closer = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+                closer = _fence_closer(fence[0], len(fence))
                 content: list[CodeLine] = []
                 cursor = index + 1
                 while cursor < len(lines) and not closer.match(lines[cursor]):
@@ -220,7 +233,7 @@ class MarkdownPage:
                 blocks.append(CodeBlock(lang, index + 1, tuple(content)))
                 index = cursor + 1
                 continue
-            heading = HEADING.match(line)
+            heading = HEADING.match(line) if line[:1] == "#" else None
             if heading:
                 text = heading["text"]
                 explicit = EXPLICIT_ID.search(text)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chorus.yamllines import SourceError
 
+from handbook import checkpool
 from handbook.checks.registry import RUNNER_RULES, Check, all_checks, broken_modules
 from handbook.errors import HandbookError
 from handbook.problems import Problem
@@ -138,13 +139,15 @@ def _run_one(chk: Check, project: Project) -> list[Problem]:
     return found
 
 
-def run_checks(project: Project, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> Report:
+def run_checks(project: Project, select: Iterable[str] | None = None, ignore: Iterable[str] | None = None,
+               jobs: int = 1) -> Report:
     """Run the selected checks over `project`, reporting all problems in one pass.
 
     Args:
         project: The tree to check.
         select: Optional selectors, as for `select_checks`.
         ignore: Check names or families not to run (e.g. `DP` for a tree without manifests).
+        jobs: Worker processes to share the checks between (`handbook.checkpool`); 1 runs them here, in order.
 
     Returns:
         The report; when a code was selected, only that code's problems (and runner problems) are kept.
@@ -154,23 +157,13 @@ def run_checks(project: Project, select: Iterable[str] | None = None, ignore: It
     report = Report()
     seen: set[tuple[Path, int, str, str]] = set()
     for module, exc in sorted(broken_modules().items()):
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        path = Path("tools", *module.split(".")).with_suffix(".py")
-        line = 1
-        if isinstance(exc, SyntaxError) and exc.filename:
-            path, line = relative(Path(exc.filename), project.root), exc.lineno or 1
-        else:
-            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
-            if frames:
-                path, line = relative(Path(frames[-1].filename), project.root), frames[-1].lineno or 1
-        report.problems.append(Problem(path, line, 1, "HB003",
-                                       f"check module {module} cannot be imported ({type(exc).__name__}: {detail}); its checks did not run"))
+        report.problems.append(_unimportable(module, exc, project.root))
     skipped = set(ignore or [])
-    for chk in select_checks(selected):
-        if chk.name in skipped or chk.family in skipped:
-            continue
+    chosen = [chk for chk in select_checks(selected) if chk.name not in skipped and chk.family not in skipped]
+    found = _run_all(chosen, project, jobs)
+    for chk in chosen:
         report.checks_run.append(chk.name)
-        for problem in _run_one(chk, project):
+        for problem in found[chk.name]:
             problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
                               problem.message, problem.silenced)
             if problem.code == "HB001":
@@ -185,3 +178,30 @@ def run_checks(project: Project, select: Iterable[str] | None = None, ignore: It
     report.problems.sort()
     report.silenced.sort()
     return report
+
+
+def _run_all(chosen: list[Check], project: Project, jobs: int) -> dict[str, list[Problem]]:
+    """Each chosen check's problems: in forked workers when `jobs` > 1 and the platform forks, else in order here."""
+    by_name = {chk.name: chk for chk in chosen}
+    if jobs > 1 and len(chosen) > 1 and checkpool.can_fork():
+        checkpool.prescan(project)
+        found, took = checkpool.run_forked(list(by_name), lambda name: _run_one(by_name[name], project),
+                                           checkpool.read_timings(project.root), jobs)
+        checkpool.write_timings(project.root, took)
+        return found
+    return {chk.name: _run_one(chk, project) for chk in chosen}
+
+
+def _unimportable(module: str, exc: BaseException, root: Path) -> Problem:
+    """HB003 for a check module that cannot be imported, at the line that failed."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    path = Path("tools", *module.split(".")).with_suffix(".py")
+    line = 1
+    if isinstance(exc, SyntaxError) and exc.filename:
+        path, line = relative(Path(exc.filename), root), exc.lineno or 1
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.endswith(".py")]
+        if frames:
+            path, line = relative(Path(frames[-1].filename), root), frames[-1].lineno or 1
+    return Problem(path, line, 1, "HB003",
+                   f"check module {module} cannot be imported ({type(exc).__name__}: {detail}); its checks did not run")

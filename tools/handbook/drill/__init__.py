@@ -8,3 +8,6 @@ fire, runs the marked steps in order and checks what they print, then waits for
 the alert to resolve with audio still flowing. Results land in
 `.cache/drills/results.json`, which the site shows on each runbook page.
 """
+
+DEFAULT_SPEED = 20.0
+"""How much faster than production a drill runs the rules: windows and `for:` divided by this, scrapes every second."""

@@ -10,20 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
-from handbook.drill.rewrite import apply_rewrites
-from handbook.drill.spec import DEFAULT_SPEED, read_plan
-from handbook.mdscan import MarkdownPage
+from handbook.drill import DEFAULT_SPEED
 from handbook.project import Project
-from handbook.runbook import RUNBOOKS_DIR, is_runbook
 
 if TYPE_CHECKING:  # the runner starts stacks and monitors: imported only when a drill runs
-    from handbook.drill.runner import DrillResult
+    from handbook.drill.runner import Drill, DrillResult
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -58,6 +52,11 @@ def build_drill_parser(commands: argparse._SubParsersAction, parser_class: type)
 
 
 def _select(root: Path, names: list[str]) -> list[Path]:
+    """The runbooks to drill: those named, or every runbook that declares a drill."""
+    from handbook.drill.spec import read_plan
+    from handbook.mdscan import MarkdownPage
+    from handbook.runbook import RUNBOOKS_DIR, is_runbook
+
     folder = root / RUNBOOKS_DIR
     if not names:
         found = []
@@ -91,9 +90,19 @@ def table(results: list[DrillResult]) -> str:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run `handbook drill`."""
+    """Run `handbook drill`.
+
+    The drill machinery (stacks, monitors, a thread pool) is imported here, not at the top,
+    so that building the `handbook` parser for other commands stays cheap.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     from handbook.drill import results as results_mod
+    from handbook.drill.rewrite import apply_rewrites
     from handbook.drill.runner import Drill, DrillOptions
+    from handbook.drill.spec import read_plan
+    from handbook.mdscan import MarkdownPage
 
     project = Project(args.root.resolve()) if args.root else Project.find()
     paths = _select(project.root, args.runbooks)
@@ -119,7 +128,7 @@ def run_command(args: argparse.Namespace) -> int:
                                                      say(path.stem)))  # type: ignore[arg-type]
               for path in paths]
 
-    def one(drill: "Drill") -> "DrillResult":
+    def one(drill: Drill) -> DrillResult:
         say(drill.path.stem)(f"drilling runbooks/{drill.path.name}")  # type: ignore[operator]
         return drill.run()
 

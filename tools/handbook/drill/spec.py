@@ -37,10 +37,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from handbook.drill import DEFAULT_SPEED
 from handbook.mdscan import CodeBlock, MarkdownPage
 
-DEFAULT_SPEED = 20.0
-"""How much faster than production a drill runs the rules: windows and `for:` divided by this, scrapes every second."""
 MARKER = re.compile(r"^\s*<!--\s*drill:(?P<body>.*?)-->\s*$")
 DESTRUCTIVE = re.compile(
     r"\b(kill|pkill|restart|drain|resume|scale|rotate|delete|rollout\s+(restart|undo)|apply|chorusctl\s+up)\b"

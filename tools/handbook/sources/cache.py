@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import importlib.metadata
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,28 @@ def _stack_files(root: Path) -> list[Path]:
     return [Path(p) for p in sorted(found)]
 
 
+def library_versions(packages: tuple[str, ...] = CACHED_PACKAGES) -> dict[str, str]:
+    """The installed version of each of `packages` ("" when not installed), read from `*.dist-info` folder names.
+
+    `importlib.metadata.version` would answer the same, but importing it (and the email
+    parser it uses) costs more than the rest of a cache lookup.
+    """
+    wanted = {name.lower().replace("-", "_"): name for name in packages}
+    found = dict.fromkeys(packages, "")
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                package, _, version = name[: -len(".dist-info")].partition("-")
+                key = wanted.get(package.lower().replace("-", "_").replace(".", "_"))
+                if key and not found[key]:
+                    found[key] = version
+    return found
+
+
 def stack_fingerprint(root: Path) -> str:
     """A digest of everything under `stack/`, the libraries that read it, and the handbook code that uses them.
 
@@ -54,11 +76,8 @@ def stack_fingerprint(root: Path) -> str:
     for path in files:
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
         digest.update(path.read_bytes())
-    for package in CACHED_PACKAGES:
-        try:
-            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(package.encode())
+    for package, version in library_versions().items():
+        digest.update(f"{package}={version}".encode())
     return digest.hexdigest()
 
 

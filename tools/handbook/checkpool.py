@@ -1,0 +1,155 @@
+"""Run checks in forked worker processes, one share of the checks each.
+
+The checks are independent and CPU-bound, so on a machine with several cores
+`handbook check` splits them across forked workers. Before forking, the parent
+scans every page once (the part every check shares), so each worker starts with
+the scans in memory instead of redoing them. The checks are dealt out by how long
+each took last time (`.cache/handbook/check-seconds.json`), longest first, to the
+least-loaded worker. A worker that dies without answering costs only speed: its
+checks are run again in the parent. Where `os.fork` does not exist, the caller
+runs the checks in order instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from handbook.errors import HandbookError
+from handbook.project import Project
+from handbook.resultcache import CACHE_DIR
+
+T = TypeVar("T")
+TIMINGS = "check-seconds.json"
+"""Where the seconds each check took on the last run are kept, to deal the next run out evenly."""
+
+
+def can_fork() -> bool:
+    """Whether this platform can fork workers (Linux, macOS: yes; Windows: no)."""
+    return hasattr(os, "fork")
+
+
+def default_jobs() -> int:
+    """Workers to use by default: one per core the process may use, at most 4 (more do not pay at this size)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 4))
+
+
+def prescan(project: Project) -> None:
+    """Scan every page (front matter, headings, code, prose) once, so forked workers inherit the scans.
+
+    A page that cannot be read is left alone: the checks that read it report it.
+    """
+    for path in project.markdown_files:
+        try:
+            page = project.page(path)
+            page.front_matter  # noqa: B018 - computed for the workers to inherit
+            page.prose  # noqa: B018
+        except (HandbookError, OSError):
+            continue
+
+
+def deal(names: Sequence[str], seconds: dict[str, float], workers: int) -> list[list[str]]:
+    """Split check names into `workers` shares of about equal expected time (longest first).
+
+    Args:
+        names: The checks to run.
+        seconds: How long each took last time (unknown ones count as the median of the known).
+        workers: How many shares.
+
+    Returns:
+        The shares, each in the original order of `names`, none empty.
+    """
+    known = sorted(seconds.values())
+    default = known[len(known) // 2] if known else 1.0
+    loads = [0.0] * workers
+    shares: list[set[str]] = [set() for _ in range(workers)]
+    for name in sorted(names, key=lambda n: -seconds.get(n, default)):
+        least = loads.index(min(loads))
+        shares[least].add(name)
+        loads[least] += seconds.get(name, default)
+    return [[n for n in names if n in share] for share in shares if share]
+
+
+def read_timings(root: Path) -> dict[str, float]:
+    """The seconds each check took on the last run (empty when unknown or unreadable)."""
+    try:
+        data = json.loads((root / CACHE_DIR / TIMINGS).read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def write_timings(root: Path, seconds: dict[str, float]) -> None:
+    """Remember how long each check took (merged with what was known), atomically; a failure costs only balance."""
+    merged = {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}}
+    folder = root / CACHE_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=TIMINGS, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(merged, out, sort_keys=True)
+        os.replace(temporary, folder / TIMINGS)
+    except OSError:
+        pass
+
+
+def run_forked(names: Sequence[str], run: Callable[[str], T], seconds: dict[str, float],
+               workers: int) -> tuple[dict[str, T], dict[str, float]]:
+    """Run `run(name)` for every name, in up to `workers` forked processes.
+
+    Args:
+        names: The checks to run.
+        run: Runs one check by name and returns its (picklable) result; it must not raise.
+        seconds: Last run's timings, to balance the shares.
+        workers: The most processes to fork.
+
+    Returns:
+        Each name's result, and how long each took.
+    """
+    results: dict[str, T] = {}
+    took: dict[str, float] = {}
+    children: list[tuple[int, int, list[str]]] = []
+    for share in deal(names, seconds, workers):
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: run its share, send the results, leave without running the parent's cleanup
+            status = 0
+            try:
+                os.close(reader)
+                answers = []
+                for name in share:
+                    start = time.perf_counter()
+                    answers.append((name, run(name), time.perf_counter() - start))
+                with os.fdopen(writer, "wb") as out:
+                    pickle.dump(answers, out, protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException:  # noqa: BLE001 - the parent re-runs this share
+                status = 1
+            finally:
+                os._exit(status)
+        os.close(writer)
+        children.append((pid, reader, share))
+    for pid, reader, share in children:
+        try:
+            with os.fdopen(reader, "rb") as incoming:
+                for name, result, spent in pickle.load(incoming):
+                    results[name], took[name] = result, spent
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass  # the worker died: its checks run again below
+        finally:
+            os.waitpid(pid, 0)
+    for name in names:
+        if name not in results:
+            start = time.perf_counter()
+            results[name] = run(name)
+            took[name] = time.perf_counter() - start
+    return results, took
