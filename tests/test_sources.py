@@ -92,3 +92,15 @@ def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace(EDGE, "chorus-fanout-rim"), encoding="utf-8")
     after = sources.manifests(tmp_path)
     assert after is not before and after.workload("chorus-fanout-rim") is not None
+
+
+def test_a_check_run_reads_one_snapshot_and_the_next_run_sees_the_edit(tmp_path: Path) -> None:
+    """Inside `steady_tree` a loaded source is not re-stat'ed; outside it, an edit is noticed."""
+    shutil.copytree(ROOT / sources.KUBERNETES_DIR, tmp_path / sources.KUBERNETES_DIR)
+    path = tmp_path / sources.KUBERNETES_DIR / "fanout-edge.yaml"
+    with sources.steady_tree():
+        before = sources.manifests(tmp_path)
+        path.write_text(path.read_text(encoding="utf-8").replace(EDGE, "chorus-fanout-rim"), encoding="utf-8")
+        assert sources.manifests(tmp_path) is before  # the same snapshot for the whole run
+    after = sources.manifests(tmp_path)
+    assert after is not before and after.workload("chorus-fanout-rim") is not None

@@ -47,8 +47,16 @@ def default_jobs() -> int:
 def prescan(project: Project) -> None:
     """Scan every page (front matter, headings, code, prose) once, so forked workers inherit the scans.
 
-    A page that cannot be read is left alone: the checks that read it report it.
+    The stack's fingerprint (the key of the caches derived from `stack/`) is computed here too,
+    once instead of once per worker. A page that cannot be read is left alone: the checks that
+    read it report it.
     """
+    from handbook.sources.cache import fingerprint
+
+    try:
+        fingerprint(project.root)
+    except OSError:
+        pass
     for path in project.markdown_files:
         try:
             page = project.page(path)

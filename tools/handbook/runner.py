@@ -20,6 +20,7 @@ from handbook import checkpool
 from handbook.checks.registry import RUNNER_RULES, Check, all_checks, broken_modules
 from handbook.errors import HandbookError
 from handbook.problems import Problem
+from handbook.sources.base import steady_tree
 from handbook.project import Project
 
 RUNNER_CODES = frozenset(rule.code for rule in RUNNER_RULES)
@@ -160,7 +161,8 @@ def run_checks(project: Project, select: Iterable[str] | None = None, ignore: It
         report.problems.append(_unimportable(module, exc, project.root))
     skipped = set(ignore or [])
     chosen = [chk for chk in select_checks(selected) if chk.name not in skipped and chk.family not in skipped]
-    found = _run_all(chosen, project, jobs)
+    with steady_tree():  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
+        found = _run_all(chosen, project, jobs)
     for chk in chosen:
         report.checks_run.append(chk.name)
         for problem in found[chk.name]:

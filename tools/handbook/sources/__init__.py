@@ -29,6 +29,7 @@ from handbook.sources.base import (
     purge_chorus_modules,
     read_text,
     read_yaml,
+    steady_tree,
 )
 from handbook.sources.cache import STACK_DIR, StackKeyedCache, cached_from_stack, stack_fingerprint
 from handbook.sources.catalog import CATALOG, catalog, catalog_model
@@ -55,6 +56,6 @@ __all__ = [
     "SourceMissing", "SourceUnavailable", "Stack", "StackKeyedCache",
     "alert_rules", "cached_from_stack", "catalog", "catalog_model", "chorus_call", "chorus_module", "cli_commands",
     "cli_parser", "config_keys", "config_model", "manifests", "metrics", "openapi", "purge_chorus_modules", "read_text", "read_yaml",
-    "rule_documents", "rule_files", "selects", "site_settings", "stack", "stack_fingerprint", "stack_metrics",
+    "rule_documents", "rule_files", "selects", "site_settings", "stack", "stack_fingerprint", "stack_metrics", "steady_tree",
     "type_label",
 ]

@@ -12,7 +12,9 @@ import importlib
 import sys
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,33 @@ HANDBOOK_PACKAGE = Path("tools/handbook")
 
 MEMO: dict[tuple[str, Path], tuple[Any, Any]] = {}
 """Sources already loaded in this process: (what, root) to (fingerprint of its files, value)."""
+_STEADY: set[tuple[str, Path]] | None = None
+"""While a `steady_tree` block runs: the sources already loaded (or confirmed unchanged) in it."""
+
+
+@contextmanager
+def steady_tree() -> Iterator[None]:
+    """Read the tree as one snapshot: inside this block, a source loaded once is not re-stat'ed.
+
+    A check run is one snapshot (files are not edited under it); outside a block, a
+    long-lived process such as `mkdocs serve` stats a source's files on every lookup, so it
+    notices an edit. Nested blocks share the outer one.
+    """
+    global _STEADY
+    if _STEADY is not None:
+        yield
+        return
+    _STEADY = set()
+    try:
+        yield
+    finally:
+        _STEADY = None
+
+
+@lru_cache(maxsize=64)
+def _resolved(root: Path) -> Path:
+    """`root` with symlinks resolved (asked once per root: resolving costs a system call per path part)."""
+    return root.resolve()
 
 
 def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -39,26 +68,30 @@ def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(found)
 
 
-def memo(what: str, root: Path, files: list[Path], build: Callable[[], Any]) -> Any:
+def memo(what: str, root: Path, files: list[Path] | Callable[[], list[Path]], build: Callable[[], Any]) -> Any:
     """Load a source once per process while its files are unchanged (checks, facts and pages share it).
 
     Args:
         what: The source's name.
         root: The project root.
-        files: The files it is read from.
+        files: The files it is read from, or how to list them (not called when a `steady_tree` block
+            already loaded the source).
         build: How to load it.
 
     Returns:
         The loaded source.
     """
-    key = (what, root.resolve())
-    stamp = _fingerprint(files)
+    key = (what, _resolved(root))
     known = MEMO.get(key)
-    if known is not None and known[0] == stamp:
+    if known is not None and _STEADY is not None and key in _STEADY:
         return known[1]
-    value = build()
-    MEMO[key] = (stamp, value)
-    return value
+    stamp = _fingerprint(files() if callable(files) else files)
+    if known is None or known[0] != stamp:
+        known = (stamp, build())
+        MEMO[key] = known
+    if _STEADY is not None:
+        _STEADY.add(key)
+    return known[1]
 
 
 class SourceMissing(HandbookError):

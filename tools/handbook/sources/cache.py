@@ -83,7 +83,7 @@ def stack_fingerprint(root: Path) -> str:
 
 def fingerprint(root: Path) -> str:
     """`stack_fingerprint`, computed once per process while `stack/` is unchanged."""
-    return memo("fingerprint", root, _stack_files(root), lambda: stack_fingerprint(root))
+    return memo("fingerprint", root, lambda: _stack_files(root), lambda: stack_fingerprint(root))
 
 
 def cached_from_stack(root: Path, name: str, build: Callable[[], Any]) -> Any:
@@ -109,7 +109,7 @@ def cached_from_stack(root: Path, name: str, build: Callable[[], Any]) -> Any:
         cache.save()
         return value
 
-    return memo(f"cached:{name}", root, _stack_files(root), compute)
+    return memo(f"cached:{name}", root, lambda: _stack_files(root), compute)
 
 
 class StackKeyedCache:

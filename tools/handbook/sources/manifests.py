@@ -193,7 +193,7 @@ def manifests(root: Path) -> Manifests:
     Raises:
         HandbookError: A manifest file is not valid YAML.
     """
-    return memo("manifests", root, _files(root), lambda: Manifests(_read(root, _files(root))))
+    return memo("manifests", root, lambda: _files(root), lambda: Manifests(_read(root, _files(root))))
 
 
 def _files(root: Path) -> list[Path]:

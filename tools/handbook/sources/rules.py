@@ -114,7 +114,7 @@ def rule_documents(root: Path) -> list[yamlio.Located]:
     Raises:
         HandbookError: A rules file is not valid YAML.
     """
-    return memo("rule_documents", root, _rule_paths(root),
+    return memo("rule_documents", root, lambda: _rule_paths(root),
                 lambda: [read_yaml(root, path.relative_to(root)) for path in _rule_paths(root)])
 
 
@@ -130,7 +130,7 @@ def rule_files(root: Path) -> list[RulesFile]:
     Raises:
         HandbookError: A rules file is not valid YAML or not shaped like Prometheus rules.
     """
-    return memo("rule_files", root, _rule_paths(root),
+    return memo("rule_files", root, lambda: _rule_paths(root),
                 lambda: [_read_rules_file(doc) for doc in rule_documents(root)])
 
 
