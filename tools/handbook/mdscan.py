@@ -260,6 +260,25 @@ class MarkdownPage:
         return self._scan[2]
 
     @cached_property
+    def paragraphs(self) -> list[list[ProseLine]]:
+        """The prose grouped into paragraphs: runs of consecutive non-blank prose lines."""
+        found: list[list[ProseLine]] = []
+        current: list[ProseLine] = []
+        last = -1
+        for line in self.prose:
+            blank = not line.text.strip()
+            if blank or line.line != last + 1:
+                if current:
+                    found.append(current)
+                current = []
+            if not blank:
+                current.append(line)
+            last = line.line
+        if current:
+            found.append(current)
+        return found
+
+    @cached_property
     def links(self) -> list[Link]:
         """Every inline link and image in prose (not inside inline code)."""
         found: list[Link] = []

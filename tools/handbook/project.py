@@ -95,11 +95,11 @@ class Project:
             from handbook.errors import HandbookError
 
             try:
-                rel = path.relative_to(self.root) if path.is_absolute() else path
-            except ValueError:
-                rel = path
-            try:
-                cache[path] = decode(rel, path.read_bytes())
-            except SourceError as exc:
+                cache[path] = decode(path, path.read_bytes())
+            except SourceError as exc:  # named relative to the root, as every problem is
+                try:
+                    rel = path.relative_to(self.root) if path.is_absolute() else path
+                except ValueError:
+                    rel = path
                 raise HandbookError(exc.message, path=rel, line=exc.line) from None
         return cache[path]

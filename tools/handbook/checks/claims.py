@@ -34,22 +34,6 @@ ADDRESS_KEYS = ("host", "port")
 """Keys any runbook may quote for any service: where to reach it."""
 
 
-def paragraphs(page: MarkdownPage) -> Iterator[list[ProseLine]]:
-    """The page's prose, grouped into paragraphs (runs of non-blank prose lines)."""
-    current: list[ProseLine] = []
-    last = -1
-    for line in page.prose:
-        if not line.text.strip() or (current and line.line != last + 1):
-            if current:
-                yield current
-            current = []
-        if line.text.strip():
-            current.append(line)
-        last = line.line
-    if current:
-        yield current
-
-
 @check(
     "claims",
     family="CL",
@@ -61,7 +45,7 @@ def paragraphs(page: MarkdownPage) -> Iterator[list[ProseLine]]:
 )
 def claims(project: Project) -> Iterator[Problem]:
     """Check manifest citations and live-value arithmetic in every page, and config ownership in runbooks."""
-    manifests: dict[str, tuple[str, set[str]]] | None = None
+    manifests: dict[str, tuple[set[str], set[str]]] | None = None
     for path in project.markdown_files:
         text = project.read_text(path)
         rel = path.relative_to(project.root)
@@ -79,21 +63,23 @@ def claims(project: Project) -> Iterator[Problem]:
     yield from _runbook_config_owners(project)
 
 
-def _manifests(root: Path) -> dict[str, tuple[str, set[str]]]:
-    """Each manifest file name to its text and the `kind.name` of every object it defines."""
-    found: dict[str, tuple[str, set[str]]] = {}
+def _manifests(root: Path) -> dict[str, tuple[set[str], set[str]]]:
+    """Each manifest file name to the spec fields it sets (of `SPEC_FIELDS`) and the `kind.name` of every object it defines."""
+    found: dict[str, tuple[set[str], set[str]]] = {}
     for obj in sources.manifests(root):
         name = Path(obj.path).name
-        text, objects = found.get(name, (Path(obj.path).read_text(encoding="utf-8") if Path(obj.path).is_file() else (root / obj.path).read_text(encoding="utf-8"), set()))
+        if name not in found:
+            path = Path(obj.path) if Path(obj.path).is_file() else root / obj.path
+            text = path.read_text(encoding="utf-8")
+            found[name] = ({f for f in SPEC_FIELDS if re.search(rf"^\s*{f}:", text, re.MULTILINE)}, set())
         if obj.kind and obj.name:
-            objects.add(f"{obj.kind.lower()}.{obj.name}")
-        found[name] = (text, objects)
+            found[name][1].add(f"{obj.kind.lower()}.{obj.name}")
     return found
 
 
-def _manifest_citations(rel: Path, page: MarkdownPage, manifests: dict[str, tuple[str, set[str]]]) -> Iterator[Problem]:
+def _manifest_citations(rel: Path, page: MarkdownPage, manifests: dict[str, tuple[set[str], set[str]]]) -> Iterator[Problem]:
     """CL001: a paragraph citing `stack/deploy/kubernetes/F.yaml` for a field or a workload F lacks."""
-    for paragraph in paragraphs(page):
+    for paragraph in page.paragraphs:
         cited = [(line, m) for line in paragraph for m in MANIFEST_PATH.finditer(line.text)]
         if not cited:
             continue
@@ -105,13 +91,12 @@ def _manifest_citations(rel: Path, page: MarkdownPage, manifests: dict[str, tupl
                 yield Problem(rel, line.line, match.start() + 1, "CL001",
                               f"{match.group(0)} does not exist (manifests: {', '.join(sorted(manifests))})")
                 continue
-            text, defined = manifests[file]
-            for field in sorted(fields):
-                if not re.search(rf"^\s*{field}:", text, re.MULTILINE):
-                    holders = [f for f, (t, _) in manifests.items() if re.search(rf"^\s*{field}:", t, re.MULTILINE)]
-                    yield Problem(rel, line.line, match.start() + 1, "CL001",
-                                  f"{match.group(0)} is cited for `{field}`, which it does not set"
-                                  + (f" ({', '.join(sorted(holders))} does)" if holders else ""))
+            sets, defined = manifests[file]
+            for field in sorted(fields - sets):
+                holders = [f for f, (held, _) in manifests.items() if field in held]
+                yield Problem(rel, line.line, match.start() + 1, "CL001",
+                              f"{match.group(0)} is cited for `{field}`, which it does not set"
+                              + (f" ({', '.join(sorted(holders))} does)" if holders else ""))
             for obj in sorted(objects - defined):
                 yield Problem(rel, line.line, match.start() + 1, "CL001",
                               f"{match.group(0)} is cited beside {{@k8s.{obj}}}, which it does not define")
@@ -135,10 +120,10 @@ def _runbook_config_owners(project: Project) -> Iterator[Problem]:
         described = {}
     covering = {key: {svc for svc, words in SERVICE_WORDS.items() if words.search(text)} for key, text in described.items()}
     for rb in runbooks(project):
-        if rb.meta is None:
+        if rb.meta is None or ("{@config." not in rb.page.text and "{@env." not in rb.page.text):
             continue
         about = set(rb.meta.services)
-        for paragraph in paragraphs(rb.page):
+        for paragraph in rb.page.paragraphs:
             if not any("{@config." in line.text or "{@env." in line.text for line in paragraph):
                 continue  # quotes no setting
             for sentence, all_refs in _sentences(paragraph):
