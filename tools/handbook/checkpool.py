@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import TypeVar
 
 from handbook.errors import HandbookError
 from handbook.project import Project
-from handbook.resultcache import CACHE_DIR
+from handbook.resultcache import CACHE_DIR, write_json
 
 T = TypeVar("T")
 TIMINGS = "check-seconds.json"
@@ -99,16 +98,7 @@ def read_timings(root: Path) -> dict[str, float]:
 
 def write_timings(root: Path, seconds: dict[str, float]) -> None:
     """Remember how long each check took (merged with what was known), atomically; a failure costs only balance."""
-    merged = {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}}
-    folder = root / CACHE_DIR
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=TIMINGS, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(merged, out, sort_keys=True)
-        os.replace(temporary, folder / TIMINGS)
-    except OSError:
-        pass
+    write_json(root / CACHE_DIR / TIMINGS, {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}})
 
 
 def run_forked(names: Sequence[str], run: Callable[[str], T], seconds: dict[str, float],

@@ -63,11 +63,23 @@ class ResultCache:
         if not self.changed and set(self.entries) == self.used:
             return
         keep = {k: v for k, v in self.entries.items() if k in self.used}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump({"salt": self.salt, "entries": keep}, out)
-            os.replace(temporary, self.path)
-        except OSError:
-            pass
+        write_json(self.path, {"salt": self.salt, "entries": keep})
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write a cache file atomically (a reader sees the old file or the new one, never half).
+
+    A cache that cannot be written costs only speed, so an `OSError` is swallowed.
+
+    Args:
+        path: The file; its folder is created when missing.
+        data: What to write, as JSON.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(data, out, sort_keys=True)
+        os.replace(temporary, path)
+    except OSError:
+        pass

@@ -15,10 +15,11 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from handbook.resultcache import write_json
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
@@ -62,14 +63,7 @@ def _load() -> dict[str, dict[str, object]]:
 
 
 def _store(entries: dict[str, dict[str, object]]) -> None:
-    path = cache_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as handle:
-            json.dump(entries, handle)
-        os.replace(handle.name, path)
-    except OSError:
-        pass
+    write_json(cache_file(), entries)
 
 
 def probe(command: Sequence[str], timeout_s: float = 30) -> Answer:
