@@ -24,7 +24,6 @@ fault. Rule codes (family DP, deployment):
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import math
 import re

@@ -15,7 +15,7 @@ from handbook.mdscan import MarkdownPage
 from handbook.reference.api import API_DIR
 from handbook.problems import Problem
 from handbook.project import Project
-from handbook.runbook import RUNBOOKS_DIR, runbooks
+from handbook.runbook import RUNBOOKS_DIR
 
 UNCLOSED = re.compile(r"(?<![$\\])\{@")
 """Where a live value opens (the same escapes as `livevalues.REFERENCE`)."""

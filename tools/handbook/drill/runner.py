@@ -26,9 +26,9 @@ from typing import Any
 
 from handbook import facts as facts_mod
 from handbook.checks.outputs import transcript
-from handbook.drill import rewrite
+from handbook.drill import DEFAULT_SPEED, rewrite
 from handbook.drill.localstack import LocalStack, StackError
-from handbook.drill.spec import DEFAULT_SPEED, DrillSpec, Plan, Step, read_plan
+from handbook.drill.spec import DrillSpec, Plan, Step, read_plan
 from handbook.facts import Fact, Facts
 from handbook.mdscan import MarkdownPage
 from handbook.shellcmd import CONSOLE_LANGS, substitute

@@ -37,7 +37,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from handbook.drill import DEFAULT_SPEED
 from handbook.mdscan import CodeBlock, MarkdownPage
 
 MARKER = re.compile(r"^\s*<!--\s*drill:(?P<body>.*?)-->\s*$")

@@ -91,15 +91,11 @@ def _service_links(names: list[str], page: str, known: set[str]) -> str:
 
 
 def _runbooks_naming(root: Path, service: str) -> list[str]:
-    """Runbooks whose front matter names the service (`service: x` or `services: [x, y]`)."""
-    found = []
-    for path in sorted((root / "runbooks").glob("*.md")):
-        parsed = frontmatter.parse(path.read_text(encoding="utf-8"))
-        named = parsed.data.get("services", parsed.data.get("service")) if parsed.error is None else None
-        names = named if isinstance(named, list) else [named]
-        if service in [str(n) for n in names if n]:
-            found.append(path.stem)
-    return found
+    """Runbooks whose validated front matter lists the service in `services:` (invalid ones are the FM/RB checks' to report)."""
+    from handbook.project import Project
+    from handbook.runbook import runbooks
+
+    return [rb.name for rb in runbooks(Project(root)) if rb.meta is not None and service in rb.meta.services]
 
 
 def header(service: Service, snap: Snapshot) -> str:
