@@ -80,3 +80,16 @@ def test_forked_workers_still_report_problems(tmp_path: Path, capsys: pytest.Cap
 def test_jobs_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--jobs", "0"]) == 2
     assert "--jobs 0" in capsys.readouterr().err
+
+
+def test_a_run_collects_garbage_rarely_and_restores_the_collector() -> None:
+    import gc
+
+    from handbook import runner
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        with runner._rare_collections():
+            assert gc.get_threshold()[0] == runner.RARE_COLLECTION_THRESHOLD
+            raise RuntimeError("a check run that fails still restores the collector")
+    assert gc.get_threshold() == before

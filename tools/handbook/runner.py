@@ -9,8 +9,10 @@ exits 2 when any is present.
 
 from __future__ import annotations
 
+import gc
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,7 +155,12 @@ def run_checks(project: Project, select: Iterable[str] | None = None, ignore: It
     Returns:
         The report; when a code was selected, only that code's problems (and runner problems) are kept.
     """
-    selected = list(select or [])
+    with _rare_collections():
+        return _run_checks(project, list(select or []), ignore, jobs)
+
+
+def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | None, jobs: int) -> Report:
+    """`run_checks`, with the collector already set to run rarely."""
     codes = {s for s in selected if any(ch.isdigit() for ch in s)}
     report = Report()
     seen: set[tuple[Path, int, str, str]] = set()
@@ -180,6 +187,26 @@ def run_checks(project: Project, select: Iterable[str] | None = None, ignore: It
     report.problems.sort()
     report.silenced.sort()
     return report
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while the checks run, then as before.
+
+    A run allocates hundreds of thousands of small objects that live until it ends (page
+    scans, YAML nodes, problems); the collector's frequent young-generation passes find
+    nothing to free among them and cost about a tenth of the run at 1,000 runbooks.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(RARE_COLLECTION_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+RARE_COLLECTION_THRESHOLD = 200_000
+"""Allocations between young-generation collections during a run (Python's default is 700)."""
 
 
 def _run_all(chosen: list[Check], project: Project, jobs: int) -> dict[str, list[Problem]]:
