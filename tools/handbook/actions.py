@@ -130,8 +130,14 @@ def promtool_tested(root: Path) -> dict[str, str]:
         root: The project root.
 
     Returns:
-        Alert name to the test file (relative to the root).
+        Alert name to the test file (relative to the root); cached under the stack's fingerprint,
+        since only `stack/` decides it.
     """
+    return sources.cached_from_stack(root, "promtool-tested", lambda: _promtool_tested(root))
+
+
+def _promtool_tested(root: Path) -> dict[str, str]:
+    """`promtool_tested`, read from the test files (no cache)."""
     import yaml
 
     tested: dict[str, str] = {}

@@ -19,6 +19,8 @@ from handbook.sources.base import memo
 STACK_DIR = Path("stack")
 CACHED_PACKAGES = ("kubernetes-validate", "promql-parser", "pydantic", "fastapi", "prometheus-client", "PyYAML")
 """Libraries whose version changes what the stack's checks and documents say (part of the cache key)."""
+ANALYSERS = ("checks/deploy.py", "scenario.py", "actions.py")
+"""Handbook modules (besides `handbook.sources`) whose results are cached under the fingerprint: their code is part of it."""
 
 
 def _stack_files(root: Path) -> list[Path]:
@@ -72,7 +74,7 @@ def stack_fingerprint(root: Path) -> str:
     digest = hashlib.blake2b(digest_size=16)
     files = _stack_files(root)
     here = Path(__file__).resolve().parent
-    files += [*sorted(here.glob("*.py")), here.parent / "checks" / "deploy.py", here.parent / "scenario.py"]
+    files += [*sorted(here.glob("*.py")), *(here.parent / name for name in ANALYSERS)]
     for path in files:
         digest.update(str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode())
         digest.update(path.read_bytes())
