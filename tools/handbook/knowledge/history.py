@@ -140,8 +140,15 @@ class Repo:
 
     @property
     def prefix(self) -> str:
-        """The handbook root's path inside the repository (`""` when they are the same)."""
-        self.state()
+        """The handbook root's path inside the repository (`""` when they are the same, or outside git).
+
+        Asks git only for the top-level folder (one call), not for the whole `state()`.
+        """
+        if self._top is None and self._state is None:
+            try:
+                self._top = Path(self.git("rev-parse", "--show-toplevel").strip())
+            except GitError:
+                return ""
         if self._top is None:
             return ""
         rel = self.root.resolve().relative_to(self._top.resolve()).as_posix()
