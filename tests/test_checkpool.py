@@ -14,7 +14,7 @@ from handbook.runner import run_checks
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(not checkpool.can_fork(), reason="workers are forked; this platform cannot fork")
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked; this platform cannot fork")
 
 
 def test_deal_balances_by_last_times_and_keeps_the_order() -> None:
@@ -44,9 +44,35 @@ def test_a_worker_that_dies_costs_only_speed() -> None:
     assert set(took) == {"fine", "doomed"}
 
 
-def test_forked_report_equals_the_report_in_order() -> None:
+def test_a_process_with_other_threads_does_not_fork() -> None:
+    import threading
+
+    release = threading.Event()
+    helper = threading.Thread(target=release.wait)
+    helper.start()
+    try:
+        assert not checkpool.can_fork()
+    finally:
+        release.set()
+        helper.join()
+    assert checkpool.can_fork()
+
+
+def test_forked_report_equals_the_report_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fork even if an earlier test left a thread behind: this test is about the workers' report.
+    monkeypatch.setattr(checkpool, "can_fork", lambda: True)
+    forked_at: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forked_at.append(os.getpid())
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
     in_order = run_checks(Project(ROOT), jobs=1)
+    assert not forked_at
     forked = run_checks(Project(ROOT), jobs=3)
+    assert len(forked_at) == 3
     assert forked.checks_run == in_order.checks_run
     assert forked.problems == in_order.problems
     assert [p.format() for p in forked.silenced] == [p.format() for p in in_order.silenced]

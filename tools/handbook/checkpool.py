@@ -6,8 +6,8 @@ scans every page once (the part every check shares), so each worker starts with
 the scans in memory instead of redoing them. The checks are dealt out by how long
 each took last time (`.cache/handbook/check-seconds.json`), longest first, to the
 least-loaded worker. A worker that dies without answering costs only speed: its
-checks are run again in the parent. Where `os.fork` does not exist, the caller
-runs the checks in order instead.
+checks are run again in the parent. Where `os.fork` does not exist, or other
+threads run, the caller runs the checks in order instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,8 +31,13 @@ TIMINGS = "check-seconds.json"
 
 
 def can_fork() -> bool:
-    """Whether this platform can fork workers (Linux, macOS: yes; Windows: no)."""
-    return hasattr(os, "fork")
+    """Whether workers can be forked here: the platform forks (not Windows) and no other thread runs.
+
+    Forking a process while another thread holds a lock can leave the child waiting on it forever
+    (Python 3.12 warns about it), so a caller with threads (a test harness, a server) runs the
+    checks in order instead.
+    """
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def default_jobs() -> int:
