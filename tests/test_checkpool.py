@@ -27,6 +27,37 @@ def test_deal_balances_by_last_times_and_keeps_the_order() -> None:
         assert share == [n for n in ["a", "slow", "b", "mid", "c"] if n in share]
 
 
+class _Unreadable:
+    """A result that pickles but cannot be unpickled (its rebuild raises ValueError)."""
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (int, ("not a number",))
+
+
+def test_an_answer_the_parent_cannot_read_costs_only_speed_and_leaves_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+    workers: list[int] = []
+    real_fork = os.fork
+
+    def recorded_fork() -> int:
+        pid = real_fork()
+        if pid:
+            workers.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", recorded_fork)
+
+    def run(name: str) -> object:
+        return _Unreadable() if os.getpid() != parent else f"{name} in parent"
+
+    results, _ = checkpool.run_forked(["a", "b", "c"], run, {}, 3)
+    assert results == {"a": "a in parent", "b": "b in parent", "c": "c in parent"}
+    assert len(workers) == 3
+    for pid in workers:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie left
+
+
 def test_deal_never_makes_an_empty_share() -> None:
     assert checkpool.deal(["one"], {}, 4) == [["one"]]
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from handbook.errors import HandbookError
 from handbook.project import Project
@@ -107,6 +107,23 @@ def write_timings(root: Path, seconds: dict[str, float]) -> None:
     write_json(root / CACHE_DIR / TIMINGS, {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}})
 
 
+def _work(share: Sequence[str], run: Callable[[str], object], reader: int, writer: int) -> NoReturn:
+    """In a forked worker: run its share, send `(name, result, seconds)` for each, then exit at once."""
+    status = 0
+    try:
+        os.close(reader)
+        answers = []
+        for name in share:
+            start = time.perf_counter()
+            answers.append((name, run(name), time.perf_counter() - start))
+        with os.fdopen(writer, "wb") as out:
+            pickle.dump(answers, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException:  # noqa: BLE001 - the parent re-runs this share
+        status = 1
+    finally:
+        os._exit(status)
+
+
 def run_forked(names: Sequence[str], run: Callable[[str], T], seconds: dict[str, float],
                workers: int) -> tuple[dict[str, T], dict[str, float]]:
     """Run `run(name)` for every name, in up to `workers` forked processes.
@@ -122,35 +139,38 @@ def run_forked(names: Sequence[str], run: Callable[[str], T], seconds: dict[str,
     """
     results: dict[str, T] = {}
     took: dict[str, float] = {}
-    children: list[tuple[int, int, list[str]]] = []
-    for share in deal(names, seconds, workers):
-        reader, writer = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the worker: run its share, send the results, leave without running the parent's cleanup
-            status = 0
+    children: list[tuple[int, int]] = []
+    try:
+        for share in deal(names, seconds, workers):
             try:
+                reader, writer = os.pipe()
+            except OSError:
+                break  # out of file descriptors: the shares not started run below, in the parent
+            try:
+                pid = os.fork()
+            except OSError:
                 os.close(reader)
-                answers = []
-                for name in share:
-                    start = time.perf_counter()
-                    answers.append((name, run(name), time.perf_counter() - start))
-                with os.fdopen(writer, "wb") as out:
-                    pickle.dump(answers, out, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:  # noqa: BLE001 - the parent re-runs this share
-                status = 1
+                os.close(writer)
+                break  # out of processes: likewise
+            if pid == 0:  # the worker: run its share, send the results, leave without the parent's cleanup
+                _work(share, run, reader, writer)
+            os.close(writer)
+            children.append((pid, reader))
+        for index, (pid, reader) in enumerate(children):
+            try:
+                with os.fdopen(reader, "rb") as incoming:
+                    for name, result, spent in pickle.load(incoming):
+                        results[name], took[name] = result, spent
+            except Exception:  # noqa: BLE001 - a dead worker or an unreadable answer: its checks run below
+                pass
             finally:
-                os._exit(status)
-        os.close(writer)
-        children.append((pid, reader, share))
-    for pid, reader, share in children:
-        try:
-            with os.fdopen(reader, "rb") as incoming:
-                for name, result, spent in pickle.load(incoming):
-                    results[name], took[name] = result, spent
-        except (EOFError, OSError, pickle.UnpicklingError):
-            pass  # the worker died: its checks run again below
-        finally:
-            os.waitpid(pid, 0)
+                children[index] = (pid, -1)
+                os.waitpid(pid, 0)
+    finally:  # interrupted or failed while workers run: close their pipes and reap them all
+        for pid, reader in children:
+            if reader != -1:
+                os.close(reader)
+                os.waitpid(pid, 0)
     for name in names:
         if name not in results:
             start = time.perf_counter()

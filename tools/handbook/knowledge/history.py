@@ -142,11 +142,12 @@ class Repo:
     def prefix(self) -> str:
         """The handbook root's path inside the repository (`""` when they are the same, or outside git).
 
-        Asks git only for the top-level folder (one call), not for the whole `state()`.
+        Asks git one question (the top-level folder, and `HEAD`, which fails in a repository
+        without commits exactly as `state()` does), not for the whole `state()`.
         """
         if self._top is None and self._state is None:
             try:
-                self._top = Path(self.git("rev-parse", "--show-toplevel").strip())
+                self._top = Path(self.git("rev-parse", "--show-toplevel", "HEAD").split("\n")[0].strip())
             except GitError:
                 return ""
         if self._top is None:

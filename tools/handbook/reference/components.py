@@ -90,12 +90,23 @@ def _service_links(names: list[str], page: str, known: set[str]) -> str:
     return ", ".join(f"[{md.text(n)}]({md.link(page, anchors.component(n))})" if n in known else md.text(n) for n in names)
 
 
-def _runbooks_naming(root: Path, service: str) -> list[str]:
-    """Runbooks whose validated front matter lists the service in `services:` (invalid ones are the FM/RB checks' to report)."""
-    from handbook.project import Project
-    from handbook.runbook import runbooks
+def _runbooks_naming(snap: Snapshot, service: str) -> list[str]:
+    """Runbooks whose front matter lists the service in `services:` (the runbooks are read once per build).
 
-    return [rb.name for rb in runbooks(Project(root)) if rb.meta is not None and service in rb.meta.services]
+    A runbook whose front matter fails validation is listed by what it wrote, so the component
+    page still links it while the FM/RB checks report the error.
+    """
+    cache = snap.__dict__
+    if "_runbook_services" not in cache:
+        from handbook.project import Project
+        from handbook.runbook import runbooks
+
+        named: dict[str, list[str]] = {}
+        for rb in runbooks(Project(snap.root)):
+            raw = rb.meta.services if rb.meta is not None else rb.page.front_matter.data.get("services")
+            named[rb.name] = [str(s) for s in raw] if isinstance(raw, list) else []
+        cache["_runbook_services"] = named
+    return [name for name, services in cache["_runbook_services"].items() if service in services]
 
 
 def header(service: Service, snap: Snapshot) -> str:
@@ -146,7 +157,7 @@ def header(service: Service, snap: Snapshot) -> str:
         facts.append("- **Alerts:**\n" + "\n".join(items))
     else:
         facts.append("- **Alerts:** none")
-    stems = list(dict.fromkeys([a.runbook_stem for a in alerts if a.runbook_stem and (snap.root / "runbooks" / f"{a.runbook_stem}.md").is_file()] + _runbooks_naming(snap.root, name)))
+    stems = list(dict.fromkeys([a.runbook_stem for a in alerts if a.runbook_stem and (snap.root / "runbooks" / f"{a.runbook_stem}.md").is_file()] + _runbooks_naming(snap, name)))
     facts.append("- **Runbooks:** " + (", ".join(f"[{md.text(s)}]({md.link(page, anchors.runbook(s))})" for s in stems) or "none"))
     modules = [m for m in api.modules(snap.root) if m.name == f"chorus.{name}" or m.name.startswith(f"chorus.{name}.")]
     facts.append("- **Code:** " + (", ".join(f"[{md.code(m.name)}]({md.link(page, m.uri)})" for m in modules) or "no module named after it"))

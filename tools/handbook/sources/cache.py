@@ -19,7 +19,7 @@ from handbook.sources.base import memo
 STACK_DIR = Path("stack")
 CACHED_PACKAGES = ("kubernetes-validate", "promql-parser", "pydantic", "fastapi", "prometheus-client", "PyYAML")
 """Libraries whose version changes what the stack's checks and documents say (part of the cache key)."""
-ANALYSERS = ("checks/deploy.py", "scenario.py", "actions.py")
+ANALYSERS = ("checks/deploy.py", "checks/commands.py", "checks/outputs.py", "scenario.py", "actions.py")
 """Handbook modules (besides `handbook.sources`) whose results are cached under the fingerprint: their code is part of it."""
 
 
@@ -37,12 +37,13 @@ def _stack_files(root: Path) -> list[Path]:
 
 
 def library_versions(packages: tuple[str, ...] = CACHED_PACKAGES) -> dict[str, str]:
-    """The installed version of each of `packages` ("" when not installed), read from `*.dist-info` folder names.
+    """The installed version of each of `packages` ("" when not installed), read from metadata folder names.
 
-    `importlib.metadata.version` would answer the same, but importing it (and the email
-    parser it uses) costs more than the rest of a cache lookup.
+    `NAME-VERSION.dist-info` and `NAME-VERSION.egg-info` folders on `sys.path` name the version;
+    only a package found neither way is asked of `importlib.metadata`, whose import (and the
+    email parser it uses) costs more than the rest of a cache lookup.
     """
-    wanted = {name.lower().replace("-", "_"): name for name in packages}
+    wanted = {_normalized(name): name for name in packages}
     found = dict.fromkeys(packages, "")
     for entry in sys.path:
         try:
@@ -50,12 +51,27 @@ def library_versions(packages: tuple[str, ...] = CACHED_PACKAGES) -> dict[str, s
         except OSError:
             continue
         for name in names:
-            if name.endswith(".dist-info"):
-                package, _, version = name[: -len(".dist-info")].partition("-")
-                key = wanted.get(package.lower().replace("-", "_").replace(".", "_"))
+            stem, dot, suffix = name.rpartition(".")
+            if dot and suffix in ("dist-info", "egg-info"):
+                package, _, version = stem.partition("-")
+                key = wanted.get(_normalized(package))
                 if key and not found[key]:
-                    found[key] = version
+                    found[key] = version.split("-")[0]
+    missing = [name for name, version in found.items() if not version]
+    if missing:
+        import importlib.metadata
+
+        for name in missing:
+            try:
+                found[name] = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                pass
     return found
+
+
+def _normalized(name: str) -> str:
+    """A distribution name as metadata folders spell it: lower case, `-` and `.` as `_`."""
+    return name.lower().replace("-", "_").replace(".", "_")
 
 
 def stack_fingerprint(root: Path) -> str:
