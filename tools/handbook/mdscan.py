@@ -87,11 +87,6 @@ class ProseLine(NamedTuple):
     line: int
     text: str
 
-    @property
-    def code_spans(self) -> tuple[tuple[int, int], ...]:
-        """`(start, end)` offsets of inline code spans (including their backticks)."""
-        return _code_spans(self.text)
-
     def in_code_span(self, offset: int) -> bool:
         """Whether the character at `offset` lies inside an inline code span."""
         if "`" not in self.text:

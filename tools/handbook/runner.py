@@ -22,8 +22,8 @@ from handbook import checkpool
 from handbook.checks.registry import RUNNER_RULES, Check, all_checks, broken_modules
 from handbook.errors import HandbookError
 from handbook.problems import Problem
-from handbook.sources.base import steady_tree
 from handbook.project import Project
+from handbook.sources.base import steady_tree
 
 RUNNER_CODES = frozenset(rule.code for rule in RUNNER_RULES)
 """Codes that mean a check or a source could not run."""
@@ -189,6 +189,10 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
     return report
 
 
+RARE_COLLECTION_THRESHOLD = 200_000
+"""Allocations between young-generation collections during a run (Python's default is 700)."""
+
+
 @contextmanager
 def _rare_collections() -> Iterator[None]:
     """Run the cyclic garbage collector rarely while the checks run, then as before.
@@ -203,10 +207,6 @@ def _rare_collections() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*before)
-
-
-RARE_COLLECTION_THRESHOLD = 200_000
-"""Allocations between young-generation collections during a run (Python's default is 700)."""
 
 
 def _run_all(chosen: list[Check], project: Project, jobs: int) -> dict[str, list[Problem]]:

@@ -68,14 +68,14 @@ def _fingerprint(files: list[Path]) -> tuple[tuple[str, int, int], ...]:
     return tuple(found)
 
 
-def memo(what: str, root: Path, files: list[Path] | Callable[[], list[Path]], build: Callable[[], Any]) -> Any:
+def memo(what: str, root: Path, files: Callable[[], list[Path]], build: Callable[[], Any]) -> Any:
     """Load a source once per process while its files are unchanged (checks, facts and pages share it).
 
     Args:
         what: The source's name.
         root: The project root.
-        files: The files it is read from, or how to list them (not called when a `steady_tree` block
-            already loaded the source).
+        files: How to list the files it is read from (not called when a `steady_tree` block already
+            loaded the source).
         build: How to load it.
 
     Returns:
@@ -85,7 +85,7 @@ def memo(what: str, root: Path, files: list[Path] | Callable[[], list[Path]], bu
     known = MEMO.get(key)
     if known is not None and _STEADY is not None and key in _STEADY:
         return known[1]
-    stamp = _fingerprint(files() if callable(files) else files)
+    stamp = _fingerprint(files())
     if known is None or known[0] != stamp:
         known = (stamp, build())
         MEMO[key] = known

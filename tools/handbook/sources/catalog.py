@@ -42,7 +42,7 @@ def catalog_model(root: Path) -> Catalog:
         except module.SourceError as exc:
             raise source_error(exc, root) from None
 
-    return memo("catalog-model", root, [root / CATALOG], load)
+    return memo("catalog-model", root, lambda: [root / CATALOG], load)
 
 
 def catalog(root: Path) -> yamlio.Located:
@@ -62,7 +62,7 @@ def catalog(root: Path) -> yamlio.Located:
         catalog_model(root)
         return read_yaml(root, CATALOG)
 
-    return memo("catalog", root, [root / CATALOG], load)
+    return memo("catalog", root, lambda: [root / CATALOG], load)
 
 
 def service_line(root: Path, index: int, *keys: str | int) -> int:

@@ -165,7 +165,7 @@ def config_model(root: Path) -> Any:
         except module.SourceError as exc:
             raise source_error(exc, root) from None
 
-    return memo("config-model", root, [root / CONFIG], load)
+    return memo("config-model", root, lambda: [root / CONFIG], load)
 
 
 def config_keys(root: Path, schema: type | None = None, env_prefix: str | None = None) -> list[ConfigKey]:
