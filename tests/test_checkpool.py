@@ -150,3 +150,9 @@ def test_a_run_collects_garbage_rarely_and_restores_the_collector() -> None:
             assert gc.get_threshold()[0] == runner.RARE_COLLECTION_THRESHOLD
             raise RuntimeError("a check run that fails still restores the collector")
     assert gc.get_threshold() == before
+
+
+def test_timings_keep_other_checks_and_forget_removed_ones(tmp_path: Path) -> None:
+    checkpool.write_timings(tmp_path, {"links": 0.2, "retired": 0.5}, ["links", "claims", "retired"])
+    checkpool.write_timings(tmp_path, {"claims": 0.1}, ["links", "claims"])  # "retired" no longer exists
+    assert checkpool.read_timings(tmp_path) == {"links": 0.2, "claims": 0.1}

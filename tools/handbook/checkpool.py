@@ -17,7 +17,7 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -102,9 +102,18 @@ def read_timings(root: Path) -> dict[str, float]:
         return {}
 
 
-def write_timings(root: Path, seconds: dict[str, float]) -> None:
-    """Remember how long each check took (merged with what was known), atomically; a failure costs only balance."""
-    write_json(root / CACHE_DIR / TIMINGS, {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}})
+def write_timings(root: Path, seconds: dict[str, float], registered: Iterable[str]) -> None:
+    """Remember how long each check took, atomically; a failure costs only balance.
+
+    Args:
+        root: The project root.
+        seconds: This run's timings (a run with `--select` times only some checks).
+        registered: Every check that exists: known timings of the others are kept, those of a
+            check that no longer exists are dropped.
+    """
+    merged = {**read_timings(root), **{k: round(v, 4) for k, v in seconds.items()}}
+    exists = set(registered)
+    write_json(root / CACHE_DIR / TIMINGS, {k: v for k, v in merged.items() if k in exists})
 
 
 def _work(share: Sequence[str], run: Callable[[str], object], reader: int, writer: int) -> NoReturn:

@@ -216,7 +216,7 @@ def _run_all(chosen: list[Check], project: Project, jobs: int) -> dict[str, list
         checkpool.prescan(project)
         found, took = checkpool.run_forked(list(by_name), lambda name: _run_one(by_name[name], project),
                                            checkpool.read_timings(project.root), jobs)
-        checkpool.write_timings(project.root, took)
+        checkpool.write_timings(project.root, took, (chk.name for chk in all_checks()))
         return found
     return {chk.name: _run_one(chk, project) for chk in chosen}
 
