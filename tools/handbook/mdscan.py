@@ -17,10 +17,13 @@ from typing import Any, NamedTuple
 
 FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*#*[ \t]*$")
-EXPLICIT_ID = re.compile(r"\{[^}]*#(?P<id>[\w.\-:]+)[^}]*\}\s*$")
+EXPLICIT_ID = re.compile(r"\{[^{}]*#(?P<id>[\w.\-:]+)[^{}]*\}\s*$")
 CODE_SPAN = re.compile(r"(?P<ticks>`+)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)")
-INLINE_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\]\n]*)\]\((?P<target><[^>\n]*>|[^)\s]*)(?:\s+\"[^\"\n]*\")?\)")
-HTML_COMMENT = re.compile(r"<!--(?P<body>.*?)-->")
+LINK_TARGET = r"\((?P<target><[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)(?:\s+\"[^\"\n]*\")?\)"
+"""A link's `(target "title")` as CommonMark reads it: a target has no space (unless in `<...>`), no `<`
+inside `<...>`, and only balanced parentheses (one level, `Foo_(bar)`), so each scan stops at the next
+space, bracket or parenthesis and a long line is read in linear time."""
+INLINE_LINK = re.compile(r"(?P<bang>!?)\[(?P<text>[^\[\]\n]*)\]" + LINK_TARGET)
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,8 @@ def slugify(text: str) -> str:
     from markdown.extensions.toc import slugify as toc_slugify
 
     text = re.sub(r"`([^`]*)`", r"\1", text)
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    text = re.sub(r"<[^>]+>|\*", "", text)
+    text = INLINE_LINK.sub(lambda m: m["text"], text)
+    text = re.sub(r"<[^<>]+>|\*", "", text)
     return toc_slugify(text, "-")
 
 
@@ -301,6 +304,6 @@ class MarkdownPage:
                 seen[anchor] = 0
             ids.add(anchor)
         for pl in self.prose:
-            for match in re.finditer(r"\{[^}\n]*#([\w.\-:]+)[^}\n]*\}|\bid=\"([^\"]+)\"", pl.text):
+            for match in re.finditer(r"\{[^{}\n]*#([\w.\-:]+)[^{}\n]*\}|\bid=\"([^\"]+)\"", pl.text):
                 ids.add(match.group(1) or match.group(2))
         return ids

@@ -45,13 +45,16 @@ reason, or with no hand-typed value before it, is an error.
 
 from __future__ import annotations
 
+import bisect
 import http
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from handbook import facts as facts_mod
+from handbook import mdscan
 from handbook.checks.registry import Rule, check
 from handbook.facts import DURATION_UNITS, Fact, Facts
 from handbook.livevalues import REFERENCE
@@ -91,9 +94,17 @@ WINDOW_BEFORE = re.compile(
 )
 HELD_FOR = re.compile(r"\bfor\s+(?:just\s+|well\s+)?(?:over|across)[\s`]*$", re.IGNORECASE)
 WINDOW_AFTER = re.compile(r"[\s`-]*window\b", re.IGNORECASE)
+LINK_TARGET = re.compile(r"\]" + mdscan.LINK_TARGET)
+"""A link's target after its text's `]`, blanked so a URL's numbers are not read as values."""
+URL = re.compile(r"<https?://[^<>\s]*>|https?://\S+")
+"""An autolink (`<https://...>`, no space or `<` inside) or a bare URL."""
 OPTION_BEFORE = re.compile(r"--[A-Za-z][\w-]*[ =]$")
 """A command-line option right before a value (`--time-scale 10`, `--speed=20`): the reader's argument."""
-SILENCER = re.compile(r"<!--\s*literal\s*:?(?P<reason>.*?)-->")
+CONTEXT = 80
+"""How far before a value its context is read ("answers `503`", "over the last 5 minutes"): every phrase the
+patterns above look for is shorter, and a bounded look keeps a very long line linear."""
+SILENCER = re.compile(r"<!--\s*literal\s*:?(?P<reason>[^<]*?)-->")
+"""A silencer and its reason (which stops at the next `<`, so a line of unclosed silencers is read in linear time)."""
 SILENCER_ANY = re.compile(r"<!--\s*literal\b")
 
 
@@ -153,9 +164,20 @@ def _masked(text: str) -> str:
         return " " * (match.end() - match.start())
 
     text = REFERENCE.sub(blank, text)
-    text = re.sub(r"<!--.*?-->", blank, text)
-    text = re.sub(r"\]\([^)]*\)", lambda m: "]" + " " * (len(m[0]) - 1), text)
-    text = re.sub(r"<https?://[^>]*>|https?://\S+", blank, text)
+    text = _blank_comments(text)
+    text = LINK_TARGET.sub(lambda m: "]" + " " * (len(m[0]) - 1), text)
+    return URL.sub(blank, text)
+
+
+def _blank_comments(text: str) -> str:
+    """The line with each `<!-- ... -->` blanked out, read once from left to right (an unclosed one is kept)."""
+    start = text.find("<!--")
+    while start >= 0:
+        end = text.find("-->", start + 4)
+        if end < 0:
+            break
+        text = text[:start] + " " * (end + 3 - start) + text[end + 3:]
+        start = text.find("<!--", end + 3)
     return text
 
 
@@ -174,7 +196,7 @@ def is_http_status(text: str, start: int, end: int) -> bool:
     digits = text[start:end]
     if not (digits.isdigit() and len(digits) == 3 and 100 <= int(digits) <= 599):
         return False
-    after = text[end:]
+    after = text[end:end + CONTEXT]
     following = after.lstrip("` \u00a0")
     word = re.match(r"[A-Za-z]+", following)
     if word is not None:
@@ -182,10 +204,16 @@ def is_http_status(text: str, start: int, end: int) -> bool:
             return True
         if word[0].lower() not in NOT_A_COUNTED_NOUN:
             return False
-    if HTTP_BEFORE.search(text, 0, start):
+    if HTTP_BEFORE.search(text, max(0, start - CONTEXT), start):
         return True
     alone_in_code = start > 0 and text[start - 1] == "`" and after.startswith("`")
-    return alone_in_code and HTTP_LINE.search(text) is not None
+    return alone_in_code and _speaks_http(text)
+
+
+@lru_cache(maxsize=64)
+def _speaks_http(text: str) -> bool:
+    """Whether a line speaks HTTP (read once per line, however many numbers it has)."""
+    return HTTP_LINE.search(text) is not None
 
 
 def is_range_window(text: str, start: int, end: int) -> bool:
@@ -200,7 +228,7 @@ def is_range_window(text: str, start: int, end: int) -> bool:
         True for a bracketed range or subquery, an `offset`, or a duration after `over`/`per`/`in the
         last`... or before `window`; False for "for over 5m", a holding time like an alert's `for:`.
     """
-    before = text[:start]
+    before = text[max(0, start - CONTEXT):start]
     if before.endswith("[") and text[end:end + 1] in ("]", ":"):
         return True
     if HELD_FOR.search(before):
@@ -214,7 +242,7 @@ def is_option_argument(text: str, start: int) -> bool:
     The reader chooses it on the command line; no source of truth holds it, so it can only match a
     fact by coincidence (a runbook's or tutorial's command quotes a setting through `{@NAME}` itself).
     """
-    return OPTION_BEFORE.search(text, 0, start) is not None
+    return OPTION_BEFORE.search(text, max(0, start - CONTEXT), start) is not None
 
 
 def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
@@ -230,7 +258,7 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     text = _masked(pl.text)
     if not text.strip():
         return
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # compact durations, left to right: a number inside one is not read again
     for match in COMPACT_DURATION.finditer(text):
         secs = facts_mod.duration_seconds(match[1])
         if secs is not None and (is_range_window(text, match.start(1), match.end(1)) or is_option_argument(text, match.start(1))):
@@ -238,8 +266,10 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
         elif secs is not None and round(secs, 6) in pool.seconds:
             taken.append((match.start(), match.end()))
             yield Finding(match.start(1), match.end(1), match[1], tuple(pool.seconds[round(secs, 6)]))
+    starts = [s for s, _ in taken]
     for match in NUMBER.finditer(text):
-        if any(s <= match.start() < e for s, e in taken) or is_option_argument(text, match.start()):
+        inside = bisect.bisect_right(starts, match.start()) - 1
+        if (inside >= 0 and match.start() < taken[inside][1]) or is_option_argument(text, match.start()):
             continue
         if match.start() > 0 and text[match.start() - 1] == "." and match.start() > 1 and text[match.start() - 2].isdigit():
             continue
