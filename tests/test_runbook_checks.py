@@ -174,6 +174,22 @@ def test_al001_alert_without_runbook(tmp_path: Path) -> None:
     assert "handbook new runbook NAME --alert ChorusGatewayDown" in problems[0].message
 
 
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("last_reviewed: 2026-11-01", "last_reviewed: 2026-02-30"), ("runbooks/fanout-near-cap.md", 7, "FM001")),
+        (("owner: media", "owner: media\nowner: media"), ("runbooks/fanout-near-cap.md", 7, "FM001")),
+        (("severity: warning", "severity: loud"), ("runbooks/fanout-near-cap.md", 5, "RB001")),
+    ],
+    ids=["impossible-date", "duplicate-key", "schema"],
+)
+def test_invalid_front_matter_is_reported_once_at_its_line(tmp_path: Path, change: tuple[str, str], expected: tuple) -> None:
+    # its alert is still named (no AL001 "create a runbook"), and CODEOWNERS is not called out of date
+    text = (BASE / "runbooks/fanout-near-cap.md").read_text().replace(*change, 1)
+    problems = check(make_tree(tmp_path, {"runbooks/fanout-near-cap.md": text}))
+    assert found(problems) == [expected]
+
+
 def test_al002_alert_with_two_runbooks_and_al003_unknown_alert(tmp_path: Path) -> None:
     front = FRONT.replace("services:", "alerts: [ChorusGatewayDown, ChorusFanoutNearCapp]\nservices:").replace("severity: info", "severity: critical")
     front = front.replace("[fanout]", "[gateway]").replace("owner: media", "owner: control-plane")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,28 @@ def alert_runbooks(project: Project) -> dict[str, list[Runbook]]:
             for name in rb.meta.alerts:
                 answered.setdefault(name, []).append(rb)
     return answered
+
+
+def named_by_invalid(project: Project, names: list[str]) -> set[str]:
+    """The alerts among `names` that a runbook whose front matter is invalid still names.
+
+    Such a runbook is reported where its front matter breaks (FM, RB); its alerts are not also
+    "without a runbook" (AL001 would tell the author to create the file they are fixing). The names
+    come from its `alerts:` when the YAML reads, else from the words of its front-matter lines.
+    """
+    named: set[str] = set()
+    for rb in runbooks(project):
+        if rb.meta is not None:
+            continue
+        raw = rb.raw_meta.get("alerts") if isinstance(rb.raw_meta, dict) else None
+        if isinstance(raw, list):
+            named.update(str(item) for item in raw)
+            continue
+        block = rb.page.front_matter
+        if block.error is not None and block.end_line:
+            header = "\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line])
+            named.update(name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", header))
+    return named & set(names)
 
 
 def expected_url(settings: sources.SiteSettings, rb: Runbook) -> str:
@@ -45,6 +68,8 @@ def alert_runbook_mapping(project: Project) -> Iterator[Problem]:
     rules = {rule.name: rule for rule in sources.alert_rules(project.root)}
     answered = alert_runbooks(project)
     settings = sources.site_settings(project.root) if rules else None
+    unanswered = [name for name in rules if name not in answered]
+    pending = named_by_invalid(project, unanswered) if unanswered else set()
     for name, books in answered.items():
         for extra in books[1:]:
             line, col = extra.page.front_matter.position("alerts", extra.meta.alerts.index(name))  # type: ignore[union-attr]
@@ -58,6 +83,8 @@ def alert_runbook_mapping(project: Project) -> Iterator[Problem]:
     for name, rule in rules.items():
         books = answered.get(name, [])
         if not books:
+            if name in pending:
+                continue  # its runbook exists: the FM/RB problem at the broken line says what to fix
             yield Problem(rule.path, rule.line, 1, "AL001", f"alert {name} has no runbook: run `handbook new runbook NAME --alert {name}`")
             continue
         rb = books[0]
