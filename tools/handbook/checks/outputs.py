@@ -9,6 +9,12 @@ yesterday's numbers. Live values in the expected output are rendered first; a
 last expected line of `...` means "more output follows" and ends the comparison.
 Commands run as on a production host, where the token signing key is set (to a
 throw-away value here), and never see the checker's own `CHORUS_*` overrides.
+
+`chorusctl status` needs a running stack, so its samples (on every page) cannot be
+run here; the fields where it prints a setting are checked instead (`STATUS_FIELDS`):
+a number typed there that equals today's setting must be the live value, and a
+setting that is only ever the configuration's (the session and node caps) must be
+today's value or the runbook drill's own (`drill: config:`), which its sample shows.
 """
 
 from __future__ import annotations
@@ -17,19 +23,21 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets
 import shlex
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from handbook import facts as facts_mod
 from handbook import sources
-from handbook.checks.registry import check
+from handbook.checks.registry import Rule, check
 from handbook.errors import HandbookError
 from handbook.mdscan import CodeBlock
 from handbook.problems import Problem
 from handbook.project import Project
-from handbook.runbook import runbooks
+from handbook.runbook import is_runbook, runbooks
 from handbook.shellcmd import CONSOLE_LANGS, substitute
 
 MORE = {"...", "…"}
@@ -37,6 +45,38 @@ MORE = {"...", "…"}
 
 PURE_COMMANDS = {("capacity",), ("config", "check"), ("config", "show")}
 """`chorusctl` subcommands that read only the configuration: safe and fast to run in a check."""
+
+
+STATUS = ("status",)
+"""The `chorusctl` command whose sample output `STATUS_FIELDS` reads (its table form, not `--json`)."""
+
+
+@dataclass(frozen=True)
+class StatusField:
+    """Where `chorusctl status` prints a setting (`chorus.cli.operations`).
+
+    Attributes:
+        key: The fact it prints (`config.gateway.port`).
+        pattern: Finds the value in a line (group `value`); `None` for a node-table column.
+        column: The node table's column header, when it is one.
+        only_setting: Whether the field never shows anything but the setting (the caps); the others
+            also show measurements (tokens left now) or other nodes' ports, so only a copy of
+            today's value is flagged there.
+    """
+
+    key: str
+    pattern: re.Pattern[str] | None = None
+    column: str = ""
+    only_setting: bool = False
+
+
+STATUS_FIELDS = (
+    StatusField("config.gateway.port", re.compile(r"^gateway\s+\w+://[^\s/]*:(?P<value>\d+)")),
+    StatusField("config.gateway.max_sessions", re.compile(r"\(cap (?P<value>\d+)\)"), only_setting=True),
+    StatusField("config.gateway.join_burst", re.compile(r"admission bucket (?P<value>\d+) tokens")),
+    StatusField("config.fanout.listener_cap", column="CAP", only_setting=True),
+    StatusField("config.fanout.port", re.compile(r"://[^\s/]*:(?P<value>\d+)"), column="URL"),
+)
 
 
 def transcript(block: CodeBlock) -> Iterator[tuple[int, str, list[tuple[int, str]]]]:
@@ -101,6 +141,15 @@ def run_chorusctl(argv: list[str], root: Path) -> tuple[int, str]:
     family="OUT",
     rules={
         "OUT001": "a runbook shows output for a configuration-only chorusctl command that it no longer prints",
+        "OUT002": Rule(
+            "OUT002",
+            "a `chorusctl status` sample types a setting by hand (a port, the session or node cap, the admission bucket)",
+            why="The status command needs a running stack, so its sample cannot be re-run by the check: the settings it "
+            "prints are written as live values, and then a changed cap or port changes the sample with it. A cap that "
+            "is not today's value is stale, unless it is the runbook drill's own `drill: config:` value.",
+            example="$ chorusctl status\nsessions 0 host, 0 speaker, 0 listener (cap 10000); admission bucket 400 tokens\n"
+            "# write (cap {@config.gateway.max_sessions}); admission bucket {@config.gateway.join_burst} tokens",
+        ),
     },
 )
 def expected_output_matches(project: Project) -> Iterator[Problem]:
@@ -112,6 +161,7 @@ def expected_output_matches(project: Project) -> Iterator[Problem]:
     runs = sources.StackKeyedCache(project.root, "chorusctl-output")
     yield from _compare(project, facts, runs)
     runs.save()
+    yield from _status_samples(project, facts)
 
 
 def _compare(project: Project, facts: facts_mod.Facts, runs: sources.StackKeyedCache) -> Iterator[Problem]:
@@ -149,3 +199,65 @@ def _compare(project: Project, facts: facts_mod.Facts, runs: sources.StackKeyedC
                             f"`{command}` prints {len(actual) - len(shown)} more line(s) today than the runbook shows: "
                             "paste today's output, or end it with a `...` line",
                         )
+
+
+def _status_samples(project: Project, facts: facts_mod.Facts) -> Iterator[Problem]:
+    """OUT002 over every page's `chorusctl status` samples."""
+    for path in project.markdown_files:
+        page = project.page(path)
+        if "chorusctl status" not in page.text:
+            continue
+        rel = path.relative_to(project.root)
+        drill = page.front_matter.data.get("drill") if is_runbook(rel) else None
+        overrides = drill.get("config") if isinstance(drill, dict) else None
+        for block in page.code_blocks:
+            if block.lang not in CONSOLE_LANGS:
+                continue
+            for _, command, expected in transcript(block):
+                words = command.split()
+                if words[:1] == ["chorusctl"] and tuple(w for w in words[1:] if not w.startswith("-")) == STATUS and "--json" not in words:
+                    yield from status_sample_problems(rel, expected, facts, overrides if isinstance(overrides, dict) else {})
+
+
+def status_sample_problems(rel: Path, lines: list[tuple[int, str]], facts: facts_mod.Facts, drill: dict) -> Iterator[Problem]:
+    """OUT002 for the output lines of one `chorusctl status` sample.
+
+    Args:
+        rel: The page.
+        lines: `(line, text)` of the sample's output.
+        facts: Today's facts.
+        drill: The runbook drill's configuration overrides (`fanout.listener_cap: 10`), whose values the
+            sample may show.
+
+    Yields:
+        A problem for each setting typed by hand.
+    """
+    header: list[str] = []
+    for line, text in lines:
+        cells = list(re.finditer(r"\S+", text))
+        if cells and cells[0][0] == "NODE":
+            header = [cell[0] for cell in cells]
+            continue
+        for field in STATUS_FIELDS:
+            if field.column:
+                if field.column not in header or len(cells) != len(header):
+                    continue
+                cell = cells[header.index(field.column)]
+                found = field.pattern.search(cell[0]) if field.pattern else re.fullmatch(r"(?P<value>\d+)", cell[0])
+                at = cell.start() + (found.start("value") if found else 0)
+            elif header:
+                continue
+            else:
+                found = field.pattern.search(text) if field.pattern else None
+                at = found.start("value") if found else 0
+            if found is None or field.key not in facts.by_name:
+                continue
+            typed, today = found["value"], facts.by_name[field.key].value
+            own = drill.get(field.key.removeprefix("config."))
+            if str(typed) == str(today):
+                yield Problem(rel, line, at + 1, "OUT002",
+                              f"`chorusctl status` sample types {field.key} ({typed}) by hand: write {{@{field.key}}} so it follows the configuration")
+            elif field.only_setting and str(typed) != str(own):
+                drilled = f" or the drill's {own}" if own is not None else ""
+                yield Problem(rel, line, at + 1, "OUT002",
+                              f"`chorusctl status` sample shows {field.key} {typed}, the configuration says {today}{drilled}: write {{@{field.key}}}")
