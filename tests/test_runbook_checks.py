@@ -444,3 +444,53 @@ def test_hv_results_are_cached_per_page_against_the_facts(tmp_path: Path) -> Non
     manifest = next((root / "stack/deploy/kubernetes").glob("*.yaml"))
     manifest.write_text(manifest.read_text(encoding="utf-8").replace("replicas: 12", "replicas: 14"), encoding="utf-8")
     assert not any("k8s.deployment.chorus-fanout.replicas" in m for m in messages())  # the fact moved on: not a stale hit
+
+
+# --- HV: a runbook title states its alert's values -------------------------------------------------
+
+
+def near_cap_title(tmp_path: Path, title: str, threshold: str = "0.9", hold: str = "5m") -> list[Problem]:
+    """HV problems after giving the fanout-near-cap runbook `title` and its alert `threshold` and `for:`."""
+    rules = (BASE / "stack/deploy/prometheus/alerts.yaml").read_text()
+    assert "> 0.9\n        for: 5m" in rules
+    rules = rules.replace("> 0.9\n        for: 5m", f"> {threshold}\n        for: {hold}")
+    text = (BASE / "runbooks/fanout-near-cap.md").read_text()
+    text = text.replace('title: "ChorusFanoutNearCap: a fan-out node is near its listener cap"', f'title: "{title}"')
+    return check(make_tree(tmp_path, {"stack/deploy/prometheus/alerts.yaml": rules, "runbooks/fanout-near-cap.md": text}), "HV")
+
+
+@pytest.mark.parametrize(
+    ("title", "threshold", "hold", "flagged"),
+    [
+        ("ChorusFanoutNearCap: over 90% of a node's cap for five minutes", "0.9", "5m", []),
+        ("ChorusFanoutNearCap: over 90% of a node's cap for five minutes", "0.8", "10m", ["90%", "five minutes"]),
+        ("ChorusFanoutNearCap: over a quarter of the cap, over the last minute", "0.25", "1m", []),
+        ("ChorusFanoutNearCap: over a quarter of the cap, over the last minute", "0.5", "2m", ["a quarter", "the last minute"]),
+        ("ChorusFanoutNearCap: half the cap in use for 10m", "0.5", "5m", ["10m"]),
+        ("ChorusFanoutNearCap: a node is near its cap", "0.8", "10m", []),
+    ],
+)
+def test_hv_a_runbook_title_states_its_alerts_values(tmp_path: Path, title: str, threshold: str, hold: str, flagged: list[str]) -> None:
+    problems = near_cap_title(tmp_path, title, threshold, hold)
+    assert ["80%" in p.message for p in problems if p.message.split("'")[1] == "90%"] in ([], [True])
+    assert [(p.path.as_posix(), p.line, p.message.split("'")[1]) for p in problems] == [("runbooks/fanout-near-cap.md", 2, q) for q in flagged]
+    for problem in problems:  # the alert the runbook answers, today's value, and no live value (RF006 forbids it)
+        assert "ChorusFanoutNearCap" in problem.message and "{@" not in problem.message
+        assert "update the title to today's value (" in problem.message
+
+
+def test_hv_a_runbook_title_is_compared_with_its_own_alerts_only(tmp_path: Path) -> None:
+    # 1m is ChorusGatewayDown's for:, not this runbook's alert's (5m): the title is stale, and says whose value it is
+    problems = near_cap_title(tmp_path, "ChorusFanoutNearCap: a node near its cap for 1m")
+    assert [p.message.split(" (")[0] for p in problems] == ["the title says '1m' but alert ChorusFanoutNearCap's for: is 5m"]
+
+
+def test_quantities_read_the_word_forms_titles_use() -> None:
+    from handbook.quantities import quantities
+
+    said = [(q.text, q.value, q.duration) for q in quantities("over a quarter of joins, half, two thirds, 25%, 0.9 and 100 over the last minute, for five minutes or 1h30m")]
+    assert said == [
+        ("a quarter", 0.25, False), ("half", 0.5, False), ("two thirds", 2 / 3, False), ("25%", 0.25, False), ("0.9", 0.9, False),
+        ("100", 100.0, False), ("the last minute", 60.0, True), ("five minutes", 300.0, True), ("1h30m", 5400.0, True),
+    ]
+    assert quantities("one fan-out node, a second node, 3 replicas, a 700,000-listener launch, first-half") == []

@@ -30,10 +30,14 @@ silencer is left for the rare real exception:
   match a fact by coincidence.
 
 Every page under `docs/` and `runbooks/` is checked, prose and reader-facing front
-matter (`title`, `description`: compared with what an alert summary quotes, its
-threshold and `for:`), except dated records - decision records and incident
-analyses - whose values are those of their date (a live value would rewrite
-history). The argument of a command-line option (`--time-scale 10`) is the
+matter (`title`, `description`), except dated records - decision records and
+incident analyses - whose values are those of their date (a live value would
+rewrite history). Front matter cannot hold a live value, so a title is compared
+with alert values only: a runbook's title with the alerts it answers (`alerts:`),
+what it states (`90%`, "a quarter", "the last minute", "five minutes", `10m`, read
+by `handbook.quantities`) against their thresholds, `for:` and range windows, and
+flagged when they no longer agree; any other page's title when it quotes some
+alert's threshold or `for:` at all. The argument of a command-line option (`--time-scale 10`) is the
 reader's choice, not a fact, and is not compared either.
 
 Prose is everything outside fenced code blocks (inline code included) except
@@ -48,7 +52,7 @@ from __future__ import annotations
 import bisect
 import http
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -313,7 +317,9 @@ def _silencer_after(text: str, end: int) -> re.Match[str] | None:
             "HV001",
             "a value a source of truth holds is typed by hand in a page's prose or title: use a live value {@NAME}",
             why="Every page under docs/ and runbooks/ is checked, and its title and description too: when the "
-            "threshold, for:, port or name changes, a typed copy goes stale silently, a live value follows it. When "
+            "threshold, for:, port or name changes, a typed copy goes stale silently, a live value follows it. A title "
+            "cannot hold a live value: a runbook's title may state its own alerts' threshold and for: (\"over a quarter "
+            "of joins\"), and is flagged as soon as they change; another page's title should not quote them. When "
             "several facts share the value, all of them are listed: the check never guesses which one the sentence "
             "means. Not compared: HTTP status codes, PromQL range windows, the argument of a command-line option "
             "(`--time-scale 10`: the reader's choice), and dated records (decision records and incident "
@@ -352,17 +358,26 @@ def hand_typed_values(project: Project) -> Iterator[Problem]:
         key = f"{rel.as_posix()}\0{page.text}"
         found = cache.get(key)
         if found is None:
-            found = [[p.line, p.col, p.code, p.message, p.silenced] for p in _page_problems(rel, page, pool, values)]
+            found = [[p.line, p.col, p.code, p.message, p.silenced] for p in _page_problems(rel, page, pool, values, facts)]
             cache.put(key, found)
         for line, col, code, message, silenced in found:
             yield Problem(rel, line, col, code, message, silenced=silenced)
     cache.save()
 
 
-def _page_problems(rel: Path, page: MarkdownPage, pool: Pools, titles: Pools) -> Iterator[Problem]:
-    """HV001/HV002 for one page: its reader-facing front matter against alert values, its prose against every fact."""
+def _page_problems(rel: Path, page: MarkdownPage, pool: Pools, titles: Pools, facts: Facts) -> Iterator[Problem]:
+    """HV001/HV002 for one page: its reader-facing front matter against alert values, its prose against every fact.
+
+    A runbook that answers alerts states their values in its title on purpose ("over a quarter of joins"):
+    what it states is compared with those alerts (`answered_title_problems`). Any other page's title is
+    flagged when it quotes some alert's threshold or `for:`, since nothing says which alert it follows.
+    """
+    answered = answered_alerts(rel, page, facts)
     for pl in _front_matter_lines(page):
-        yield from _line_problems(rel, pl, titles)  # a title names its alerts on purpose (AL checks them)
+        if answered:
+            yield from answered_title_problems(rel, pl, answered, facts)
+        else:
+            yield from _line_problems(rel, pl, titles, _title_message)  # names on purpose (AL checks them)
     for pl in page.prose:
         yield from _line_problems(rel, pl, pool)
 
@@ -399,6 +414,65 @@ def _front_matter_lines(page: MarkdownPage) -> list[ProseLine]:
     return found
 
 
+def answered_alerts(rel: Path, page: MarkdownPage, facts: Facts) -> list[str]:
+    """The alerts a runbook answers (its `alerts:` as written, valid front matter or not) that the rules define."""
+    from handbook.runbook import is_runbook
+
+    names = page.front_matter.data.get("alerts") if is_runbook(rel) else None
+    if not isinstance(names, list):
+        return []
+    return [name for name in names if isinstance(name, str) and f"alert.{name}.expr" in facts.by_name]
+
+
+def answered_title_problems(rel: Path, pl: ProseLine, alerts: list[str], facts: Facts) -> Iterator[Problem]:
+    """HV001 for a quantity a runbook's title (or description) states that none of its alerts has any more.
+
+    A duration is compared with the alerts' `for:` and their expressions' range windows ("over the last
+    minute" is the rate's window); a ratio or number with their thresholds (`0.25` is "a quarter", "25%").
+
+    Args:
+        rel: The runbook.
+        pl: The front-matter line.
+        alerts: The alerts the runbook answers.
+        facts: Today's facts.
+
+    Yields:
+        One problem per stated quantity that no answered alert has.
+    """
+    from handbook.quantities import quantities, range_windows
+
+    fors = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.for")) is not None and f.seconds is not None]
+    thresholds = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.threshold")) is not None]
+    windows = {w for name in alerts for w in range_windows(str(facts.by_name[f"alert.{name}.expr"].value))}
+    for quantity in quantities(pl.text):
+        if quantity.duration:
+            if not fors or any(_same(quantity.value, f.seconds) for f in fors) or any(_same(quantity.value, w) for w in windows):
+                continue
+            fact, now = fors[0], fors[0].value
+            said = f"alert {fact.name.split('.')[1]}'s for: is {now}"
+        else:
+            if not thresholds or any(_same(quantity.value, t.value) or _same(quantity.value * 100, t.value) for t in thresholds):
+                continue
+            fact, now = thresholds[0], f"{float(thresholds[0].value):g}"
+            now = f"{float(fact.value) * 100:g}%" if quantity.text.endswith("%") and float(fact.value) <= 1 else now
+            said = f"alert {fact.name.split('.')[1]}'s threshold is {now}"
+        yield Problem(rel, pl.line, quantity.start + 1, "HV001",
+                      f"the title says '{quantity.text}' but {said} ({fact.source}): update the title to today's value ({now}), "
+                      "or word it without the value (front matter cannot hold a live value)")
+
+
+def _same(a: float, b: object) -> bool:
+    """Whether a stated quantity is a fact's value (rounded as the pools round)."""
+    return isinstance(b, (int, float)) and not isinstance(b, bool) and round(float(a), 6) == round(float(b), 6)
+
+
+def _title_message(finding: Finding) -> str:
+    """What to do about a page title that quotes an alert's value: it cannot hold a live value."""
+    facts = ", ".join(f"{f.name} ({f.source})" for f in finding.facts[:6]) + (" ..." if len(finding.facts) > 6 else "")
+    return (f"the title quotes '{finding.text}', which equals {facts}: front matter cannot hold a live value, so the title "
+            "goes stale when that changes: word it without the value (name the alert instead)")
+
+
 def _message(finding: Finding) -> str:
     """What to write instead: the one fact, or every fact that shares the value (never a guess)."""
     if len(finding.facts) == 1:
@@ -409,11 +483,11 @@ def _message(finding: Finding) -> str:
             "sentence means, or silence it with <!-- literal: WHY -->")
 
 
-def _line_problems(rel: Path, pl: ProseLine, pool: Pools) -> Iterator[Problem]:
-    """HV001/HV002 for one line."""
+def _line_problems(rel: Path, pl: ProseLine, pool: Pools, message_for: Callable[[Finding], str] | None = None) -> Iterator[Problem]:
+    """HV001/HV002 for one line (`message_for` words HV001; prose's suggests the live value)."""
     used: set[int] = set()
     for finding in findings(pl, pool):
-        message = _message(finding)
+        message = (message_for or _message)(finding)
         silencer = _silencer_after(pl.text, finding.end)
         if silencer is not None and silencer.start() not in used:
             used.add(silencer.start())
