@@ -123,3 +123,8 @@ def test_a_tree_with_other_stack_code_gets_no_facts_from_this_code(tmp_path: Pat
     assert [(p.path.as_posix(), p.line) for p in refused] == [("stack/chorus/cli/spaces.py", 1)]
     assert "differs from the chorus code this handbook imports" in refused[0].message
     assert f"PYTHONPATH={tree / 'stack'}" in refused[0].message
+    (tree / "stack/chorus/cli/spaces.py").write_bytes((ROOT / "stack/chorus/cli/spaces.py").read_bytes())
+    (tree / "stack/chorus/only_here.py").write_text('"""A module only this tree has."""\n', encoding="utf-8")
+    assert sources.foreign_stack_code(tree) is None  # nothing the imported code says changes
+    (tree / "stack/chorus/metrics.py").unlink()
+    assert sources.foreign_stack_code(tree) == (Path("stack/chorus/metrics.py"), ROOT / "stack/chorus")

@@ -238,8 +238,10 @@ def foreign_stack_code(root: Path) -> tuple[Path, Path] | None:
         root: The project root being checked.
 
     Returns:
-        `None` when the imported package is the tree's own or has the same files and bytes;
-        else the tree's first differing file (relative to the root) and the imported package's folder.
+        `None` when the imported package is the tree's own, or every one of its files is in the
+        tree with the same bytes (a module only the tree has changes nothing the imported code
+        says, unless another module imports it, and that one then differs); else the tree's
+        first differing file (relative to the root) and the imported package's folder.
     """
     tree = _resolved(root) / STACK_PACKAGE
     try:
@@ -248,12 +250,11 @@ def foreign_stack_code(root: Path) -> tuple[Path, Path] | None:
         return None
     if imported == tree or not tree.is_dir():
         return None
-    ours = {path.relative_to(tree): path for path in tree.rglob("*.py")}
-    theirs = {path.relative_to(imported): path for path in imported.rglob("*.py")}
-    for name in sorted(ours.keys() | theirs.keys()):
-        mine, other = ours.get(name), theirs.get(name)
-        if mine is None or other is None or mine.read_bytes() != other.read_bytes():
-            return STACK_PACKAGE / name if mine is not None else STACK_PACKAGE, imported
+    for other in sorted(imported.rglob("*.py")):
+        name = other.relative_to(imported)
+        mine = tree / name
+        if not mine.is_file() or mine.read_bytes() != other.read_bytes():
+            return STACK_PACKAGE / name, imported
     return None
 
 
