@@ -101,8 +101,12 @@ class Project:
         Returns:
             Its pages, as absolute paths.
         """
-        where = self.root / folder
-        return [path for path in self.markdown_files if path.parent == where]
+        cache = self.__dict__.setdefault("_pages_in", {})
+        if folder not in cache:
+            where = str(self.root / folder) + os.sep
+            cache[folder] = [path for path in self.markdown_files
+                             if str(path).startswith(where) and os.sep not in str(path)[len(where):]]
+        return cache[folder]
 
     def is_page(self, path: Path) -> bool:
         """Whether `path` is a Markdown page of the tree that reads cleanly (so `page()` will not raise).
@@ -111,8 +115,9 @@ class Project:
             path: The file (absolute, or relative to the root).
         """
         path = path if path.is_absolute() else self.root / path
-        cache = self.__dict__.setdefault("_page_set", set(self.markdown_files))
-        return path in cache
+        if "_page_set" not in self.__dict__:
+            self.__dict__["_page_set"] = set(self.markdown_files)
+        return path in self.__dict__["_page_set"]
 
     def relative(self, path: Path) -> Path:
         """`path` relative to the root when it lies under it, else unchanged."""
@@ -165,24 +170,23 @@ class Project:
         """`read_text` without the cache."""
         from chorus.yamllines import SourceError, decode
 
-        rel = self.relative(path)
         try:
             with open(path, "rb") as file:
                 raw = file.read(MAX_TEXT_BYTES + 1)
-        except OSError as exc:
-            raise HandbookError(_unreadable_reason(path, exc), path=rel, line=1) from None
+        except OSError as exc:  # named relative to the root, as every problem is
+            raise HandbookError(_unreadable_reason(path, exc), path=self.relative(path), line=1) from None
         if len(raw) > MAX_TEXT_BYTES:
-            raise HandbookError(f"file is larger than {MAX_TEXT_BYTES // 1024 ** 2} MiB, too big to be a page: "
-                                "split it (or remove it if it is not prose)", path=rel, line=1)
+            raise HandbookError(f"file is larger than {MAX_TEXT_BYTES // 1024 ** 2} MiB, more than any page or module should hold: "
+                                "split it (or remove it if it is not prose)", path=self.relative(path), line=1)
         try:
             text = decode(path, raw)
-        except SourceError as exc:  # named relative to the root, as every problem is
-            raise HandbookError(exc.message, path=rel, line=exc.line, col=exc.column) from None
+        except SourceError as exc:
+            raise HandbookError(exc.message, path=self.relative(path), line=exc.line, col=exc.column) from None
         nul = text.find("\0")
         if nul >= 0:  # valid UTF-8, but not text: editors, git diff and the site would treat it as binary
             line = text.count("\n", 0, nul) + 1
             raise HandbookError("NUL byte (0x00): the file is not text; remove the byte or save the file as text",
-                                path=rel, line=line, col=nul - (text.rfind("\n", 0, nul) + 1) + 1)
+                                path=self.relative(path), line=line, col=nul - (text.rfind("\n", 0, nul) + 1) + 1)
         return text
 
 
