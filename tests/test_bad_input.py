@@ -362,3 +362,8 @@ def test_an_unknown_ignore_is_refused_like_an_unknown_select(real_copy: Path) ->
         run_checks(Project(real_copy), ignore=["ZZ"])
     result = subprocess.run([str(BIN / "handbook"), "--root", str(real_copy), "check", "--ignore", "ZZ"], capture_output=True, text=True)
     assert result.returncode == 2 and "--ignore 'ZZ'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_message_quoting_a_multi_line_error_prints_on_one_line() -> None:
+    problem = Problem(Path("mkdocs.yml"), 2, 6, "HB001", "YAML syntax error: while parsing\n  in \"<unicode string>\", line 2\nexpected ','")
+    assert problem.format() == "mkdocs.yml:2:6: HB001 YAML syntax error: while parsing in \"<unicode string>\", line 2 expected ','"
