@@ -289,6 +289,8 @@ def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_cop
     (root / "docs/folder.md").mkdir()  # a directory is not a page: nothing to say about it
     (root / "docs/folder.md/inside.txt").write_text("not a page\n")
     (Path(str(root / "docs")) / "caf\udcff.md").write_text("# Cafe\n")  # the name's byte 0xFF is not UTF-8
+    (root / "docs/dir\udcfa").mkdir()  # a folder too: its pages would print paths that cannot be encoded
+    shutil.copy(root / "docs/index.md", root / "docs/dir\udcfa/index.md")
     (root / "docs/huge.md").write_text("# Huge\n" + "The cap is {@config.nope} listeners.\n" * (MAX_TEXT_BYTES // 30))
     nul = root / RUNBOOK
     nul.write_bytes(nul.read_bytes().replace(b"## Impact\n", b"## Impact\nzero\x00byte\n", 1))
@@ -298,7 +300,8 @@ def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_cop
     assert [p for p in report.problems if p.code == "HB002"] == []
     hb = {p.path.as_posix(): p for p in report.problems if p.code == "HB001"}
     assert sorted(hb) == sorted(["runbooks/dangling.md", "docs/loop-a.md", "docs/loop-b.md", "docs/caf\\xff.md",
-                                 "docs/huge.md", RUNBOOK]), report.problems
+                                 "docs/dir\\xfa", "docs/huge.md", RUNBOOK]), report.problems
+    assert all(p.format(root).isprintable() for p in report.problems)
     assert "symbolic link to a missing file" in hb["runbooks/dangling.md"].message
     assert "loops" in hb["docs/loop-a.md"].message
     assert "not UTF-8" in hb["docs/caf\\xff.md"].message and "rename it" in hb["docs/caf\\xff.md"].message

@@ -57,21 +57,20 @@ class Project:
     def _listing(self) -> tuple[list[Path], list[Unreadable]]:
         """The pages under `docs/` and `runbooks/` that read cleanly, and every file that cannot be a page.
 
-        One walk of each folder: a file whose name is not UTF-8 (any file: the site publishes them all),
-        then each `.md` file that is not a directory is read once (the text is cached for the checks).
+        One walk of each folder: a file or folder whose name is not UTF-8 is reported (any file: the site
+        publishes them all; a folder is not entered), then each `.md` file that is not a directory is
+        read once (the text is cached for the checks).
         """
         pages: list[Path] = []
         unreadable: list[Unreadable] = []
         for name in MARKDOWN_DIRS:
             for folder, dirs, files in os.walk(self.root / name):
-                dirs.sort()
-                for file in files:
-                    path = Path(folder, file)
-                    if not is_utf8(file):
-                        unreadable.append(Unreadable(printable(self.relative(path)), 1, 1,
-                                                     "file name is not UTF-8 (the site cannot publish it): rename it"))
-                    elif file.endswith(".md"):
-                        pages.append(path)
+                for entry in [*dirs, *files]:
+                    if not is_utf8(entry):
+                        unreadable.append(Unreadable(printable(self.relative(Path(folder, entry))), 1, 1,
+                                                     "name is not UTF-8 (the site cannot publish it): rename it"))
+                dirs[:] = sorted(d for d in dirs if is_utf8(d))
+                pages.extend(Path(folder, file) for file in files if file.endswith(".md") and is_utf8(file))
         readable = []
         for path in sorted(pages):
             try:
