@@ -196,16 +196,18 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
     unread: dict[tuple[Path, int, int], tuple[str, list[str]]] = {}  # one HB001 per unreadable source, naming every check it stopped
     for chk in chosen:
         report.checks_run.append(chk.name)
-        for problem in _capped(found[chk.name]):
+        kept: list[Problem] = []
+        for problem in found[chk.name]:
             problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
                               problem.message, problem.silenced)
             if problem.code == "HB001":
                 unread.setdefault((problem.path, problem.line, problem.col), (problem.message.rsplit(CHECK_NOTE, 1)[0], []))[1].append(chk.name)
                 continue
-            keep = (not codes or problem.code in codes or chk.name in selected or chk.family in selected
-                    or problem.code in RUNNER_CODES)
-            if keep:
-                (report.problems if problem.silenced is None else report.silenced).append(problem)
+            if (not codes or problem.code in codes or chk.name in selected or chk.family in selected
+                    or problem.code in RUNNER_CODES):
+                kept.append(problem)
+        for problem in _capped(kept):
+            (report.problems if problem.silenced is None else report.silenced).append(problem)
     for (path, line, col), (message, names) in unread.items():
         report.problems.append(Problem(path, line, col, "HB001", f"{message}{_could_not_run(names)}"))
     for bad in project.unreadable:
