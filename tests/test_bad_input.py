@@ -370,3 +370,12 @@ def test_an_unknown_ignore_is_refused_like_an_unknown_select(real_copy: Path) ->
 def test_a_message_quoting_a_multi_line_error_prints_on_one_line() -> None:
     problem = Problem(Path("mkdocs.yml"), 2, 6, "HB001", "YAML syntax error: while parsing\n  in \"<unicode string>\", line 2\nexpected ','")
     assert problem.format() == "mkdocs.yml:2:6: HB001 YAML syntax error: while parsing in \"<unicode string>\", line 2 expected ','"
+
+
+def test_drill_lists_the_runbooks_it_can_read_and_names_the_one_it_cannot(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, b"## Impact\n", b"## Impact\ncaf\xff\n")
+    listed = subprocess.run([str(BIN / "handbook"), "--root", str(root), "drill", "--list"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "dead-air" in listed.stdout and "fanout-near-cap" not in listed.stdout
+    assert f"{RUNBOOK}:{line_of(root, RUNBOOK, 'caf')}:4: byte 0xFF is not UTF-8" in listed.stderr and "Traceback" not in listed.stderr
+    named = subprocess.run([str(BIN / "handbook"), "--root", str(root), "drill", "fanout-near-cap"], capture_output=True, text=True)
+    assert named.returncode == 2 and "byte 0xFF is not UTF-8" in named.stderr and "Traceback" not in named.stderr

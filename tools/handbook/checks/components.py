@@ -55,8 +55,7 @@ def narratives_match_catalog(project: Project) -> Iterator[Problem]:
         for section in REQUIRED_SECTIONS:
             if section.lower() not in headings:
                 yield Problem(path, 1, 1, "CMP003", f"narrative has no '## {section}' section")
-    folder = project.root / NARRATIVE_DIR
-    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+    for path in project.pages_in(NARRATIVE_DIR):
         if path.name != INDEX.rsplit("/", 1)[-1] and path.name not in names:
             yield Problem(
                 path,
