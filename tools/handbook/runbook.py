@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from handbook.mdscan import MarkdownPage
+from handbook.pagemeta import SearchSettings, schema_errors
 
 RUNBOOKS_DIR = "runbooks"
 INDEX = "index.md"
@@ -30,14 +31,6 @@ from chorus.deploy import SEVERITIES as ALERT_SEVERITIES  # noqa: E402  (the one
 SEVERITIES: tuple[str, ...] = (*ALERT_SEVERITIES, "info")
 """Runbook severities: an alert's (`chorus.deploy.SEVERITIES`), or `info` for a task runbook."""
 INTERVAL = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[dw])$")
-
-
-class SearchSettings(BaseModel):
-    """Material's per-page search settings (only `boost` is used by runbooks)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    boost: float = Field(default=1.0, gt=0, le=10, description="How much higher this page ranks in search (Material `search.boost`).")
 
 
 class RunbookMeta(BaseModel):
@@ -140,18 +133,7 @@ class Runbook:
         try:
             return RunbookMeta.model_validate(block.data), []
         except ValidationError as exc:
-            errors = []
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                line, col = block.position(*loc) if loc and loc[0] in block.data else (1, 1)
-                where = ".".join(str(part) for part in loc) or "front matter"
-                message = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    message = f"unknown key (allowed: {', '.join(RunbookMeta.model_fields)})"
-                elif err["type"] == "missing":
-                    message = "required key is missing"
-                errors.append(SchemaError(line, col, f"{where}: {message}"))
-            return None, errors
+            return None, [SchemaError(*error) for error in schema_errors(exc, block, list(RunbookMeta.model_fields))]
 
     @property
     def meta(self) -> RunbookMeta | None:
@@ -215,6 +197,6 @@ def schema_table() -> str:
 
     rows = ["| key | type | required | what it holds |", "|---|---|---|---|"]
     for name, info in RunbookMeta.model_fields.items():
-        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10)")
+        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10, `exclude`)")
         rows.append(f"| `{name}` | {kind} | {'yes' if info.is_required() else 'no'} | {info.description or ''} |")
     return "\n".join(rows)

@@ -191,7 +191,7 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
         report.problems.append(_unimportable(module, exc, project.root))
     skipped = ignored_checks(ignore)
     chosen = [chk for chk in select_checks(selected) if chk.name not in skipped]
-    with steady_tree():  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
+    with steady_tree(project.root):  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
         found = _run_all(chosen, project, jobs)
     unread: dict[tuple[Path, int, int], tuple[str, list[str]]] = {}  # one HB001 per unreadable source, naming every check it stopped
     for chk in chosen:
