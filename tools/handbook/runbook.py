@@ -145,6 +145,28 @@ class Runbook:
         """The front matter mapping as written, valid or not."""
         return self.page.front_matter.data
 
+    @property
+    def alerts(self) -> list[str]:
+        """The alerts this runbook answers: validated, or as written when the rest of its front matter is not."""
+        return self.meta.alerts if self.meta is not None else alert_names(self.raw_meta)
+
+
+def alert_names(data: Any) -> list[str]:
+    """The `alerts:` of a front matter mapping as written, when it is a list of names; else none.
+
+    The schema (RB001) reports any other shape once; a string must not be read as a list of letters.
+
+    Args:
+        data: The front matter mapping (or whatever the front matter held).
+
+    Returns:
+        The alert names.
+    """
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(alerts, list):
+        return []
+    return [name for name in alerts if isinstance(name, str)]
+
 
 def runbooks(project: Any) -> list[Runbook]:
     """Every runbook of a `Project`, read once per run and cached on it.
@@ -157,9 +179,8 @@ def runbooks(project: Any) -> list[Runbook]:
     """
     cache = project.__dict__
     if "_runbooks" not in cache:
-        folder = project.root / RUNBOOKS_DIR
         found = []
-        for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        for path in project.pages_in(RUNBOOKS_DIR):
             rel = path.relative_to(project.root)
             if is_runbook(rel):
                 found.append(Runbook(path, rel, project.page(path)))

@@ -88,6 +88,29 @@ def select_checks(select: Iterable[str] | None = None) -> list[Check]:
     return chosen
 
 
+def ignored_checks(ignore: Iterable[str] | None) -> set[str]:
+    """The names of the checks `--ignore` skips: each selector is a check's name or family.
+
+    Args:
+        ignore: Check names or families; `None` for none.
+
+    Returns:
+        The names of the checks not to run.
+
+    Raises:
+        ValueError: A selector names no check or family (a typo must not silently run everything).
+    """
+    checks = all_checks()
+    names: set[str] = set()
+    for selector in ignore or []:
+        matches = {c.name for c in checks if selector in (c.name, c.family)}
+        if not matches:
+            known = ", ".join(sorted({c.family for c in checks}))
+            raise ValueError(f"--ignore {selector!r} matches no check or family (families: {known})")
+        names |= matches
+    return names
+
+
 def relative(path: Path, root: Path) -> Path:
     """`path` relative to `root` when it lies under it, else unchanged.
 
@@ -112,7 +135,8 @@ def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
         path = relative(Path(exc.path), root) if exc.path is not None else Path("mkdocs.yml")
         key = getattr(exc, "key", "")
         message = f"{key}: {exc.message}" if key else exc.message
-        return Problem(path, exc.line or 1, 1, "HB001", f"{message} (check {chk.name} could not run)")
+        col = exc.col if isinstance(exc, HandbookError) else exc.column
+        return Problem(path, exc.line or 1, col or 1, "HB001", f"{message} (check {chk.name} could not run)")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name not in ("runner.py", "registry.py")]
     own = [f for f in frames if f.filename == chk.func.__code__.co_filename]
     frame = (own or frames)[-1] if own or frames else None
@@ -163,30 +187,77 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
     """`run_checks`, with the collector already set to run rarely."""
     codes = {s for s in selected if any(ch.isdigit() for ch in s)}
     report = Report()
-    seen: set[tuple[Path, int, str, str]] = set()
     for module, exc in sorted(broken_modules().items()):
         report.problems.append(_unimportable(module, exc, project.root))
-    skipped = set(ignore or [])
-    chosen = [chk for chk in select_checks(selected) if chk.name not in skipped and chk.family not in skipped]
+    skipped = ignored_checks(ignore)
+    chosen = [chk for chk in select_checks(selected) if chk.name not in skipped]
     with steady_tree(project.root):  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
         found = _run_all(chosen, project, jobs)
+    unread: dict[tuple[Path, int, int], tuple[str, list[str]]] = {}  # one HB001 per unreadable source, naming every check it stopped
     for chk in chosen:
         report.checks_run.append(chk.name)
+        kept: list[Problem] = []
         for problem in found[chk.name]:
             problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
                               problem.message, problem.silenced)
             if problem.code == "HB001":
-                key = (problem.path, problem.line, problem.code, problem.message.split(" (check ")[0])
-                if key in seen:
-                    continue
-                seen.add(key)
-            keep = (not codes or problem.code in codes or chk.name in selected or chk.family in selected
-                    or problem.code in RUNNER_CODES)
-            if keep:
-                (report.problems if problem.silenced is None else report.silenced).append(problem)
+                unread.setdefault((problem.path, problem.line, problem.col), (problem.message.rsplit(CHECK_NOTE, 1)[0], []))[1].append(chk.name)
+                continue
+            if (not codes or problem.code in codes or chk.name in selected or chk.family in selected
+                    or problem.code in RUNNER_CODES):
+                kept.append(problem)
+        for problem in _capped(kept):
+            (report.problems if problem.silenced is None else report.silenced).append(problem)
+    for (path, line, col), (message, names) in unread.items():
+        report.problems.append(Problem(path, line, col, "HB001", f"{message}{_could_not_run(names)}"))
+    for bad in project.unreadable:
+        report.problems.append(Problem(bad.path, bad.line, bad.col, "HB001", f"{bad.message} (every check skipped this file)"))
     report.problems.sort()
     report.silenced.sort()
     return report
+
+
+CHECK_NOTE = " (check"
+"""Where a source error's message ends and the note naming the checks it stopped begins."""
+
+MAX_PER_FILE = 50
+"""The most problems one check reports for one file; the rest are counted on one line."""
+
+
+def _could_not_run(names: list[str]) -> str:
+    """The note ending an HB001 line: which checks the unreadable source stopped."""
+    if len(names) == 1:
+        return f" (check {names[0]} could not run)"
+    return f" (checks {', '.join(names)} could not run)"
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """A check's problems with at most `MAX_PER_FILE` per file: past it, one line says how many more there are.
+
+    A file full of findings (a generated or pasted page) would otherwise bury every other file's
+    problems; its author fixes the first ones and runs the check again.
+    """
+    per_file: dict[Path, int] = {}
+    for problem in problems:
+        if problem.silenced is None and problem.code not in RUNNER_CODES:
+            per_file[problem.path] = per_file.get(problem.path, 0) + 1
+    if all(count <= MAX_PER_FILE for count in per_file.values()):
+        return problems
+    kept: list[Problem] = []
+    shown: dict[Path, int] = {}
+    for problem in problems:
+        if problem.silenced is not None or problem.code in RUNNER_CODES:
+            kept.append(problem)
+            continue
+        count = shown[problem.path] = shown.get(problem.path, 0) + 1
+        if count <= MAX_PER_FILE:
+            kept.append(problem)
+        elif count == MAX_PER_FILE + 1:
+            more = per_file[problem.path] - MAX_PER_FILE
+            kept.append(Problem(problem.path, problem.line, problem.col, problem.code,
+                                f"... and {more} more problem(s) of this check in this file, not shown: fix the ones above "
+                                f"and run the check again (first not shown: {problem.message})"))
+    return kept
 
 
 RARE_COLLECTION_THRESHOLD = 200_000
