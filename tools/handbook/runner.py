@@ -9,6 +9,7 @@ exits 2 when any is present.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import traceback
 from collections.abc import Iterable, Iterator
@@ -37,11 +38,14 @@ class Report:
         problems: Every problem found, sorted by path, line and column (paths relative to the root).
         checks_run: The names of the checks that ran.
         silenced: Problems an author silenced inline with a reason (printed as notes, not counted).
+        stopped: Checks that could not run because of a source problem another rule reported at its
+            line (that line names them instead of a second, HB001, line).
     """
 
     problems: list[Problem] = field(default_factory=list)
     checks_run: list[str] = field(default_factory=list)
     silenced: list[Problem] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -50,8 +54,8 @@ class Report:
 
     @property
     def incomplete(self) -> bool:
-        """Whether a check or a source could not run (a runner code is among the problems)."""
-        return any(p.code in RUNNER_CODES for p in self.problems)
+        """Whether a check or a source could not run (a runner code is among the problems, or a check was stopped)."""
+        return bool(self.stopped) or any(p.code in RUNNER_CODES for p in self.problems)
 
     def summary(self) -> str:
         """One line for the end of the output: how many problems, in how many files."""
@@ -59,7 +63,11 @@ class Report:
         if not self.problems:
             return f"All clear: {len(self.checks_run)} checks, no problems{notes}."
         noun = "problem" if len(self.problems) == 1 else "problems"
-        tail = "; some checks could not run (HB codes)" if self.incomplete else ""
+        tail = ""
+        if any(p.code in RUNNER_CODES for p in self.problems):
+            tail = "; some checks could not run (HB codes)"
+        elif self.stopped:
+            tail = f"; {len(set(self.stopped))} could not run (named above)"
         return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run{tail})."
 
 
@@ -209,7 +217,7 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
         for problem in _capped(kept):
             (report.problems if problem.silenced is None else report.silenced).append(problem)
     for (path, line, col), (message, names) in unread.items():
-        report.problems.append(Problem(path, line, col, "HB001", f"{message}{_could_not_run(names)}"))
+        _report_stopped(report, Problem(path, line, col, "HB001", f"{message}{_could_not_run(names)}"), names)
     for bad in project.unreadable:
         report.problems.append(Problem(bad.path, bad.line, bad.col, "HB001", f"{bad.message} (every check skipped this file)"))
     report.problems.sort()
@@ -222,6 +230,20 @@ CHECK_NOTE = " (check"
 
 MAX_PER_FILE = 50
 """The most problems one check reports for one file; the rest are counted on one line."""
+
+
+def _report_stopped(report: Report, unread: Problem, names: list[str]) -> None:
+    """Add the HB001 of a source that stopped `names`, or fold it into the source's own rule at that line.
+
+    A rules file whose group is a string is reported by its own rule (AR013) and, at the same
+    line, by every check that needed the file: one line, naming the stopped checks, says both.
+    """
+    for index, problem in enumerate(report.problems):
+        if (problem.path, problem.line) == (unread.path, unread.line) and problem.code not in RUNNER_CODES:
+            report.problems[index] = dataclasses.replace(problem, message=f"{problem.message}{_could_not_run(names)}")
+            report.stopped.extend(names)
+            return
+    report.problems.append(unread)
 
 
 def _could_not_run(names: list[str]) -> str:
