@@ -16,8 +16,8 @@ import pytest
 from chorus.yamllines import MAX_DEPTH, SourceError, load_yaml, load_yaml_all
 from conftest import BIN, ROOT
 from handbook.problems import Problem
-from handbook.project import Project
-from handbook.runner import run_checks
+from handbook.project import MAX_TEXT_BYTES, Project
+from handbook.runner import MAX_PER_FILE, run_checks
 
 RUNBOOK = "runbooks/fanout-near-cap.md"
 CATALOG = "stack/catalog.yaml"
@@ -147,7 +147,7 @@ def test_an_undecodable_byte_in_a_page_names_its_line_and_exits_2(real_copy: Pat
     report = run_checks(Project(root), ["FM", "RF"])
     assert only(report.problems, "HB001") == [("docs/index.md", 2)] and report.incomplete
     result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check", "--select", "FM"], capture_output=True, text=True)
-    assert result.returncode == 2 and "docs/index.md:2:1: HB001 byte 0xFF is not UTF-8" in result.stdout
+    assert result.returncode == 2 and "docs/index.md:2:4: HB001 byte 0xFF is not UTF-8" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -207,13 +207,17 @@ def test_mkdocs_without_the_handbook_plugin_is_not_all_clear(real_copy: Path, tm
     ],
     ids=["service-is-a-string", "duplicate-service", "dependency-cycle", "catalog-alias-bomb", "group-is-a-string"],
 )
-def test_a_broken_source_is_one_hb001_line(real_copy: Path, tmp_path: Path, rel: str, old: str, new: str, message: str, needle: str | None) -> None:
+def test_a_broken_source_is_one_line(real_copy: Path, tmp_path: Path, rel: str, old: str, new: str, message: str, needle: str | None) -> None:
     root = broken(real_copy, tmp_path, rel, old, new)
     report = run_checks(Project(root), ["AL", "AR", "RF"])
-    hb = [p for p in report.problems if p.code == "HB001"]
-    assert len(hb) == 1 and hb[0].path.as_posix() == rel and message in hb[0].message, report.problems
+    lines = [p for p in report.problems if p.path.as_posix() == rel and message in p.message]
+    assert len(lines) == 1 and "could not run" in lines[0].message, report.problems
+    if rel == RULES:  # the rules file's own rule reports it; the checks it stopped are named on that line
+        assert lines[0].code == "AR013" and not [p for p in report.problems if p.code == "HB001"]
+    else:
+        assert lines[0].code == "HB001"
     if needle:
-        assert hb[0].line == line_of(root, rel, needle)
+        assert lines[0].line == line_of(root, rel, needle)
     assert report.incomplete
 
 
@@ -263,3 +267,119 @@ def test_problems_from_every_check_are_repo_relative_and_sorted(real_copy: Path,
     found = problems(root, "RF", "AR", "AL")
     assert all(not p.path.is_absolute() for p in found)
     assert found == sorted(found, key=lambda p: (p.path.as_posix(), p.line, p.col))
+
+
+# --- pages that cannot be read ----------------------------------------------------------------------
+
+
+def test_an_unreadable_page_is_reported_once_and_the_other_pages_are_still_checked(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "docs/start/reviewing.md", b"\n", b"\ncaf\xff\n")
+    other = root / "docs/start/runbooks.md"
+    other.write_text(other.read_text(encoding="utf-8") + "\nSee [nowhere](no-such.md) and {@config.nope}.\n", encoding="utf-8")
+    report = run_checks(Project(root), ["FM", "RF", "CL", "RV"])
+    assert only(report.problems, "HB001") == [("docs/start/reviewing.md", 2)] and report.incomplete
+    assert "every check skipped this file" in report.problems[0].message
+    added = line_of(root, "docs/start/runbooks.md", "See [nowhere]")
+    assert only(report.problems, "RF003") == [("docs/start/runbooks.md", added)]
+    assert only(report.problems, "RF001") == [("docs/start/runbooks.md", added)]
+
+
+def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    shutil.copytree(real_copy, root)
+    (root / "runbooks/dangling.md").symlink_to("nowhere.md")
+    (root / "docs/loop-a.md").symlink_to("loop-b.md")
+    (root / "docs/loop-b.md").symlink_to("loop-a.md")
+    (root / "docs/folder.md").mkdir()  # a directory is not a page: nothing to say about it
+    (root / "docs/folder.md/inside.txt").write_text("not a page\n")
+    (Path(str(root / "docs")) / "caf\udcff.md").write_text("# Cafe\n")  # the name's byte 0xFF is not UTF-8
+    (root / "docs/dir\udcfa").mkdir()  # a folder too: its pages would print paths that cannot be encoded
+    shutil.copy(root / "docs/index.md", root / "docs/dir\udcfa/index.md")
+    (root / "docs/huge.md").write_text("# Huge\n" + "The cap is {@config.nope} listeners.\n" * (MAX_TEXT_BYTES // 30))
+    nul = root / RUNBOOK
+    nul.write_bytes(nul.read_bytes().replace(b"## Impact\n", b"## Impact\nzero\x00byte\n", 1))
+    started = time.perf_counter()
+    report = run_checks(Project(root), jobs=1)
+    took = time.perf_counter() - started
+    assert [p for p in report.problems if p.code == "HB002"] == []
+    hb = {p.path.as_posix(): p for p in report.problems if p.code == "HB001"}
+    assert sorted(hb) == sorted(["runbooks/dangling.md", "docs/loop-a.md", "docs/loop-b.md", "docs/caf\\xff.md",
+                                 "docs/dir\\xfa", "docs/huge.md", RUNBOOK]), report.problems
+    assert all(p.format(root).isprintable() for p in report.problems)
+    assert "symbolic link to a missing file" in hb["runbooks/dangling.md"].message
+    assert "loops" in hb["docs/loop-a.md"].message
+    assert "not UTF-8" in hb["docs/caf\\xff.md"].message and "rename it" in hb["docs/caf\\xff.md"].message
+    assert "larger than 1 MiB" in hb["docs/huge.md"].message
+    assert "NUL byte" in hb[RUNBOOK].message and hb[RUNBOOK].line == line_of(root, RUNBOOK, "zero")
+    assert all("\n" not in p.message and not p.path.is_absolute() for p in report.problems)
+    assert not any(p.path.as_posix() == "docs/huge.md" for p in report.problems if p.code != "HB001")
+    assert took < 60, "a huge page is refused, not scanned"
+
+
+def test_one_check_reports_at_most_so_many_problems_per_file(real_copy: Path, tmp_path: Path) -> None:
+    many = "".join(f"Unknown {{@config.nope_{n}}}.\n\n" for n in range(MAX_PER_FILE + 7))
+    root = broken(real_copy, tmp_path, RUNBOOK, "## Impact\n", "## Impact\n\n" + many)
+    found = [p for p in problems(root, "RF") if p.code == "RF001"]
+    assert len(found) == MAX_PER_FILE + 1
+    assert "and 7 more" in found[-1].message
+
+
+def test_a_runbook_whose_alerts_is_a_string_is_not_read_letter_by_letter(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "runbooks/dead-air.md", 'alerts: ["ChorusDeadAir"]', "alerts: ChorusDeadAir")
+    found = problems(root, "RB", "DR")
+    assert only(found, "RB001") == [("runbooks/dead-air.md", 3)]
+    assert only(found, "DR006") == []
+
+
+# --- sources of truth that fail ---------------------------------------------------------------------
+
+
+def test_a_broken_source_names_every_check_it_stopped(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, CATALOG, "services:\n  - name: gateway", "services:\n  - gateway\n  - name: gateway")
+    hb = [p for p in problems(root, "AL", "RF", "CMP") if p.code == "HB001"]
+    assert len(hb) == 1
+    assert "(checks " in hb[0].message and all(name in hb[0].message for name in ("live-values", "component-narratives"))
+
+
+def test_a_missing_source_is_reported_once_not_at_every_reference(real_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    shutil.copytree(real_copy, root)
+    (root / CONFIG).unlink()
+    found = problems(root, "RF", "AD", "CL", "DP")
+    hb = [p for p in found if p.code == "HB001"]
+    assert len(hb) == 1 and hb[0].path.as_posix() == CONFIG and "missing" in hb[0].message
+    unknown = [p for p in found if p.code == "RF001"]
+    assert unknown and len(unknown) <= 3 and all("are unavailable" in p.message for p in unknown)  # config, env, scenario
+    assert len([p for p in found if p.code == "RF004"]) <= 2  # the config and HTTP reference pages
+    assert len([p for p in found if p.code == "AD003"]) == 1
+    assert [p for p in found if p.code == "CL002"] == []
+    assert len([p for p in found if p.code != "AD002"]) < 10, found  # AD002: this copy holds no stack/chorus code
+
+
+def test_a_mkdocs_syntax_error_is_one_line_at_its_mark(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, "mkdocs.yml", "\nsite_url:", "\n  bad: [unclosed\nsite_url:")
+    hb = [p for p in problems(root, "MK", "AL") if p.code == "HB001"]
+    assert len(hb) == 1 and hb[0].path.as_posix() == "mkdocs.yml"
+    assert (hb[0].line, hb[0].col) == (line_of(root, "mkdocs.yml", "  bad: [unclosed"), 6)
+    assert "\n" not in hb[0].message and "YAML syntax error" in hb[0].message
+
+
+def test_an_unknown_ignore_is_refused_like_an_unknown_select(real_copy: Path) -> None:
+    with pytest.raises(ValueError, match="--ignore 'ZZ' matches no check"):
+        run_checks(Project(real_copy), ignore=["ZZ"])
+    result = subprocess.run([str(BIN / "handbook"), "--root", str(real_copy), "check", "--ignore", "ZZ"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--ignore 'ZZ'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_message_quoting_a_multi_line_error_prints_on_one_line() -> None:
+    problem = Problem(Path("mkdocs.yml"), 2, 6, "HB001", "YAML syntax error: while parsing\n  in \"<unicode string>\", line 2\nexpected ','")
+    assert problem.format() == "mkdocs.yml:2:6: HB001 YAML syntax error: while parsing in \"<unicode string>\", line 2 expected ','"
+
+
+def test_drill_lists_the_runbooks_it_can_read_and_names_the_one_it_cannot(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, b"## Impact\n", b"## Impact\ncaf\xff\n")
+    listed = subprocess.run([str(BIN / "handbook"), "--root", str(root), "drill", "--list"], capture_output=True, text=True)
+    assert listed.returncode == 0 and "dead-air" in listed.stdout and "fanout-near-cap" not in listed.stdout
+    assert f"{RUNBOOK}:{line_of(root, RUNBOOK, 'caf')}:4: byte 0xFF is not UTF-8" in listed.stderr and "Traceback" not in listed.stderr
+    named = subprocess.run([str(BIN / "handbook"), "--root", str(root), "drill", "fanout-near-cap"], capture_output=True, text=True)
+    assert named.returncode == 2 and "byte 0xFF is not UTF-8" in named.stderr and "Traceback" not in named.stderr

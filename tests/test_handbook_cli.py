@@ -73,3 +73,20 @@ def test_front_matter_parser_keeps_file_lines() -> None:
     parsed = frontmatter.parse("---\ntitle: x\n---\n# Body\n")
     assert parsed.data == {"title": "x"} and parsed.body_line == 4 and parsed.error is None
     assert frontmatter.parse("# no front matter\n").present is False
+
+
+def test_theme_keys_of_any_page_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(FIXTURES / "broken_front_matter", tree)
+    (tree / "docs" / "theme.md").write_text(
+        "---\ntitle: Theme keys\nsearch: fast\nhide: [nav]\ngoverns: {anything: [goes]}\n---\n\n# Theme keys\n",
+        encoding="utf-8",
+    )
+    (tree / "docs" / "fine.md").write_text("---\nsearch: {exclude: true}\nhide: [toc]\n---\n\n# Fine\n", encoding="utf-8")
+    result = run("--root", str(tree), "check", "--select", "FM004")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.splitlines()[:-1] == [
+        "docs/theme.md:3:1: FM004 search: must be a mapping of keys to values (Material reads this key)",
+        "docs/theme.md:4:8: FM004 hide.0: Input should be 'navigation', 'toc', 'footer', 'path', 'tags' or 'feedback'"
+        " (Material reads this key)",
+    ]

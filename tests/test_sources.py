@@ -104,3 +104,27 @@ def test_a_check_run_reads_one_snapshot_and_the_next_run_sees_the_edit(tmp_path:
         assert sources.manifests(tmp_path) is before  # the same snapshot for the whole run
     after = sources.manifests(tmp_path)
     assert after is not before and after.workload("chorus-fanout-rim") is not None
+
+
+def test_a_tree_with_other_stack_code_gets_no_facts_from_this_code(tmp_path: Path) -> None:
+    from deploy_support import copy_tree
+
+    from handbook.project import Project
+    from handbook.runner import run_checks
+
+    tree = copy_tree(tmp_path / "tree")
+    shutil.copytree(ROOT / "stack/chorus", tree / "stack/chorus", ignore=shutil.ignore_patterns("__pycache__"))
+    assert sources.foreign_stack_code(tree) is None  # the same files and bytes: its facts are this code's
+    assert not [p for p in run_checks(Project(tree), ["AR"]).problems if p.code == "HB001"]
+    with (tree / "stack/chorus/cli/spaces.py").open("a", encoding="utf-8") as changed:
+        changed.write("# another checkout's change\n")
+    assert sources.foreign_stack_code(tree) == (Path("stack/chorus/cli/spaces.py"), ROOT / "stack/chorus")
+    refused = [p for p in run_checks(Project(tree), ["AR"]).problems if p.code == "HB001"]
+    assert [(p.path.as_posix(), p.line) for p in refused] == [("stack/chorus/cli/spaces.py", 1)]
+    assert "differs from the chorus code this handbook imports" in refused[0].message
+    assert f"PYTHONPATH={tree / 'stack'}" in refused[0].message
+    (tree / "stack/chorus/cli/spaces.py").write_bytes((ROOT / "stack/chorus/cli/spaces.py").read_bytes())
+    (tree / "stack/chorus/only_here.py").write_text('"""A module only this tree has."""\n', encoding="utf-8")
+    assert sources.foreign_stack_code(tree) is None  # nothing the imported code says changes
+    (tree / "stack/chorus/metrics.py").unlink()
+    assert sources.foreign_stack_code(tree) == (Path("stack/chorus/metrics.py"), ROOT / "stack/chorus")

@@ -241,7 +241,18 @@ class _Builder:
             raise self._refuse(f"{node.value!r} is not a valid {node.tag.rsplit(':', 1)[-1]}: {exc}", node, keys) from None
 
 
-def _syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int, text: str = "") -> SourceError:
+def syntax_error(path: Path, exc: yaml.YAMLError, line_offset: int = 0, text: str = "") -> SourceError:
+    """A YAML parser's error as one line at the line and column of its mark (PyYAML's own text spans several).
+
+    Args:
+        path: The file, named in the error.
+        exc: The parser's error.
+        line_offset: Lines before the parsed text in its file (front matter starts after `---`).
+        text: The parsed text, so an unexpected end is not placed past the last line.
+
+    Returns:
+        The error to raise.
+    """
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     last = (text.rstrip("\n").count("\n") + 1) if text else None  # libyaml marks an unexpected end one line past it
@@ -290,7 +301,7 @@ def _document(path: Path, node: yaml.Node | None, line_offset: int) -> LocatedDo
     try:
         data = builder.build(node)
     except yaml.YAMLError as exc:
-        raise _syntax_error(path, exc, line_offset) from None
+        raise syntax_error(path, exc, line_offset) from None
     except RecursionError:
         raise SourceError(f"nested more than {MAX_DEPTH} levels deep; flatten the structure", path,
                           node.start_mark.line + 1 + line_offset) from None
@@ -312,7 +323,7 @@ def _refuse_deep_events(path: Path, text: str, line_offset: int) -> None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as exc:
-        raise _syntax_error(path, exc, line_offset, text) from None
+        raise syntax_error(path, exc, line_offset, text) from None
 
 
 def load_yaml_all(path: Path | str, text: str | None = None, line_offset: int = 0) -> Iterator[LocatedDocument]:
@@ -343,7 +354,7 @@ def load_yaml_all(path: Path | str, text: str | None = None, line_offset: int = 
             if node is not None:
                 yield _document(path, node, line_offset)
     except yaml.YAMLError as exc:
-        raise _syntax_error(path, exc, line_offset, text) from None
+        raise syntax_error(path, exc, line_offset, text) from None
     finally:
         loader.dispose()
 

@@ -96,9 +96,8 @@ def records(project: Any) -> list[Record]:
     """
     cache = project.__dict__
     if "_decisions" not in cache:
-        folder = project.root / DECISIONS_DIR
         found = []
-        for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        for path in project.pages_in(DECISIONS_DIR):
             match = RECORD_NAME.match(path.name)
             if match:
                 found.append(Record(path.relative_to(project.root), match["number"], project.page(path)))

@@ -13,17 +13,20 @@ class HandbookError(Exception):
     Attributes:
         path: The file at fault, if known.
         line: The 1-based line at fault, if known.
+        col: The 1-based column at fault, if known.
         message: What is wrong and what to do.
     """
 
-    def __init__(self, message: str, path: Path | None = None, line: int | None = None) -> None:
+    def __init__(self, message: str, path: Path | None = None, line: int | None = None, col: int | None = None) -> None:
         super().__init__(message)
         self.path = path
         self.line = line
+        self.col = col
         self.message = message
 
     def __str__(self) -> str:
         if self.path is None:
             return self.message
         where = f"{self.path}:{self.line}" if self.line else f"{self.path}"
+        where += f":{self.col}" if self.line and self.col else ""
         return f"{where}: {self.message}"

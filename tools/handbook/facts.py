@@ -130,9 +130,11 @@ class Facts:
     targets: set[str] = field(default_factory=set)
     unavailable: dict[str, str] = field(default_factory=dict)
     absent: dict[str, str] = field(default_factory=dict)
+    _suggested: dict[str, str | None] = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, fact: Fact) -> None:
         """Add a fact (the first of two with the same name wins) and its anchor."""
+        self._suggested.clear()
         self.by_name.setdefault(fact.name, fact)
         if fact.anchor:
             self.targets.add(fact.anchor)
@@ -142,11 +144,16 @@ class Facts:
         return self.by_name.get(name)
 
     def suggest(self, name: str) -> str | None:
-        """The closest existing fact name to a misspelt one (difflib), or `None`."""
-        kind = name.split(".", 1)[0]
-        pool = [n for n in self.by_name if n.split(".", 1)[0] == kind] or list(self.by_name)
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-        return close[0] if close else None
+        """The closest existing fact name to a misspelt one (difflib), or `None`.
+
+        Remembered per name: a page that repeats one unknown name thousands of times compares it once.
+        """
+        if name not in self._suggested:
+            kind = name.split(".", 1)[0]
+            pool = [n for n in self.by_name if n.split(".", 1)[0] == kind] or list(self.by_name)
+            close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+            self._suggested[name] = close[0] if close else None
+        return self._suggested[name]
 
     def why_missing(self, name: str) -> str:
         """A one-line explanation of an unknown name: a suggestion, or the source that is not there."""

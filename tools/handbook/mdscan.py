@@ -135,12 +135,14 @@ class FrontMatterBlock:
         positions: Key path to `(line, col)` of the key (or item) in the file.
         end_line: The line of the closing `---` (0 when there is no block).
         error: `(line, col, message)` when the block could not be read.
+        error_code: The front matter rule the error breaks (`FM001` to `FM003`), or `""`.
     """
 
     data: dict[str, Any] = field(default_factory=dict)
     positions: dict[tuple[str | int, ...], tuple[int, int]] = field(default_factory=dict)
     end_line: int = 0
     error: tuple[int, int, str] | None = None
+    error_code: str = ""
 
     def position(self, *keys: str | int) -> tuple[int, int]:
         """`(line, col)` of the value at `keys`, or of its nearest known parent."""
@@ -177,7 +179,7 @@ def _front_matter(text: str) -> FrontMatterBlock:
     parsed = parse(text)
     block = FrontMatterBlock(data=parsed.data, positions=parsed.positions, end_line=parsed.end_line)
     if parsed.error is not None:
-        line, col, _code, message = parsed.error
+        line, col, block.error_code, message = parsed.error
         block.error = (line, col, message)
         block.end_line = parsed.body_line - 1 if parsed.body_line > 1 else 0
     return block

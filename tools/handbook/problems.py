@@ -42,6 +42,21 @@ class Problem:
                 path = path.resolve().relative_to(root.resolve())
             except ValueError:
                 pass
+        message = one_line(self.message)
         if self.silenced is not None:
-            return f"{path}:{self.line}:{self.col}: note: {self.code} silenced ({self.silenced}): {self.message}"
-        return f"{path}:{self.line}:{self.col}: {self.code} {self.message}"
+            return f"{path}:{self.line}:{self.col}: note: {self.code} silenced ({one_line(self.silenced)}): {message}"
+        return f"{path}:{self.line}:{self.col}: {self.code} {message}"
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: a message quoting a library's multi-line error must not break the one-problem-a-line output.
+
+    Args:
+        text: A message.
+
+    Returns:
+        Its lines joined by spaces (unchanged when it has one).
+    """
+    if "\n" not in text and "\r" not in text:
+        return text
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())

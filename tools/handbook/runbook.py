@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from handbook.mdscan import MarkdownPage
+from handbook.pagemeta import SearchSettings, schema_errors
 
 RUNBOOKS_DIR = "runbooks"
 INDEX = "index.md"
@@ -30,14 +31,6 @@ from chorus.deploy import SEVERITIES as ALERT_SEVERITIES  # noqa: E402  (the one
 SEVERITIES: tuple[str, ...] = (*ALERT_SEVERITIES, "info")
 """Runbook severities: an alert's (`chorus.deploy.SEVERITIES`), or `info` for a task runbook."""
 INTERVAL = re.compile(r"^(?P<count>[1-9][0-9]*)(?P<unit>[dw])$")
-
-
-class SearchSettings(BaseModel):
-    """Material's per-page search settings (only `boost` is used by runbooks)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    boost: float = Field(default=1.0, gt=0, le=10, description="How much higher this page ranks in search (Material `search.boost`).")
 
 
 class RunbookMeta(BaseModel):
@@ -140,18 +133,7 @@ class Runbook:
         try:
             return RunbookMeta.model_validate(block.data), []
         except ValidationError as exc:
-            errors = []
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                line, col = block.position(*loc) if loc and loc[0] in block.data else (1, 1)
-                where = ".".join(str(part) for part in loc) or "front matter"
-                message = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    message = f"unknown key (allowed: {', '.join(RunbookMeta.model_fields)})"
-                elif err["type"] == "missing":
-                    message = "required key is missing"
-                errors.append(SchemaError(line, col, f"{where}: {message}"))
-            return None, errors
+            return None, [SchemaError(*error) for error in schema_errors(exc, block, list(RunbookMeta.model_fields))]
 
     @property
     def meta(self) -> RunbookMeta | None:
@@ -162,6 +144,28 @@ class Runbook:
     def raw_meta(self) -> dict:
         """The front matter mapping as written, valid or not."""
         return self.page.front_matter.data
+
+    @property
+    def alerts(self) -> list[str]:
+        """The alerts this runbook answers: validated, or as written when the rest of its front matter is not."""
+        return self.meta.alerts if self.meta is not None else alert_names(self.raw_meta)
+
+
+def alert_names(data: Any) -> list[str]:
+    """The `alerts:` of a front matter mapping as written, when it is a list of names; else none.
+
+    The schema (RB001) reports any other shape once; a string must not be read as a list of letters.
+
+    Args:
+        data: The front matter mapping (or whatever the front matter held).
+
+    Returns:
+        The alert names.
+    """
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(alerts, list):
+        return []
+    return [name for name in alerts if isinstance(name, str)]
 
 
 def runbooks(project: Any) -> list[Runbook]:
@@ -175,9 +179,8 @@ def runbooks(project: Any) -> list[Runbook]:
     """
     cache = project.__dict__
     if "_runbooks" not in cache:
-        folder = project.root / RUNBOOKS_DIR
         found = []
-        for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+        for path in project.pages_in(RUNBOOKS_DIR):
             rel = path.relative_to(project.root)
             if is_runbook(rel):
                 found.append(Runbook(path, rel, project.page(path)))
@@ -194,6 +197,6 @@ def schema_table() -> str:
 
     rows = ["| key | type | required | what it holds |", "|---|---|---|---|"]
     for name, info in RunbookMeta.model_fields.items():
-        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10)")
+        kind = type_label(info.annotation).replace("|", "or").replace("SearchSettings", "mapping (`boost`: 0-10, `exclude`)")
         rows.append(f"| `{name}` | {kind} | {'yes' if info.is_required() else 'no'} | {info.description or ''} |")
     return "\n".join(rows)

@@ -9,6 +9,7 @@ exits 2 when any is present.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import traceback
 from collections.abc import Iterable, Iterator
@@ -37,11 +38,14 @@ class Report:
         problems: Every problem found, sorted by path, line and column (paths relative to the root).
         checks_run: The names of the checks that ran.
         silenced: Problems an author silenced inline with a reason (printed as notes, not counted).
+        stopped: Checks that could not run because of a source problem another rule reported at its
+            line (that line names them instead of a second, HB001, line).
     """
 
     problems: list[Problem] = field(default_factory=list)
     checks_run: list[str] = field(default_factory=list)
     silenced: list[Problem] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -50,8 +54,8 @@ class Report:
 
     @property
     def incomplete(self) -> bool:
-        """Whether a check or a source could not run (a runner code is among the problems)."""
-        return any(p.code in RUNNER_CODES for p in self.problems)
+        """Whether a check or a source could not run (a runner code is among the problems, or a check was stopped)."""
+        return bool(self.stopped) or any(p.code in RUNNER_CODES for p in self.problems)
 
     def summary(self) -> str:
         """One line for the end of the output: how many problems, in how many files."""
@@ -59,7 +63,11 @@ class Report:
         if not self.problems:
             return f"All clear: {len(self.checks_run)} checks, no problems{notes}."
         noun = "problem" if len(self.problems) == 1 else "problems"
-        tail = "; some checks could not run (HB codes)" if self.incomplete else ""
+        tail = ""
+        if any(p.code in RUNNER_CODES for p in self.problems):
+            tail = "; some checks could not run (HB codes)"
+        elif self.stopped:
+            tail = f"; {len(set(self.stopped))} could not run (named above)"
         return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run{tail})."
 
 
@@ -88,6 +96,29 @@ def select_checks(select: Iterable[str] | None = None) -> list[Check]:
     return chosen
 
 
+def ignored_checks(ignore: Iterable[str] | None) -> set[str]:
+    """The names of the checks `--ignore` skips: each selector is a check's name or family.
+
+    Args:
+        ignore: Check names or families; `None` for none.
+
+    Returns:
+        The names of the checks not to run.
+
+    Raises:
+        ValueError: A selector names no check or family (a typo must not silently run everything).
+    """
+    checks = all_checks()
+    names: set[str] = set()
+    for selector in ignore or []:
+        matches = {c.name for c in checks if selector in (c.name, c.family)}
+        if not matches:
+            known = ", ".join(sorted({c.family for c in checks}))
+            raise ValueError(f"--ignore {selector!r} matches no check or family (families: {known})")
+        names |= matches
+    return names
+
+
 def relative(path: Path, root: Path) -> Path:
     """`path` relative to `root` when it lies under it, else unchanged.
 
@@ -112,7 +143,8 @@ def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
         path = relative(Path(exc.path), root) if exc.path is not None else Path("mkdocs.yml")
         key = getattr(exc, "key", "")
         message = f"{key}: {exc.message}" if key else exc.message
-        return Problem(path, exc.line or 1, 1, "HB001", f"{message} (check {chk.name} could not run)")
+        col = exc.col if isinstance(exc, HandbookError) else exc.column
+        return Problem(path, exc.line or 1, col or 1, "HB001", f"{message} (check {chk.name} could not run)")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name not in ("runner.py", "registry.py")]
     own = [f for f in frames if f.filename == chk.func.__code__.co_filename]
     frame = (own or frames)[-1] if own or frames else None
@@ -163,30 +195,91 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
     """`run_checks`, with the collector already set to run rarely."""
     codes = {s for s in selected if any(ch.isdigit() for ch in s)}
     report = Report()
-    seen: set[tuple[Path, int, str, str]] = set()
     for module, exc in sorted(broken_modules().items()):
         report.problems.append(_unimportable(module, exc, project.root))
-    skipped = set(ignore or [])
-    chosen = [chk for chk in select_checks(selected) if chk.name not in skipped and chk.family not in skipped]
-    with steady_tree():  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
+    skipped = ignored_checks(ignore)
+    chosen = [chk for chk in select_checks(selected) if chk.name not in skipped]
+    with steady_tree(project.root):  # one run reads one snapshot: a source loaded once is not re-stat'ed by every check
         found = _run_all(chosen, project, jobs)
+    unread: dict[tuple[Path, int, int], tuple[str, list[str]]] = {}  # one HB001 per unreadable source, naming every check it stopped
     for chk in chosen:
         report.checks_run.append(chk.name)
+        kept: list[Problem] = []
         for problem in found[chk.name]:
             problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
                               problem.message, problem.silenced)
             if problem.code == "HB001":
-                key = (problem.path, problem.line, problem.code, problem.message.split(" (check ")[0])
-                if key in seen:
-                    continue
-                seen.add(key)
-            keep = (not codes or problem.code in codes or chk.name in selected or chk.family in selected
-                    or problem.code in RUNNER_CODES)
-            if keep:
-                (report.problems if problem.silenced is None else report.silenced).append(problem)
+                unread.setdefault((problem.path, problem.line, problem.col), (problem.message.rsplit(CHECK_NOTE, 1)[0], []))[1].append(chk.name)
+                continue
+            if (not codes or problem.code in codes or chk.name in selected or chk.family in selected
+                    or problem.code in RUNNER_CODES):
+                kept.append(problem)
+        for problem in _capped(kept):
+            (report.problems if problem.silenced is None else report.silenced).append(problem)
+    for (path, line, col), (message, names) in unread.items():
+        _report_stopped(report, Problem(path, line, col, "HB001", f"{message}{_could_not_run(names)}"), names)
+    for bad in project.unreadable:
+        report.problems.append(Problem(bad.path, bad.line, bad.col, "HB001", f"{bad.message} (every check skipped this file)"))
     report.problems.sort()
     report.silenced.sort()
     return report
+
+
+CHECK_NOTE = " (check"
+"""Where a source error's message ends and the note naming the checks it stopped begins."""
+
+MAX_PER_FILE = 50
+"""The most problems one check reports for one file; the rest are counted on one line."""
+
+
+def _report_stopped(report: Report, unread: Problem, names: list[str]) -> None:
+    """Add the HB001 of a source that stopped `names`, or fold it into the source's own rule at that line.
+
+    A rules file whose group is a string is reported by its own rule (AR013) and, at the same
+    line, by every check that needed the file: one line, naming the stopped checks, says both.
+    """
+    for index, problem in enumerate(report.problems):
+        if (problem.path, problem.line) == (unread.path, unread.line) and problem.code not in RUNNER_CODES:
+            report.problems[index] = dataclasses.replace(problem, message=f"{problem.message}{_could_not_run(names)}")
+            report.stopped.extend(names)
+            return
+    report.problems.append(unread)
+
+
+def _could_not_run(names: list[str]) -> str:
+    """The note ending an HB001 line: which checks the unreadable source stopped."""
+    if len(names) == 1:
+        return f" (check {names[0]} could not run)"
+    return f" (checks {', '.join(names)} could not run)"
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    """A check's problems with at most `MAX_PER_FILE` per file: past it, one line says how many more there are.
+
+    A file full of findings (a generated or pasted page) would otherwise bury every other file's
+    problems; its author fixes the first ones and runs the check again.
+    """
+    per_file: dict[Path, int] = {}
+    for problem in problems:
+        if problem.silenced is None and problem.code not in RUNNER_CODES:
+            per_file[problem.path] = per_file.get(problem.path, 0) + 1
+    if all(count <= MAX_PER_FILE for count in per_file.values()):
+        return problems
+    kept: list[Problem] = []
+    shown: dict[Path, int] = {}
+    for problem in problems:
+        if problem.silenced is not None or problem.code in RUNNER_CODES:
+            kept.append(problem)
+            continue
+        count = shown[problem.path] = shown.get(problem.path, 0) + 1
+        if count <= MAX_PER_FILE:
+            kept.append(problem)
+        elif count == MAX_PER_FILE + 1:
+            more = per_file[problem.path] - MAX_PER_FILE
+            kept.append(Problem(problem.path, problem.line, problem.col, problem.code,
+                                f"... and {more} more problem(s) of this check in this file, not shown: fix the ones above "
+                                f"and run the check again (first not shown: {problem.message})"))
+    return kept
 
 
 RARE_COLLECTION_THRESHOLD = 200_000

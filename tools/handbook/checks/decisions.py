@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from handbook import facts as facts_mod
-from handbook.checks.references import LinkResolver, docs_path
+from handbook.checks.references import LinkResolver, Unchecked, docs_path
 from handbook.checks.registry import check
 from handbook.decisions import GOVERNS_KINDS, STATUSES, Record, code_object, records
 from handbook.problems import Problem
@@ -35,14 +35,18 @@ def decision_records(project: Project) -> Iterator[Problem]:
     facts = facts_mod.for_project(project)
     books = {rb.name for rb in runbooks(project)}
     resolver = LinkResolver(project)
+    unchecked = Unchecked()
     for record in found:
         yield from _front_matter(record, numbers)
-        yield from _governed(project, record, facts, books)
+        yield from _governed(project, record, facts, books, unchecked)
         here = docs_path(project, record.rel)
         for link in record.page.links:
             broken = resolver.broken(here, link.target, image=link.image)
             if broken is not None:
                 yield Problem(record.rel, link.line, link.col, "AD004", broken[1])
+    for kind, first in unchecked.items():  # a missing source is one problem, not one per name it would hold
+        yield Problem(first.rel, first.line, first.col, "AD003",
+                      f"governs {kind}: {first.why}, so {first.count} name(s) are not checked: restore the source")
 
 
 def _front_matter(record: Record, numbers: set[str]) -> Iterator[Problem]:
@@ -66,7 +70,7 @@ def _front_matter(record: Record, numbers: set[str]) -> Iterator[Problem]:
             yield Problem(record.rel, line, col, "AD005", "a superseded record names the record that supersedes it: superseded_by: NNNN")
 
 
-def _governed(project: Project, record: Record, facts: facts_mod.Facts, books: set[str]) -> Iterator[Problem]:
+def _governed(project: Project, record: Record, facts: facts_mod.Facts, books: set[str], unchecked: Unchecked) -> Iterator[Problem]:
     fm = record.page.front_matter
     governs = record.governs()
     for index, dotted in enumerate(governs["code"]):
@@ -77,8 +81,12 @@ def _governed(project: Project, record: Record, facts: facts_mod.Facts, books: s
               ("runbooks", lambda n: n in books, "runbook"),
               ("alerts", lambda n: facts.get(f"alert.{n}") is not None, "alert"))
     for kind, exists, what in checks:
+        source = {"config": "config", "alerts": "alert"}.get(kind, "")
         for index, name in enumerate(governs[kind]):
             if not exists(name):
                 line, col = fm.position("governs", kind, index)
+                if source in facts.unavailable:
+                    unchecked.add(kind, f"{source} facts are unavailable ({facts.unavailable[source]})", record.rel, line, col)
+                    continue
                 hint = facts.why_missing(f"{'config' if kind == 'config' else 'alert'}.{name}") if kind != "runbooks" else f"runbooks: {', '.join(sorted(books))}"
                 yield Problem(record.rel, line, col, "AD003", f"{what} {name} does not exist ({hint})")

@@ -47,7 +47,7 @@ def drill_declarations(project: Project) -> Iterator[Problem]:
     for book in runbooks(project):
         page = book.page
         plan = read_plan(page)
-        alerts = list(page.front_matter.data.get("alerts") or []) if isinstance(page.front_matter.data, dict) else []
+        alerts = book.alerts
         for line, col, message in plan.spec_errors:
             yield Problem(book.rel, line, col, "DR002", message)
         for err in plan.marker_errors:

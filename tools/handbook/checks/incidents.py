@@ -28,8 +28,7 @@ from handbook.runbook import runbooks
 )
 def incident_actions(project: Project, today: dt.date | None = None) -> Iterator[Problem]:
     """Evaluate every action item of every page in `docs/incidents/`, and resolve the pages' links."""
-    folder = project.root / INCIDENTS_DIR
-    pages = sorted(folder.glob("*.md")) if folder.is_dir() else []
+    pages = project.pages_in(INCIDENTS_DIR)
     if not pages:
         return
     today = today or dt.date.today()

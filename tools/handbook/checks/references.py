@@ -34,6 +34,16 @@ GENERATED_PAGES = {
 }
 """Reference pages generated at build time: they exist on the site but not in the tree."""
 
+SOURCE_KIND = {
+    anchors.CONFIG_PAGE: "config",
+    anchors.METRICS_PAGE: "metric",
+    anchors.ALERTS_PAGE: "alert",
+    anchors.CLI_PAGE: "cli",
+    anchors.HTTP_PAGE: "http",
+    anchors.DEPLOYMENT_PAGE: "k8s",
+}
+"""The kind of facts (`facts.LOADERS`) each generated reference page's anchors come from."""
+
 
 @check(
     "live-values",
@@ -51,8 +61,13 @@ GENERATED_PAGES = {
     },
 )
 def live_values(project: Project) -> Iterator[Problem]:
-    """Check every `{@...}` in every page and runbook against the facts of the tree."""
+    """Check every `{@...}` in every page and runbook against the facts of the tree.
+
+    A live value whose source of truth is missing from the tree is not called unknown one by one:
+    each missing source is one problem, at its first live value, counting the others.
+    """
     facts = None
+    unchecked = Unchecked()
     for path in project.markdown_files:
         text = project.read_text(path)
         if "{@" not in text:
@@ -61,10 +76,40 @@ def live_values(project: Project) -> Iterator[Problem]:
         facts = facts or facts_mod.for_project(project)
         page = project.page(path)
         for ref in references(page):
+            kind = ref.name.split(".", 1)[0]
+            if ref.well_formed and kind in facts.unavailable and facts.get(ref.name) is None:
+                unchecked.add(kind, facts.unavailable[kind], rel, ref.line, ref.col)
+                continue
             error = check_reference(ref, facts)
             if error is not None:
                 yield Problem(rel, error.line, error.col, error.code, error.message)
         yield from _unrendered(rel, page)
+    for kind, first in unchecked.items():
+        yield Problem(first.rel, first.line, first.col, "RF001",
+                      f"{{@{kind}...}}: {kind} facts are unavailable ({first.why}), so {first.count} live value(s) "
+                      "naming them are not checked: restore the source")
+
+
+@dataclass
+class FirstUse:
+    """The first place something could not be checked, why, and how many places share the reason."""
+
+    why: str
+    rel: Path
+    line: int
+    col: int
+    count: int = 1
+
+
+class Unchecked(dict[str, FirstUse]):
+    """References that cannot be checked because their source is missing, by source: reported once each."""
+
+    def add(self, key: str, why: str, rel: Path, line: int, col: int) -> None:
+        """Count one more reference to an unavailable source (the first one is where it is reported)."""
+        if key in self:
+            self[key].count += 1
+        else:
+            self[key] = FirstUse(why, rel, line, col)
 
 
 def _unrendered(rel: Path, page: MarkdownPage) -> Iterator[Problem]:
@@ -122,12 +167,19 @@ def runbook_links(project: Project) -> Iterator[Problem]:
     if not any(rb.page.links for rb in books):
         return
     resolver = LinkResolver(project)
+    unchecked = Unchecked()
     for rb in books:
         here = docs_path(project, rb.rel)
         for link in rb.page.links:
             broken = resolver.broken(here, link.target, image=link.image)
             if broken is not None:
                 yield Problem(rb.rel, link.line, link.col, broken[0], broken[1])
+            elif resolver.skipped is not None:
+                unchecked.add(resolver.skipped[0], resolver.skipped[1], rb.rel, link.line, link.col)
+    for page, first in unchecked.items():
+        yield Problem(first.rel, first.line, first.col, "RF004",
+                      f"anchors on {page} cannot be checked: {first.why}; {first.count} link(s) to them are not "
+                      "checked: restore the source")
 
 
 class LinkResolver:
@@ -141,6 +193,8 @@ class LinkResolver:
         self.project = project
         self._scanned: dict[Path, MarkdownPage] = {}
         self._generated: dict[str, set[str]] | None = None
+        self.skipped: tuple[str, str] | None = None
+        """After `broken`: the generated page and why its anchors could not be checked, or `None`."""
 
     def generated_anchors(self) -> dict[str, set[str]]:
         """Every generated page (docs-relative) to the anchors it defines."""
@@ -169,6 +223,7 @@ class LinkResolver:
         Returns:
             `("RF003", message)` for a missing page, `("RF004", message)` for a missing anchor, or `None`.
         """
+        self.skipped = None
         if not target or "://" in target or target.startswith(("mailto:", "tel:", "/")):
             return None
         page_part, _, anchor = target.partition("#")
@@ -186,11 +241,18 @@ class LinkResolver:
         if not anchor:
             return None
         if source is not None:
+            if not self.project.is_page(source):
+                return None  # the page cannot be read: the runner reports it once, its anchors are unknown
             if source not in self._scanned:
                 self._scanned[source] = self.project.page(source)
             known = self._scanned[source].anchors
         else:
             known = generated.get(page, set())
+            unavailable = facts_mod.for_project(self.project).unavailable
+            kind = SOURCE_KIND.get(page)
+            if anchor not in known and kind in unavailable:
+                self.skipped = (page, f"{kind} facts are unavailable ({unavailable[kind]})")
+                return None
         if anchor not in known:
             return "RF004", f"anchor #{anchor} does not exist on {page}" + _nearest(anchor, known)
         return None

@@ -104,9 +104,11 @@ def check(name: str, family: str, rules: Mapping[str, str | Rule]) -> Callable[[
 RUNNER_RULES = (
     Rule(
         "HB001",
-        "a source of truth cannot be read (bad YAML, wrong shape, fails its schema)",
+        "a source of truth or a page cannot be read (bad YAML, wrong shape, fails its schema; not UTF-8 text, "
+        "over 1 MiB, a broken link, a file name that is not UTF-8)",
         why="Every check that depends on the source would otherwise be silently skipped or crash; "
-        "the run exits 2 because the tree could not be checked.",
+        "the run exits 2 because the tree could not be checked. The line names every check the source "
+        "stopped; a page that cannot be read is reported once and every check goes on with the other pages.",
         example="# stack/catalog.yaml\nservices: fast   # a list of services was expected",
     ),
     Rule(

@@ -142,15 +142,28 @@ def isolation() -> Isolation:
 
 
 def clean_environment(root: Path) -> dict[str, str]:
-    """The whole environment a diagram source sees: no tokens, keys or proxies of the caller."""
+    """The whole environment a diagram source sees: no tokens, keys or proxies of the caller.
+
+    `PYTHONPATH` names the folder of the `chorus` package the caller imports, so the sandbox
+    imports the same stack code (the caller's may come from its own `PYTHONPATH`).
+    """
     return {
         "PATH": SANDBOX_PATH,
         "HOME": "/tmp",
         "TMPDIR": "/tmp",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": str(Path(_stack_package()).parent),
         "HANDBOOK_ROOT": str(root),
     }
+
+
+def _stack_package() -> str:
+    """The folder of the `chorus` package this process imports (the `handbook` package's when none is found)."""
+    stack_spec = importlib.util.find_spec("chorus")
+    if stack_spec and stack_spec.origin:
+        return str(Path(stack_spec.origin).resolve().parent)
+    return str(Path(__file__).resolve().parents[1])
 
 
 def _read_only_paths(root: Path) -> list[str]:
@@ -158,8 +171,7 @@ def _read_only_paths(root: Path) -> list[str]:
     stack's, the tree."""
     package = str(Path(__file__).resolve().parents[1])  # the `handbook` package, wherever it is installed
     # The handbook reads YAML through the stack's one bounded loader (`chorus.yamllines`): show that package too.
-    stack_spec = importlib.util.find_spec("chorus")
-    stack = str(Path(stack_spec.origin).resolve().parent) if stack_spec and stack_spec.origin else package
+    stack = _stack_package()
     interpreter = str(Path(sys.executable).resolve().parent)
     wanted = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, interpreter, package, stack, str(root)]
     seen: list[str] = []

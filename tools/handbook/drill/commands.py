@@ -51,25 +51,28 @@ def build_drill_parser(commands: argparse._SubParsersAction, parser_class: type)
     drill.set_defaults(handler=run_command)
 
 
-def _select(root: Path, names: list[str]) -> list[Path]:
-    """The runbooks to drill: those named, or every runbook that declares a drill."""
+def _select(project: Project, names: list[str]) -> list[Path]:
+    """The runbooks to drill: those named, or every runbook that declares a drill.
+
+    Raises:
+        ValueError: A named runbook does not exist.
+        HandbookError: A named runbook cannot be read (one line at its path and line).
+    """
     from handbook.drill.spec import read_plan
-    from handbook.mdscan import MarkdownPage
     from handbook.runbook import RUNBOOKS_DIR, is_runbook
 
-    folder = root / RUNBOOKS_DIR
     if not names:
-        found = []
-        for path in sorted(folder.glob("*.md")):
-            if is_runbook(path.relative_to(root)) and read_plan(MarkdownPage(path.read_text(encoding="utf-8"))).spec:
-                found.append(path)
-        return found
+        for bad in (bad for bad in project.unreadable if bad.path.parts[0] == RUNBOOKS_DIR):
+            print(f"handbook drill: warning: {bad.path}:{bad.line}:{bad.col}: {bad.message}; not drilled", file=sys.stderr)
+        return [path for path in project.pages_in(RUNBOOKS_DIR)
+                if is_runbook(path.relative_to(project.root)) and read_plan(project.page(path)).spec]
     chosen = []
     for name in names:
         path = Path(name)
-        candidate = path if path.suffix == ".md" and path.exists() else folder / f"{path.stem}.md"
+        candidate = path if path.suffix == ".md" and path.exists() else project.root / RUNBOOKS_DIR / f"{path.stem}.md"
         if not candidate.is_file():
             raise ValueError(f"no runbook {name!r} in {RUNBOOKS_DIR}/")
+        project.read_text(candidate)  # a runbook that is not text is refused here, on one line
         chosen.append(candidate.resolve())
     return chosen
 
@@ -102,13 +105,12 @@ def run_command(args: argparse.Namespace) -> int:
     from handbook.drill.rewrite import apply_rewrites
     from handbook.drill.runner import Drill, DrillOptions
     from handbook.drill.spec import read_plan
-    from handbook.mdscan import MarkdownPage
 
     project = Project(args.root.resolve()) if args.root else Project.find()
-    paths = _select(project.root, args.runbooks)
+    paths = _select(project, args.runbooks)
     if args.list:
         for path in paths:
-            plan = read_plan(MarkdownPage(path.read_text(encoding="utf-8")))
+            plan = read_plan(project.page(path))
             what = "not drillable: " + plan.spec.not_drillable if plan.spec and plan.spec.not_drillable else (
                 f"{len(plan.runnable())} steps" if plan.spec else "no drill")
             print(f"{path.stem:<24} {what}")

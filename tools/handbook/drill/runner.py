@@ -31,6 +31,7 @@ from handbook.drill.localstack import LocalStack, StackError
 from handbook.drill.spec import DrillSpec, Plan, Step, read_plan
 from handbook.facts import Fact, Facts
 from handbook.mdscan import MarkdownPage
+from handbook.runbook import alert_names
 from handbook.shellcmd import CONSOLE_LANGS, substitute
 
 SPEAKER_SECONDS = 60
@@ -189,7 +190,7 @@ class Drill:
         """The alert the drill waits for: declared, or the runbook's only alert."""
         if spec.alert:
             return spec.alert
-        alerts = self.page.front_matter.data.get("alerts") or []
+        alerts = alert_names(self.page.front_matter.data)
         return alerts[0] if len(alerts) == 1 else None
 
     def run(self) -> DrillResult:

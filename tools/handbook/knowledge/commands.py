@@ -21,7 +21,11 @@ EXIT_ERROR = 2
 
 
 def _project(args: argparse.Namespace) -> Project:
-    return Project(args.root.resolve()) if args.root else Project.find()
+    """The project to report on; each page it cannot read is named on stderr (the report leaves it out)."""
+    project = Project(args.root.resolve()) if args.root else Project.find()
+    for bad in project.unreadable:
+        print(f"handbook: warning: {bad.path}:{bad.line}:{bad.col}: {bad.message}; left out of this report", file=sys.stderr)
+    return project
 
 
 def _date(text: str) -> dt.date:

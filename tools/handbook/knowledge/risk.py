@@ -187,10 +187,9 @@ def _service_pages(project: Project, name: str) -> list[str]:
 
 
 def _decisions(project: Project, name: str) -> list[str]:
-    folder = project.root / "docs" / "decisions"
     mention = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])|components/{re.escape(name)}\.md", re.IGNORECASE)
     found = []
-    for path in sorted(folder.glob("*.md")) if folder.is_dir() else []:
+    for path in project.pages_in("docs/decisions"):
         if path.name in ("index.md", "SUMMARY.md"):
             continue
         if mention.search(project.read_text(path)):
@@ -247,7 +246,7 @@ def build(project: Project, window_days: int = DEFAULT_WINDOW_DAYS, since: dt.da
     if not has_drills:
         notes.append("no drills yet: no runbook declares a drill, so drill status is not scored beyond that")
     alerts = _alerts(project)
-    answered = {a for rb in books for a in (rb.raw_meta.get("alerts") or []) if isinstance(rb.raw_meta, dict)}
+    answered = {a for rb in books for a in rb.alerts}
     drawn = _diagrams(project)
     review = review if review is not None else statuses(project, today)
     due = {s.page.rel for s in review if s.due}

@@ -26,6 +26,7 @@ from handbook.sources.base import (
     SourceUnavailable,
     chorus_call,
     chorus_module,
+    foreign_stack_code,
     purge_chorus_modules,
     read_text,
     read_yaml,
@@ -55,7 +56,7 @@ __all__ = [
     "AlertRule", "ConfigKey", "Container", "Manifest", "Manifests", "MetricInfo", "RulesFile", "SiteSettings",
     "SourceMissing", "SourceUnavailable", "Stack", "StackKeyedCache",
     "alert_rules", "cached_from_stack", "catalog", "catalog_model", "chorus_call", "chorus_module", "cli_commands",
-    "cli_parser", "config_keys", "config_model", "manifests", "metrics", "openapi", "purge_chorus_modules", "read_text", "read_yaml",
+    "cli_parser", "config_keys", "config_model", "foreign_stack_code", "manifests", "metrics", "openapi", "purge_chorus_modules", "read_text", "read_yaml",
     "rule_documents", "rule_files", "selects", "site_settings", "stack", "stack_fingerprint", "stack_metrics", "steady_tree",
     "type_label",
 ]

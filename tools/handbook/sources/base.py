@@ -29,25 +29,34 @@ MEMO: dict[tuple[str, Path], tuple[Any, Any]] = {}
 """Sources already loaded in this process: (what, root) to (fingerprint of its files, value)."""
 _STEADY: set[tuple[str, Path]] | None = None
 """While a `steady_tree` block runs: the sources already loaded (or confirmed unchanged) in it."""
+_CHECKED_ROOT: Path | None = None
+"""While a `steady_tree` block for a root runs: that root."""
+_FOREIGN: dict[Path, tuple[Path, Path] | None] = {}
+"""In that block: `foreign_stack_code` of the root, once asked."""
 
 
 @contextmanager
-def steady_tree() -> Iterator[None]:
+def steady_tree(root: Path | None = None) -> Iterator[None]:
     """Read the tree as one snapshot: inside this block, a source loaded once is not re-stat'ed.
 
     A check run is one snapshot (files are not edited under it); outside a block, a
     long-lived process such as `mkdocs serve` stats a source's files on every lookup, so it
     notices an edit. Nested blocks share the outer one.
+
+    Args:
+        root: The tree being checked: facts from the stack's code (`chorus_module`) are then
+            refused when its `stack/chorus/` is not the code this process imports.
     """
-    global _STEADY
+    global _STEADY, _CHECKED_ROOT
     if _STEADY is not None:
         yield
         return
-    _STEADY = set()
+    _STEADY, _CHECKED_ROOT = set(), root
     try:
         yield
     finally:
-        _STEADY = None
+        _STEADY, _CHECKED_ROOT = None, None
+        _FOREIGN.clear()
 
 
 @lru_cache(maxsize=64)
@@ -175,8 +184,20 @@ def chorus_module(name: str) -> types.ModuleType:
         The module.
 
     Raises:
-        HandbookError: The module could not be imported (names file and line).
+        HandbookError: The module could not be imported (names file and line), or the tree being
+            checked has other stack code than the imported package (`foreign_stack_code`).
     """
+    root = _CHECKED_ROOT
+    if root is not None:
+        if root not in _FOREIGN:
+            _FOREIGN[root] = foreign_stack_code(root)
+        foreign = _FOREIGN[root]
+        if foreign is not None:
+            path, imported = foreign
+            raise HandbookError(
+                f"differs from the chorus code this handbook imports ({imported}), so facts from the stack's code "
+                f"would describe that code: run the handbook installed in this tree (make check there), or put "
+                f"its stack first: PYTHONPATH={root / 'stack'}", path=path, line=1)
     try:
         return importlib.import_module(name)
     except Exception as exc:  # any error in the stack's own code must become one line
@@ -203,6 +224,38 @@ def chorus_call(what: str, func: Callable[..., Any], *args: Any) -> Any:
         raise
     except Exception as exc:
         raise _fail(what, exc) from None
+
+
+def foreign_stack_code(root: Path) -> tuple[Path, Path] | None:
+    """Where the tree's `stack/chorus/` differs from the `chorus` package this process imports, if it does.
+
+    The facts taken from the stack's code (its commands, endpoints, settings) come from the
+    imported package. `handbook --root OTHER` run by another checkout's handbook imports
+    that checkout's code: if it differs from OTHER's, every such fact, and every cache keyed
+    by OTHER's stack, would describe the wrong code.
+
+    Args:
+        root: The project root being checked.
+
+    Returns:
+        `None` when the imported package is the tree's own, or every one of its files is in the
+        tree with the same bytes (a module only the tree has changes nothing the imported code
+        says, unless another module imports it, and that one then differs); else the tree's
+        first differing file (relative to the root) and the imported package's folder.
+    """
+    tree = _resolved(root) / STACK_PACKAGE
+    try:
+        imported = Path(importlib.import_module("chorus").__file__ or "").resolve().parent
+    except Exception:  # noqa: BLE001 - a stack that cannot be imported is reported by the checks that need it
+        return None
+    if imported == tree or not tree.is_dir():
+        return None
+    for other in sorted(imported.rglob("*.py")):
+        name = other.relative_to(imported)
+        mine = tree / name
+        if not mine.is_file() or mine.read_bytes() != other.read_bytes():
+            return STACK_PACKAGE / name, imported
+    return None
 
 
 def purge_chorus_modules() -> None:

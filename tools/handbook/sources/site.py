@@ -42,20 +42,27 @@ def site_settings(root: Path) -> SiteSettings:
         The settings; `site_url` defaults to `/` when unset.
 
     Raises:
-        HandbookError: `mkdocs.yml` is not valid YAML.
+        HandbookError: `mkdocs.yml` cannot be read, is not valid UTF-8 or YAML, or is not a mapping (one line, at its line and column).
     """
     import yaml
+    from chorus.yamllines import SourceError, decode, syntax_error
 
-    path = root / MKDOCS
+    text = ""
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}
+        text = decode(MKDOCS, (root / MKDOCS).read_bytes())
+        data = yaml.load(text, Loader=yaml.BaseLoader) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise HandbookError(f"YAML syntax error: {exc}", path=MKDOCS, line=mark.line + 1 if mark else None) from None
+        error = syntax_error(MKDOCS, exc, text=text)
+        raise HandbookError(error.message, path=MKDOCS, line=error.line, col=error.column) from None
+    except SourceError as exc:
+        raise HandbookError(exc.message, path=MKDOCS, line=exc.line, col=exc.column) from None
+    except OSError as exc:
+        raise HandbookError(f"cannot be read ({exc.strerror or type(exc).__name__}): make it a readable file", path=MKDOCS) from None
+    if not isinstance(data, dict):
+        raise HandbookError("the site configuration is not a mapping of settings (site_name: ..., nav: ...): fix it", path=MKDOCS, line=1)
     url = str(data.get("site_url") or "/")
     plugins = data.get("plugins") or []
     names = tuple(str(next(iter(p))) if isinstance(p, dict) and p else str(p) for p in plugins) if isinstance(plugins, list) else ()
-    text = path.read_text(encoding="utf-8")
     line = next((n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("plugins:")), 1)
     return SiteSettings(url if url.endswith("/") else url + "/", str(data.get("use_directory_urls", "true")).lower() != "false",
                         names, line)
