@@ -35,12 +35,10 @@ def named_by_invalid(project: Project, names: list[str]) -> set[str]:
     for rb in runbooks(project):
         if rb.meta is not None:
             continue
-        raw = rb.raw_meta.get("alerts") if isinstance(rb.raw_meta, dict) else None
-        if isinstance(raw, list):
-            named.update(str(item) for item in raw)
-            continue
         block = rb.page.front_matter
-        if block.error is not None and block.end_line:
+        if block.error is None:
+            named.update(rb.alerts)
+        elif block.end_line:
             header = "\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line])
             named.update(name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", header))
     return named & set(names)

@@ -416,12 +416,10 @@ def _front_matter_lines(page: MarkdownPage) -> list[ProseLine]:
 
 def answered_alerts(rel: Path, page: MarkdownPage, facts: Facts) -> list[str]:
     """The alerts a runbook answers (its `alerts:` as written, valid front matter or not) that the rules define."""
-    from handbook.runbook import is_runbook
+    from handbook.runbook import alert_names, is_runbook
 
-    names = page.front_matter.data.get("alerts") if is_runbook(rel) else None
-    if not isinstance(names, list):
-        return []
-    return [name for name in names if isinstance(name, str) and f"alert.{name}.expr" in facts.by_name]
+    names = alert_names(page.front_matter.data) if is_runbook(rel) else []
+    return [name for name in names if f"alert.{name}.expr" in facts.by_name]
 
 
 def answered_title_problems(rel: Path, pl: ProseLine, alerts: list[str], facts: Facts) -> Iterator[Problem]:
