@@ -86,7 +86,7 @@ def time_check(root: Path, *extra: str) -> tuple[float, int, str]:
 
 
 def bodies(root: Path) -> list[tuple[str, str, str]]:
-    """`(services line, owner line, body)` of every real runbook, or one fallback."""
+    """`(services line, owner line [and drill block], body)` of every real runbook, or one fallback."""
     found = []
     for path in sorted((root / "runbooks").glob("*.md")):
         if path.name == "index.md":
@@ -98,8 +98,11 @@ def bodies(root: Path) -> list[tuple[str, str, str]]:
         front, body = match.groups()
         services = re.search(r"^services:.*$", front, re.M)
         owner = re.search(r"^owner:.*$", front, re.M)
+        drill = re.search(r"^drill:.*\n(?:[ ].*\n)*", front + "\n", re.M)
         if services and owner:
-            found.append((services[0], owner[0], body))
+            # a drill that changes the configuration comes along: the body's samples show its settings (OUT002)
+            kept = f"{owner[0]}\n{drill[0].rstrip()}" if drill and "config:" in drill[0] else owner[0]
+            found.append((services[0], kept, body))
     return found or [("services: [fanout]", "owner: media", FALLBACK_BODY)]
 
 
