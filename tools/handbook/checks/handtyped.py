@@ -65,6 +65,7 @@ from handbook.livevalues import REFERENCE
 from handbook.mdscan import MarkdownPage, ProseLine
 from handbook.problems import Problem
 from handbook.project import Project
+from handbook.quantities import COMPACT, quantities, range_windows
 
 
 UNIT_WORDS = {
@@ -74,7 +75,7 @@ UNIT_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
     "d": "d", "day": "d", "days": "d",
 }
-COMPACT_DURATION = re.compile(r"(?<![\w.:/\-])((?:\d+(?:ms|s|m|h|d|w))+)(?![\w.:/\-])")
+COMPACT_DURATION = COMPACT
 NUMBER = re.compile(
     r"(?<![\w.:/\-#])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<pct>%)?"
     r"(?:[ \u00a0]?(?P<unit>[a-zA-Z]+))?(?![\w:/\-]|\.\d)"
@@ -437,7 +438,6 @@ def answered_title_problems(rel: Path, pl: ProseLine, alerts: list[str], facts: 
     Yields:
         One problem per stated quantity that no answered alert has.
     """
-    from handbook.quantities import quantities, range_windows
 
     fors = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.for")) is not None and f.seconds is not None]
     thresholds = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.threshold")) is not None]
