@@ -438,7 +438,6 @@ def answered_title_problems(rel: Path, pl: ProseLine, alerts: list[str], facts: 
     Yields:
         One problem per stated quantity that no answered alert has.
     """
-
     fors = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.for")) is not None and f.seconds is not None]
     thresholds = [f for name in alerts if (f := facts.by_name.get(f"alert.{name}.threshold")) is not None]
     windows = {w for name in alerts for w in range_windows(str(facts.by_name[f"alert.{name}.expr"].value))}
