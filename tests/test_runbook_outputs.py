@@ -119,3 +119,7 @@ def test_out002_a_drill_sample_may_show_the_drills_own_cap(tmp_path: Path) -> No
     assert out_problems(status_tree(tmp_path / "a", drilled, front=front)) == []
     other = out_problems(status_tree(tmp_path / "b", drilled.replace("0      10  ", "0      12  ", 1), front=front))
     assert [(code, "or the drill's 10" in m) for _, code, m in other] == [("OUT002", True)]
+
+    # unreadable front matter hides the drill's settings: its FM problem is the one line, not OUT002 at the sample
+    broken = front.replace("last_reviewed: 2026-11-01", "last_reviewed: 2026-02-30")
+    assert out_problems(status_tree(tmp_path / "c", drilled, front=broken)) == []
