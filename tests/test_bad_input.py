@@ -284,6 +284,16 @@ def test_an_unreadable_page_is_reported_once_and_the_other_pages_are_still_check
     assert only(report.problems, "RF001") == [("docs/start/runbooks.md", added)]
 
 
+def test_an_unreadable_runbook_still_exists_for_the_checks_that_name_it(real_copy: Path, tmp_path: Path) -> None:
+    # join-shedding answers ChorusJoinShedding and is named by two decision records and an incident's action item:
+    # none of them may tell the author to create the runbook they are fixing.
+    root = broken(real_copy, tmp_path, "runbooks/join-shedding.md", b"## Impact\n", b"## Impact\ncaf\xff\n")
+    report = run_checks(Project(root), ["AL", "AD", "IN"])
+    about = [(p.path.as_posix(), p.code) for p in report.problems if "join-shedding" in p.message
+             or "ChorusJoinShedding" in p.message or p.path.name == "join-shedding.md"]
+    assert about == [("runbooks/join-shedding.md", "HB001")], report.problems
+
+
 def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_copy: Path, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     shutil.copytree(real_copy, root)

@@ -190,6 +190,14 @@ def test_invalid_front_matter_is_reported_once_at_its_line(tmp_path: Path, chang
     assert found(problems) == [expected]
 
 
+def test_an_unreadable_runbook_is_one_line_not_a_missing_runbook(tmp_path: Path) -> None:
+    # its alert is still answered (no AL001) and CODEOWNERS is not called out of date (no CO001)
+    root = make_tree(tmp_path)
+    page = root / "runbooks/fanout-near-cap.md"
+    page.write_bytes(page.read_bytes().replace(b"## Impact\n", b"## Impact\ncaf\xff\n", 1))
+    assert [code for _, _, code in found(check(root))] == ["HB001"]
+
+
 def test_al002_alert_with_two_runbooks_and_al003_unknown_alert(tmp_path: Path) -> None:
     front = FRONT.replace("services:", "alerts: [ChorusGatewayDown, ChorusFanoutNearCapp]\nservices:").replace("severity: info", "severity: critical")
     front = front.replace("[fanout]", "[gateway]").replace("owner: media", "owner: control-plane")

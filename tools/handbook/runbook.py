@@ -188,6 +188,31 @@ def runbooks(project: Any) -> list[Runbook]:
     return cache["_runbooks"]
 
 
+def unreadable_runbooks(project: Any) -> list[Path]:
+    """Runbook files that exist but no check can read (a byte that is not UTF-8, too big...), relative to the root.
+
+    The runner reports each once (HB001). They still exist: a check that asks whether a runbook
+    exists, or which alerts have one, must not tell the author to create the file they are fixing.
+    """
+    return [bad.path for bad in project.unreadable if is_runbook(bad.path)]
+
+
+def runbook_names(project: Any) -> set[str]:
+    """The name of every runbook file, readable or not."""
+    return {rb.name for rb in runbooks(project)} | {path.stem for path in unreadable_runbooks(project)}
+
+
+def header_lines(text: str) -> str:
+    """The lines of a file's front matter block as written (empty without one), for a file no parser can read."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    if not lines or lines[0].rstrip("\r") != "---":
+        return ""
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r") == "---":
+            return "\n".join(lines[1:index])
+    return ""
+
+
 SCHEMA_MARKER = "<!-- handbook:runbook-schema -->"
 
 

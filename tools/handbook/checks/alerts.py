@@ -10,8 +10,8 @@ from pathlib import Path
 from handbook import anchors, sources
 from handbook.checks.registry import check
 from handbook.problems import Problem
-from handbook.project import Project
-from handbook.runbook import Runbook, runbooks
+from handbook.project import MAX_TEXT_BYTES, Project
+from handbook.runbook import Runbook, header_lines, runbooks, unreadable_runbooks
 
 
 def alert_runbooks(project: Project) -> dict[str, list[Runbook]]:
@@ -25,13 +25,14 @@ def alert_runbooks(project: Project) -> dict[str, list[Runbook]]:
 
 
 def named_by_invalid(project: Project, names: list[str]) -> set[str]:
-    """The alerts among `names` that a runbook whose front matter is invalid still names.
+    """The alerts among `names` that a runbook whose front matter is invalid, or that cannot be read, still names.
 
     Such a runbook is reported where its front matter breaks (FM, RB); its alerts are not also
     "without a runbook" (AL001 would tell the author to create the file they are fixing). The names
     come from its `alerts:` when the YAML reads, else from the words of its front-matter lines.
     """
     named: set[str] = set()
+    headers = []
     for rb in runbooks(project):
         if rb.meta is not None:
             continue
@@ -39,8 +40,14 @@ def named_by_invalid(project: Project, names: list[str]) -> set[str]:
         if block.error is None:
             named.update(rb.alerts)
         elif block.end_line:
-            header = "\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line])
-            named.update(name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", header))
+            headers.append("\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line]))
+    for rel in unreadable_runbooks(project):  # its bytes are not text: read what can be, for the names only
+        try:
+            headers.append(header_lines((project.root / rel).read_bytes()[:MAX_TEXT_BYTES].decode("utf-8", "replace")))
+        except OSError:
+            continue
+    for header in headers:
+        named.update(name for name in names if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", header))
     return named & set(names)
 
 

@@ -10,7 +10,7 @@ from handbook.checks.registry import check
 from handbook.decisions import GOVERNS_KINDS, STATUSES, Record, code_object, records
 from handbook.problems import Problem
 from handbook.project import Project
-from handbook.runbook import runbooks
+from handbook.runbook import runbook_names
 
 REQUIRED = ("title", "status", "date")
 
@@ -33,7 +33,7 @@ def decision_records(project: Project) -> Iterator[Problem]:
         return
     numbers = {r.number for r in found}
     facts = facts_mod.for_project(project)
-    books = {rb.name for rb in runbooks(project)}
+    books = runbook_names(project)  # an unreadable runbook still exists
     resolver = LinkResolver(project)
     unchecked = Unchecked()
     for record in found:

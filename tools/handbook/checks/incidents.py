@@ -13,7 +13,7 @@ from handbook.checks.registry import check
 from handbook.errors import HandbookError
 from handbook.problems import Problem
 from handbook.project import Project
-from handbook.runbook import runbooks
+from handbook.runbook import runbooks, unreadable_runbooks
 
 
 @check(
@@ -34,6 +34,7 @@ def incident_actions(project: Project, today: dt.date | None = None) -> Iterator
     today = today or dt.date.today()
     facts = facts_mod.for_project(project)
     books = {rb.name: rb.raw_meta for rb in runbooks(project)}
+    books.update({rel.stem: {} for rel in unreadable_runbooks(project)})  # they exist; HB001 says why unread
     evaluator = Evaluator(project.root, facts, books)
     teams = _teams(project)
     resolver = LinkResolver(project)
