@@ -284,6 +284,17 @@ def test_an_unreadable_page_is_reported_once_and_the_other_pages_are_still_check
     assert only(report.problems, "RF001") == [("docs/start/runbooks.md", added)]
 
 
+def test_a_useless_silencer_is_reported_only_while_every_fact_is_known(real_copy: Path, tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    shutil.copytree(real_copy, root)
+    page = root / "docs/start/runbooks.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nNothing typed here <!-- literal: a reason -->.\n", encoding="utf-8")
+    line = line_of(root, "docs/start/runbooks.md", "Nothing typed here")
+    assert only(problems(root, "HV"), "HV002") == [("docs/start/runbooks.md", line)]
+    (root / CONFIG).unlink()  # the configuration's values are unknown: the silencer may be silencing one of them
+    assert only(problems(root, "HV"), "HV002") == []
+
+
 def test_an_unreadable_runbook_still_exists_for_the_checks_that_name_it(real_copy: Path, tmp_path: Path) -> None:
     # join-shedding answers ChorusJoinShedding and is named by two decision records and an incident's action item:
     # none of them may tell the author to create the runbook they are fixing.

@@ -132,11 +132,20 @@ class Finding:
 
 @dataclass
 class Pools:
-    """Fact values indexed for fast lookup in prose."""
+    """Fact values indexed for fast lookup in prose.
+
+    Attributes:
+        numbers: Facts by numeric value.
+        seconds: Duration facts by their length in seconds.
+        names: Name facts by their text.
+        complete: Whether every source of facts could be read: when one could not, a silencer
+            may be silencing one of its values, so it is not called useless.
+    """
 
     numbers: dict[float, list[Fact]]
     seconds: dict[float, list[Fact]]
     names: dict[str, list[Fact]]
+    complete: bool = True
 
 
 def pools(facts: Facts) -> Pools:
@@ -154,7 +163,7 @@ def pools(facts: Facts) -> Pools:
                 numbers.setdefault(round(float(fact.value), 6), []).append(fact)
         elif fact.drift == "number" and isinstance(fact.value, (int, float)) and not isinstance(fact.value, bool):
             numbers.setdefault(round(float(fact.value), 6), []).append(fact)
-    return Pools(numbers, seconds, names)
+    return Pools(numbers, seconds, names, complete=not facts.unavailable)
 
 
 def _significant(value: float) -> bool:
@@ -497,5 +506,5 @@ def _line_problems(rel: Path, pl: ProseLine, pool: Pools, message_for: Callable[
         full = SILENCER.match(pl.text, match.start())
         if full is None or not full["reason"].strip():
             yield Problem(rel, pl.line, match.start() + 1, "HV002", "silencer without a reason: write <!-- literal: WHY this value is not the source's -->")
-        elif match.start() not in used:
+        elif match.start() not in used and pool.complete:
             yield Problem(rel, pl.line, match.start() + 1, "HV002", "silencer with no hand-typed value right before it: remove it")
