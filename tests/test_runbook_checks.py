@@ -322,7 +322,9 @@ def test_hv_silencer_prints_its_reason_and_hv002(tmp_path: Path) -> None:
     )
     root = make_tree(tmp_path, {"runbooks/task.md": task(body)})
     report = run_checks(Project(root), ["HV"])
-    assert found(report.problems) == [("runbooks/task.md", 13, "HV001"), ("runbooks/task.md", 13, "HV002"), ("runbooks/task.md", 14, "HV002")]
+    # Line 14's silencer silences nothing that is known, but this sketch has no configuration: it may silence one of
+    # its values, so it is not called useless (tests/test_bad_input.py shows it reported on a complete tree).
+    assert found(report.problems) == [("runbooks/task.md", 13, "HV001"), ("runbooks/task.md", 13, "HV002")]
     assert [(p.line, p.silenced) for p in report.silenced] == [(12, "a made-up example, not the alert's for")]
     result = subprocess.run([str(BIN / "handbook"), "--root", str(root), "check", "--select", "HV"], capture_output=True, text=True)
     assert "runbooks/task.md:12:18: note: HV001 silenced (a made-up example, not the alert's for):" in result.stdout
