@@ -284,6 +284,19 @@ def test_an_unreadable_page_is_reported_once_and_the_other_pages_are_still_check
     assert only(report.problems, "RF001") == [("docs/start/runbooks.md", added)]
 
 
+def test_alerts_written_as_a_string_is_one_line_that_shows_the_list(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, 'alerts: ["ChorusFanoutNearCap"]', "alerts: ChorusFanoutNearCap")
+    found = problems(root, "RB", "AL")
+    assert [(p.path.as_posix(), p.line, p.code) for p in found] == [(RUNBOOK, 3, "RB001")], found  # no AL001: it exists
+    assert found[0].message == 'alerts: must be a list: write ["ChorusFanoutNearCap"]'
+
+
+def test_an_unknown_nested_key_lists_the_keys_allowed_there(real_copy: Path, tmp_path: Path) -> None:
+    root = broken(real_copy, tmp_path, RUNBOOK, "  boost: 3\n", "  boost: 3\n  colour: red\n")
+    found = [p for p in problems(root, "RB") if p.code == "RB001"]
+    assert [p.message for p in found] == ["search.colour: unknown key (allowed: boost, exclude)"]
+
+
 def test_a_useless_silencer_is_reported_only_while_every_fact_is_known(real_copy: Path, tmp_path: Path) -> None:
     root = tmp_path / "tree"
     shutil.copytree(real_copy, root)
@@ -317,6 +330,10 @@ def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_cop
     (root / "docs/dir\udcfa").mkdir()  # a folder too: its pages would print paths that cannot be encoded
     shutil.copy(root / "docs/index.md", root / "docs/dir\udcfa/index.md")
     (root / "docs/huge.md").write_text("# Huge\n" + "The cap is {@config.nope} listeners.\n" * (MAX_TEXT_BYTES // 30))
+    outside = tmp_path / "secret.txt"
+    outside.write_text("---\ntitle: not for the site\n---\n")
+    (root / "docs/outside.md").symlink_to(outside)  # the site would publish a file from outside the tree
+    (root / "docs/inside.md").symlink_to("index.md")  # a link within the tree is a page like any other
     nul = root / RUNBOOK
     nul.write_bytes(nul.read_bytes().replace(b"## Impact\n", b"## Impact\nzero\x00byte\n", 1))
     started = time.perf_counter()
@@ -325,7 +342,8 @@ def test_every_kind_of_unreadable_file_is_one_line_at_its_relative_path(real_cop
     assert [p for p in report.problems if p.code == "HB002"] == []
     hb = {p.path.as_posix(): p for p in report.problems if p.code == "HB001"}
     assert sorted(hb) == sorted(["runbooks/dangling.md", "docs/loop-a.md", "docs/loop-b.md", "docs/caf\\xff.md",
-                                 "docs/dir\\xfa", "docs/huge.md", RUNBOOK]), report.problems
+                                 "docs/dir\\xfa", "docs/huge.md", "docs/outside.md", RUNBOOK]), report.problems
+    assert "outside the tree" in hb["docs/outside.md"].message
     assert all(p.format(root).isprintable() for p in report.problems)
     assert "symbolic link to a missing file" in hb["runbooks/dangling.md"].message
     assert "loops" in hb["docs/loop-a.md"].message
@@ -388,6 +406,8 @@ def test_a_mkdocs_syntax_error_is_one_line_at_its_mark(real_copy: Path, tmp_path
 def test_an_unknown_ignore_is_refused_like_an_unknown_select(real_copy: Path) -> None:
     with pytest.raises(ValueError, match="--ignore 'ZZ' matches no check"):
         run_checks(Project(real_copy), ignore=["ZZ"])
+    with pytest.raises(ValueError, match="not a rule code: --ignore HV skips the whole family of HV001"):
+        run_checks(Project(real_copy), ignore=["HV001"])
     result = subprocess.run([str(BIN / "handbook"), "--root", str(real_copy), "check", "--ignore", "ZZ"], capture_output=True, text=True)
     assert result.returncode == 2 and "--ignore 'ZZ'" in result.stderr and "Traceback" not in result.stderr
 

@@ -9,7 +9,7 @@ crash the build, far from the page that caused it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,13 +44,13 @@ class PageSettings(BaseModel):
     search: SearchSettings | None = Field(default=None, description="Material search settings (e.g. boost).")
 
 
-def schema_errors(exc: ValidationError, block: FrontMatterBlock, keys: list[str]) -> list[tuple[int, int, str]]:
+def schema_errors(exc: ValidationError, block: FrontMatterBlock, model: type[BaseModel]) -> list[tuple[int, int, str]]:
     """Every error of a front matter validation, at the line and column of the key it concerns.
 
     Args:
         exc: What pydantic raised.
         block: The front matter that was validated (it knows where each key is).
-        keys: The keys the schema allows, named when an unknown key is found.
+        model: The schema: an unknown key is answered with the keys allowed where it was written.
 
     Returns:
         `(line, col, message)` for each error; the message starts with the key's dotted path.
@@ -62,10 +62,25 @@ def schema_errors(exc: ValidationError, block: FrontMatterBlock, keys: list[str]
         where = ".".join(str(part) for part in loc) or "front matter"
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = f"unknown key (allowed: {', '.join(keys)})"
+            message = f"unknown key (allowed: {', '.join(_model_at(model, loc[:-1]).model_fields)})"
         elif err["type"] == "missing":
             message = "required key is missing"
         elif err["type"] in ("model_type", "dict_type"):
             message = "must be a mapping of keys to values"
+        elif err["type"] == "list_type":
+            shown = f'"{err["input"]}"' if isinstance(err["input"], str) else err["input"]
+            message = f"must be a list: write [{shown}]"
         errors.append((line, col, f"{where}: {message}"))
     return errors
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The schema of the mapping at `loc` inside `model` (`model` itself when `loc` leads to no other schema)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        inner = next((kind for kind in (field.annotation, *get_args(field.annotation)) if isinstance(kind, type)
+                      and issubclass(kind, BaseModel)), None) if field is not None else None
+        if inner is None:
+            return model
+        model = inner
+    return model

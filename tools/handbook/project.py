@@ -169,6 +169,11 @@ class Project:
         """`read_text` without the cache."""
         from chorus.yamllines import SourceError, decode
 
+        if os.path.islink(path):  # a link out of the tree would publish that file (a pull request could add one)
+            target = Path(os.path.realpath(path))
+            if not target.is_relative_to(self.root.resolve()):
+                raise HandbookError(f"symbolic link to a file outside the tree (-> {os.readlink(path)}): the site would "
+                                    "publish it; copy what the page needs into the tree instead", path=self.relative(path), line=1)
         try:
             with open(path, "rb") as file:
                 raw = file.read(MAX_TEXT_BYTES + 1)

@@ -133,7 +133,7 @@ class Runbook:
         try:
             return RunbookMeta.model_validate(block.data), []
         except ValidationError as exc:
-            return None, [SchemaError(*error) for error in schema_errors(exc, block, list(RunbookMeta.model_fields))]
+            return None, [SchemaError(*error) for error in schema_errors(exc, block, RunbookMeta)]
 
     @property
     def meta(self) -> RunbookMeta | None:

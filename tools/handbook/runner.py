@@ -113,6 +113,10 @@ def ignored_checks(ignore: Iterable[str] | None) -> set[str]:
     for selector in ignore or []:
         matches = {c.name for c in checks if selector in (c.name, c.family)}
         if not matches:
+            owner = next((c for c in checks if selector.upper() in c.codes), None)
+            if owner is not None:
+                raise ValueError(f"--ignore takes a check or family, not a rule code: --ignore {owner.family} "
+                                 f"skips the whole family of {selector.upper()}")
             known = ", ".join(sorted({c.family for c in checks}))
             raise ValueError(f"--ignore {selector!r} matches no check or family (families: {known})")
         names |= matches

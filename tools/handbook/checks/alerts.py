@@ -37,9 +37,9 @@ def named_by_invalid(project: Project, names: list[str]) -> set[str]:
         if rb.meta is not None:
             continue
         block = rb.page.front_matter
-        if block.error is None:
+        if block.error is None and isinstance(block.data.get("alerts", []), list):
             named.update(rb.alerts)
-        elif block.end_line:
+        elif block.end_line:  # YAML that does not read, or `alerts:` of another shape: the names as written
             headers.append("\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line]))
     for rel in unreadable_runbooks(project):  # its bytes are not text: read what can be, for the names only
         try:

@@ -43,5 +43,5 @@ def front_matter_parses(project: Project) -> Iterator[Problem]:
             try:
                 PageSettings.model_validate(block.data)
             except ValidationError as exc:
-                for line, col, message in schema_errors(exc, block, list(PageSettings.model_fields)):
+                for line, col, message in schema_errors(exc, block, PageSettings):
                     yield Problem(path, line, col, "FM004", f"{message} (Material reads this key)")
