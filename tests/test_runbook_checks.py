@@ -359,6 +359,14 @@ def test_hv_http_status_codes_are_not_settings(tmp_path: Path) -> None:
     ]
 
 
+def test_hv_a_suffix_written_onto_a_number_changes_it(tmp_path: Path) -> None:
+    prose = (
+        "The gateway holds 0.503k sessions and admits 200 joins.\n"  # 12: k is a thousand: 503; 200 as written
+        "Joins come 2x faster, errors are 5xx, buffers 200KiB.\n"  # 13: none: not the plain numbers
+    )
+    assert hv_problems(tmp_path, prose, HTTP_CONFIG) == [(12, 19, "HV001", "0.503k"), (12, 46, "HV001", "200")]
+
+
 def test_hv_promql_range_windows_are_not_durations(tmp_path: Path) -> None:
     prose = (
         "The shed ratio over 5 minutes, `rate(x[5m])` and `max_over_time(x[5m:1m])` stay below it.\n"  # 12: none

@@ -76,6 +76,8 @@ UNIT_WORDS = {
     "d": "d", "day": "d", "days": "d",
 }
 COMPACT_DURATION = COMPACT
+THOUSANDS = ("k", "K")
+"""A suffix written right after a number that multiplies it by a thousand (`10k` listeners)."""
 NUMBER = re.compile(
     r"(?<![\w.:/\-#])(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?P<pct>%)?"
     r"(?:[ \u00a0]?(?P<unit>[a-zA-Z]+))?(?![\w:/\-]|\.\d)"
@@ -289,6 +291,10 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
             continue
         value = float(match["num"].replace(",", ""))
         unit = UNIT_WORDS.get((match["unit"] or "").lower())
+        if unit is None and match["unit"] and not match["pct"] and match.end("num") == match.start("unit"):
+            if match["unit"] not in THOUSANDS:
+                continue  # `2x`, `5xx`, `64KiB`, `3rd`: not the plain number
+            value *= 1000  # `10k` is ten thousand
         if unit is not None:
             if is_range_window(text, match.start(), match.end()):
                 continue
