@@ -129,6 +129,13 @@ def test_rb002_missing_section(tmp_path: Path) -> None:
     assert "## Impact" in problems[0].message
 
 
+def test_rb002_a_runbook_without_any_section_is_one_line(tmp_path: Path) -> None:
+    root = make_tree(tmp_path, {"runbooks/task.md": task("")})
+    problems = check(root, "RB")
+    assert found(problems) == [("runbooks/task.md", 9, "RB002")]
+    assert "no section at all" in problems[0].message and "handbook new runbook" in problems[0].message
+
+
 def test_rb003_out_of_order(tmp_path: Path) -> None:
     body = SECTIONS.replace("## Verify\n\nCheck.\n\n## Escalate\n\nCall.\n", "## Escalate\n\nCall.\n\n## Verify\n\nCheck.\n")
     root = make_tree(tmp_path, {"runbooks/task.md": task(body)})

@@ -85,10 +85,13 @@ def _sections(rb: Runbook) -> Iterator[Problem]:
             if not (has_prose or has_code):
                 yield Problem(rb.rel, heading.line, heading.col, "RB005", f"section '{heading.text}' is empty: say what to do, or why nothing is needed")
     missing = [name for name in SECTIONS if name not in seen]
-    if missing:
-        line = page.front_matter.end_line + 1 if page.front_matter.end_line else 1
-        for name in missing:
-            yield Problem(rb.rel, line, 1, "RB002", f"missing section '## {name}': a runbook has {ORDER}")
+    line = page.front_matter.end_line + 1 if page.front_matter.end_line else 1
+    if len(missing) == len(SECTIONS):  # one cause, one line: the body was never written
+        yield Problem(rb.rel, line, 1, "RB002", f"no section at all: a runbook has {ORDER} "
+                      "(`handbook new runbook` writes them)")
+        return
+    for name in missing:
+        yield Problem(rb.rel, line, 1, "RB002", f"missing section '## {name}': a runbook has {ORDER}")
 
 
 @check(
