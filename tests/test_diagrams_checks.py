@@ -41,7 +41,7 @@ def test_every_rule_fires_once_with_file_and_line(broken_run: subprocess.Complet
     assert broken_run.returncode == 1, broken_run.stderr
     lines = broken_run.stdout.splitlines()
     assert lines[:-1] == EXPECTED
-    assert lines[-1] == "Found 8 problems in 6 file(s) (1 checks run)."
+    assert lines[-1] == "Found 8 problems in 6 file(s) (1 check run)."
     assert "Traceback" not in broken_run.stdout + broken_run.stderr
 
 

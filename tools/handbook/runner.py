@@ -68,7 +68,8 @@ class Report:
             tail = "; some checks could not run (HB codes)"
         elif self.stopped:
             tail = f"; {len(set(self.stopped))} could not run (named above)"
-        return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({len(self.checks_run)} checks run{tail})."
+        ran = f"{len(self.checks_run)} check{'' if len(self.checks_run) == 1 else 's'} run"
+        return f"Found {len(self.problems)} {noun} in {self.files} file(s) ({ran}{tail})."
 
 
 def select_checks(select: Iterable[str] | None = None) -> list[Check]:
