@@ -56,11 +56,8 @@ def parse(text: str) -> FrontMatter:
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip("\r\n") != FENCE:
         return FrontMatter(body=text)
-    for index in range(1, len(lines)):
-        if lines[index].rstrip("\r\n") == FENCE:
-            end = index
-            break
-    else:
+    end = _closing_fence(lines)
+    if end is None:
         return FrontMatter(
             body=text,
             present=True,
@@ -83,3 +80,24 @@ def parse(text: str) -> FrontMatter:
     result.data = doc.data
     result.positions = {keys: (line, doc.columns.get(keys, 1)) for keys, line in doc.lines.items()}
     return result
+
+
+def block_text(text: str) -> str:
+    """The lines of a file's front matter block as written, without parsing them (`""` without a closed block).
+
+    For a file whose block cannot be parsed, or whose bytes are not all text: what it names can
+    still be looked for in its words.
+    """
+    lines = text.removeprefix(BOM).splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n") != FENCE:
+        return ""
+    end = _closing_fence(lines)
+    return "".join(lines[1:end]) if end is not None else ""
+
+
+def _closing_fence(lines: list[str]) -> int | None:
+    """The index of the line that closes the front matter opened by `lines[0]`, or `None`."""
+    for index in range(1, len(lines)):
+        if lines[index].rstrip("\r\n") == FENCE:
+            return index
+    return None

@@ -119,11 +119,8 @@ class Project:
         return path in self.__dict__["_page_set"]
 
     def relative(self, path: Path) -> Path:
-        """`path` relative to the root when it lies under it, else unchanged."""
-        try:
-            return path.relative_to(self.root) if path.is_absolute() else path
-        except ValueError:
-            return path
+        """`path` relative to the root when it lies under it, else unchanged (see `relative`)."""
+        return relative(path, self.root)
 
     def page(self, path: Path) -> MarkdownPage:
         """A Markdown file of the project, scanned once per run: every check shares one scan of each page.
@@ -209,6 +206,31 @@ class Unreadable:
     line: int
     col: int
     message: str
+
+
+def relative(path: Path, root: Path) -> Path:
+    """`path` relative to `root` when it lies under it, else unchanged.
+
+    A path under the root as written stays as written (a link in the tree is named by its own
+    path, not its target's); otherwise symbolic links are resolved on both sides first.
+
+    Args:
+        path: A problem's path (absolute or already relative).
+        root: The project root.
+
+    Returns:
+        The repo-relative path, so problems from every check sort together.
+    """
+    if not path.is_absolute():
+        return path
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        pass
+    try:
+        return path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path
 
 
 def is_utf8(name: str) -> bool:

@@ -202,17 +202,6 @@ def runbook_names(project: Any) -> set[str]:
     return {rb.name for rb in runbooks(project)} | {path.stem for path in unreadable_runbooks(project)}
 
 
-def header_lines(text: str) -> str:
-    """The lines of a file's front matter block as written (empty without one), for a file no parser can read."""
-    lines = text.removeprefix("\ufeff").split("\n")
-    if not lines or lines[0].rstrip("\r") != "---":
-        return ""
-    for index in range(1, len(lines)):
-        if lines[index].rstrip("\r") == "---":
-            return "\n".join(lines[1:index])
-    return ""
-
-
 SCHEMA_MARKER = "<!-- handbook:runbook-schema -->"
 
 

@@ -23,7 +23,7 @@ from handbook import checkpool
 from handbook.checks.registry import RUNNER_RULES, Check, all_checks, broken_modules
 from handbook.errors import HandbookError
 from handbook.problems import Problem
-from handbook.project import Project
+from handbook.project import Project, relative
 from handbook.sources.base import steady_tree
 
 RUNNER_CODES = frozenset(rule.code for rule in RUNNER_RULES)
@@ -124,24 +124,6 @@ def ignored_checks(ignore: Iterable[str] | None) -> set[str]:
     return names
 
 
-def relative(path: Path, root: Path) -> Path:
-    """`path` relative to `root` when it lies under it, else unchanged.
-
-    Args:
-        path: A problem's path (absolute or already relative).
-        root: The project root.
-
-    Returns:
-        The repo-relative path, so problems from every check sort together.
-    """
-    if not path.is_absolute():
-        return path
-    try:
-        return path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return path
-
-
 def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
     """HB001 for a source that cannot be read, else HB002 at the frame of the check that raised."""
     if isinstance(exc, (HandbookError, SourceError)):
@@ -149,7 +131,7 @@ def _crash(chk: Check, exc: BaseException, root: Path) -> Problem:
         key = getattr(exc, "key", "")
         message = f"{key}: {exc.message}" if key else exc.message
         col = exc.col if isinstance(exc, HandbookError) else exc.column
-        return Problem(path, exc.line or 1, col or 1, "HB001", f"{message} (check {chk.name} could not run)")
+        return Problem(path, exc.line or 1, col or 1, "HB001", message)  # the runner names the checks it stopped
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name not in ("runner.py", "registry.py")]
     own = [f for f in frames if f.filename == chk.func.__code__.co_filename]
     frame = (own or frames)[-1] if own or frames else None
@@ -214,7 +196,7 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
             problem = Problem(relative(problem.path, project.root), problem.line, problem.col, problem.code,
                               problem.message, problem.silenced)
             if problem.code == "HB001":
-                unread.setdefault((problem.path, problem.line, problem.col), (problem.message.rsplit(CHECK_NOTE, 1)[0], []))[1].append(chk.name)
+                unread.setdefault((problem.path, problem.line, problem.col), (problem.message, []))[1].append(chk.name)
                 continue
             if (not codes or problem.code in codes or chk.name in selected or chk.family in selected
                     or problem.code in RUNNER_CODES):
@@ -229,9 +211,6 @@ def _run_checks(project: Project, selected: list[str], ignore: Iterable[str] | N
     report.silenced.sort()
     return report
 
-
-CHECK_NOTE = " (check"
-"""Where a source error's message ends and the note naming the checks it stopped begins."""
 
 MAX_PER_FILE = 50
 """The most problems one check reports for one file; the rest are counted on one line."""

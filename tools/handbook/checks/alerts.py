@@ -9,9 +9,10 @@ from pathlib import Path
 
 from handbook import anchors, sources
 from handbook.checks.registry import check
+from handbook.frontmatter import block_text
 from handbook.problems import Problem
 from handbook.project import MAX_TEXT_BYTES, Project
-from handbook.runbook import Runbook, header_lines, runbooks, unreadable_runbooks
+from handbook.runbook import Runbook, runbooks, unreadable_runbooks
 
 
 def alert_runbooks(project: Project) -> dict[str, list[Runbook]]:
@@ -39,11 +40,11 @@ def named_by_invalid(project: Project, names: list[str]) -> set[str]:
         block = rb.page.front_matter
         if block.error is None and isinstance(block.data.get("alerts", []), list):
             named.update(rb.alerts)
-        elif block.end_line:  # YAML that does not read, or `alerts:` of another shape: the names as written
-            headers.append("\n".join(rb.page.text.split("\n", block.end_line)[:block.end_line]))
+        else:  # YAML that does not read, or `alerts:` of another shape: the names as written
+            headers.append(block_text(rb.page.text))
     for rel in unreadable_runbooks(project):  # its bytes are not text: read what can be, for the names only
         try:
-            headers.append(header_lines((project.root / rel).read_bytes()[:MAX_TEXT_BYTES].decode("utf-8", "replace")))
+            headers.append(block_text((project.root / rel).read_bytes()[:MAX_TEXT_BYTES].decode("utf-8", "replace")))
         except OSError:
             continue
     for header in headers:
