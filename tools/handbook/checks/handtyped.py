@@ -75,7 +75,6 @@ UNIT_WORDS = {
     "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
     "d": "d", "day": "d", "days": "d",
 }
-COMPACT_DURATION = COMPACT
 THOUSANDS = ("k", "K")
 """A suffix written right after a number that multiplies it by a thousand (`10k` listeners)."""
 NUMBER = re.compile(
@@ -275,7 +274,7 @@ def findings(pl: ProseLine, pool: Pools) -> Iterator[Finding]:
     if not text.strip():
         return
     taken: list[tuple[int, int]] = []  # compact durations, left to right: a number inside one is not read again
-    for match in COMPACT_DURATION.finditer(text):
+    for match in COMPACT.finditer(text):
         secs = facts_mod.duration_seconds(match[1])
         if secs is not None and (is_range_window(text, match.start(1), match.end(1)) or is_option_argument(text, match.start(1))):
             taken.append((match.start(), match.end()))

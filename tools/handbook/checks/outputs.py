@@ -100,9 +100,14 @@ def transcript(block: CodeBlock) -> Iterator[tuple[int, str, list[tuple[int, str
         yield current
 
 
+def subcommand(argv: list[str]) -> tuple[str, ...]:
+    """The words of `chorusctl argv` that are not options (`config show`, `status`)."""
+    return tuple(a for a in argv if not a.startswith("-"))
+
+
 def is_pure(argv: list[str]) -> bool:
     """Whether `chorusctl argv` is a command this check may run."""
-    words = tuple(a for a in argv if not a.startswith("-"))
+    words = subcommand(argv)
     return any(words[: len(p)] == p for p in PURE_COMMANDS)
 
 
@@ -215,7 +220,7 @@ def _status_samples(project: Project, facts: facts_mod.Facts) -> Iterator[Proble
                 continue
             for _, command, expected in transcript(block):
                 words = command.split()
-                if words[:1] == ["chorusctl"] and tuple(w for w in words[1:] if not w.startswith("-")) == STATUS and "--json" not in words:
+                if words[:1] == ["chorusctl"] and subcommand(words[1:]) == STATUS and "--json" not in words:
                     yield from status_sample_problems(rel, expected, facts, overrides if isinstance(overrides, dict) else {})
 
 
