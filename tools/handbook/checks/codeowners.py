@@ -24,8 +24,8 @@ from handbook.project import Project
 def codeowners_in_sync(project: Project) -> Iterator[Problem]:
     """Regenerate `CODEOWNERS` in memory and compare it with the committed file.
 
-    While a page's front matter cannot be read, its owner is unknown: the file is not compared (the FM
-    problem at the page's line says what to fix; a diff would tell the author to regenerate wrongly).
+    While a page or its front matter cannot be read, its owner is unknown: the file is not compared (the
+    HB001 or FM problem at the page's line says what to fix; a diff would tell the author to regenerate wrongly).
     """
     try:
         expected, missing = generate(project, Repo(project.root).prefix)
@@ -37,10 +37,9 @@ def codeowners_in_sync(project: Project) -> Iterator[Problem]:
     if not path.is_file():
         yield Problem(CODEOWNERS, 1, 1, "CO001", "missing: run `handbook codeowners --write`")
         return
-    if any(page.front_matter.error is not None for page in page_reviews(project)):
-        return  # a page's owner cannot be read: its FM problem comes first, not a diff that fixing it undoes
-    if any(bad.path.suffix == ".md" for bad in project.unreadable):
-        return  # likewise for a page no check can read (HB001)
+    if (any(bad.path.suffix == ".md" for bad in project.unreadable)
+            or any(page.front_matter.error is not None for page in page_reviews(project))):
+        return  # a page's owner cannot be read: its HB001 or FM problem comes first, not a diff that fixing it undoes
     actual = path.read_text(encoding="utf-8")
     if actual != expected:
         line = first_difference(expected, actual)
